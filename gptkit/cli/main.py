@@ -1,0 +1,89 @@
+"""``gptkit``: the root command, global options and error handling."""
+
+from __future__ import annotations
+
+import sys
+import traceback
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+
+from gptkit import __version__
+from gptkit.cli import data, pipeline, tokenizer, train, verify
+from gptkit.cli import eval as eval_cli
+from gptkit.cli.ui import err, state
+from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
+
+app = typer.Typer(
+    name="gptkit",
+    help="From raw web pages to an evaluated GPT: crawl, extract, clean, tokenize, pack, train, eval.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_enable=False,
+    context_settings={"help_option_names": ["-h", "--help"]},
+)
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"gptkit {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def root(
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="More output; full tracebacks on errors.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="Only errors and results; no progress bars.")] = False,
+    version: Annotated[
+        bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")
+    ] = False,
+) -> None:
+    """gptkit: the GPT-1/GPT-2/GPT-3 pipeline as one toolkit.
+
+    Typical flow: data urls → data crawl → data extract → data clean → tokenizer train →
+    data pack → train → eval. Or run it all at once: [bold]gptkit quickstart[/].
+    """
+    state.verbose = verbose
+    state.quiet = quiet and not verbose
+
+
+app.add_typer(data.app, name="data", help="Web corpora: URLs, crawl, extract, clean, overlap, pack, inspect.")
+app.add_typer(tokenizer.app, name="tokenizer", help="Byte-level BPE: train, encode, decode, info.")
+train.register(app)
+eval_cli.register(app)
+pipeline.register(app)
+verify.register(app)
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Entry point: run the app and map errors to one line on stderr and an exit code."""
+    args = sys.argv[1:] if argv is None else argv
+    try:
+        rv = app(args=args, prog_name="gptkit", standalone_mode=False)
+        code = rv if isinstance(rv, int) else 0
+    except typer.Exit as e:
+        code = e.exit_code
+    except (typer.Abort, KeyboardInterrupt):
+        err.print("[red]interrupted[/]: rerun the same command to resume")
+        code = EXIT_INTERRUPTED
+    except typer.TyperException as e:  # Typer's (vendored click's) usage errors
+        ctx = getattr(e, "ctx", None)
+        if type(e).__name__ == "NoArgsIsHelpError" and ctx is not None:  # group without subcommand
+            typer.echo(ctx.get_help())
+            code = 0
+        else:
+            hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
+            err.print(f"[red]error:[/] {escape(e.format_message())}{hint}")
+            code = getattr(e, "exit_code", EXIT_USAGE)
+    except GptkitError as e:
+        if state.verbose:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(f"[red]error:[/] {escape(str(e))}")
+        code = e.exit_code
+    except Exception as e:  # a bug: keep the one-line promise, traceback behind --verbose
+        if state.verbose:
+            err.print(traceback.format_exc(), markup=False)
+        err.print(f"[red]internal error:[/] {type(e).__name__}: {escape(str(e))} (rerun with --verbose for the traceback)")
+        code = EXIT_FAILURE
+    sys.exit(code)

@@ -1,0 +1,352 @@
+"""Document shards: zstd-compressed JSON lines, one ``{"id","text","metadata"}`` per line.
+
+The format of datatrove and Dolma. Shards are named ``00000.jsonl.zst``, ``00001.jsonl.zst``…
+and load with ``datasets.load_dataset("json", data_files=...)``.
+
+Readers stream and never stop at bad input: a corrupt compressed stream, an invalid JSON line,
+a line that is not UTF-8 or a record without ``text`` is reported as an :class:`Issue` (file and
+line) and counted, and reading goes on with the next line (or the next file).
+"""
+
+from __future__ import annotations
+
+import bz2
+import gzip
+import lzma
+from collections import Counter
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, BinaryIO
+
+import orjson
+import zstandard
+
+from gptkit.errors import InputError
+from gptkit.io.atomic import atomic_path
+
+Document = dict[str, Any]
+
+#: Suffixes read as JSON lines (optionally compressed).
+JSONL_SUFFIXES = (".jsonl", ".json", ".ndjson")
+COMPRESSION_SUFFIXES = (".zst", ".zstd", ".gz", ".xz", ".bz2")
+SHARD_SUFFIX = ".jsonl.zst"
+
+
+@dataclass(frozen=True)
+class Issue:
+    """A piece of bad input that was skipped."""
+
+    path: str
+    line: int | None
+    reason: str
+
+    def __str__(self) -> str:
+        where = f"{self.path}:{self.line}" if self.line is not None else self.path
+        return f"{where}: {self.reason}"
+
+
+@dataclass
+class IssueLog:
+    """Collects skipped input: counts per reason and the first ``keep`` issues in full."""
+
+    keep: int = 100
+    counts: Counter = field(default_factory=Counter)
+    examples: list[Issue] = field(default_factory=list)
+    on_issue: Callable[[Issue], None] | None = None
+
+    def __call__(self, issue: Issue) -> None:
+        self.counts[issue.reason.split(":")[0]] += 1
+        if len(self.examples) < self.keep:
+            self.examples.append(issue)
+        if self.on_issue is not None:
+            self.on_issue(issue)
+
+    @property
+    def total(self) -> int:
+        return sum(self.counts.values())
+
+    def to_json(self) -> dict[str, Any]:
+        return {"total": self.total, "by_reason": dict(self.counts), "examples": [str(i) for i in self.examples]}
+
+
+def _raise(issue: Issue) -> None:
+    raise InputError(issue.reason, issue.path, issue.line)
+
+
+def compression_of(path: str | Path) -> str | None:
+    name = str(path).lower()
+    for suffix in COMPRESSION_SUFFIXES:
+        if name.endswith(suffix):
+            return suffix.lstrip(".").replace("zstd", "zst")
+    return None
+
+
+_CHUNK = 1 << 20
+
+
+def iter_chunks(path: str | Path) -> Iterator[bytes]:
+    """Yield the decompressed bytes of ``path`` in blocks (by suffix: .zst, .gz, .xz, .bz2).
+
+    A truncated or corrupt file raises after every intact block has been yielded. For zstd this
+    includes a frame cut short at the end of the file, which zstd's stream reader would take
+    for a clean end of data.
+    """
+    kind = compression_of(path)
+    with open(path, "rb") as raw:
+        if kind == "zst":
+            yield from _zstd_chunks(raw)
+            return
+        f: BinaryIO
+        if kind == "gz":
+            f = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
+        elif kind == "xz":
+            f = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
+        elif kind == "bz2":
+            f = bz2.BZ2File(raw)  # type: ignore[assignment]
+        else:
+            f = raw
+        while block := f.read(_CHUNK):
+            yield block
+
+
+def _zstd_chunks(raw: BinaryIO) -> Iterator[bytes]:
+    dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
+    dobj = dctx.decompressobj()
+    in_frame = False
+    while block := raw.read(_CHUNK):
+        while block:
+            in_frame = True
+            out = dobj.decompress(block)
+            if out:
+                yield out
+            if dobj.eof:  # a frame ended; the rest of the block starts the next one
+                block = dobj.unused_data
+                dobj = dctx.decompressobj()
+                in_frame = False
+            else:
+                block = b""
+    if in_frame:
+        raise zstandard.ZstdError("file ends inside a zstd frame (truncated)")
+
+
+_STREAM_ERRORS = (zstandard.ZstdError, EOFError, OSError, lzma.LZMAError, ValueError)
+
+
+def iter_lines(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> Iterator[tuple[int, bytes]]:
+    """Yield ``(line_number, raw_line)`` from a possibly compressed file.
+
+    A decompression error (corrupt or truncated file) is reported once, naming the line where
+    the damage starts, and reading of this file stops; every complete line before it has been
+    yielded.
+    """
+    path = Path(path)
+    line_no = 0
+    tail = b""
+    try:
+        for block in iter_chunks(path):
+            lines = (tail + block).split(b"\n")
+            tail = lines.pop()
+            for line in lines:
+                line_no += 1
+                yield line_no, line
+        if tail:
+            yield line_no + 1, tail
+    except _STREAM_ERRORS as e:
+        on_issue(Issue(str(path), line_no + 1, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+
+
+def iter_jsonl(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each JSON object line; skip and report the rest."""
+    for line_no, raw in iter_lines(path, on_issue):
+        if not raw.strip():
+            continue
+        try:
+            obj = orjson.loads(raw)
+        except orjson.JSONDecodeError as e:
+            reason = "invalid UTF-8" if "utf-8" in str(e).lower() else "invalid JSON"
+            on_issue(Issue(str(path), line_no, f"{reason}: {e}"))
+            continue
+        if not isinstance(obj, dict):
+            on_issue(Issue(str(path), line_no, f"not a JSON object: {type(obj).__name__}"))
+            continue
+        yield line_no, obj
+
+
+def iter_documents(
+    path: str | Path, on_issue: Callable[[Issue], None] = _raise, text_key: str = "text"
+) -> Iterator[Document]:
+    """Stream documents from one file.
+
+    - JSON lines (``.jsonl``/``.json``/``.ndjson``, optionally ``.zst``/``.gz``/``.xz``/``.bz2``):
+      one document per line; ``text`` must be a string; a missing ``id`` becomes ``<file>/<line>``;
+      fields other than ``id``/``text``/``metadata`` are moved into ``metadata``.
+    - Anything else is read as UTF-8 text, the whole file one document.
+    """
+    path = Path(path)
+    if not is_jsonl(path):
+        yield from _iter_text_file(path, on_issue)
+        return
+    for line_no, obj in iter_jsonl(path, on_issue):
+        text = obj.get(text_key)
+        if not isinstance(text, str):
+            reason = f"missing '{text_key}'" if text is None else f"'{text_key}' is not a string"
+            on_issue(Issue(str(path), line_no, reason))
+            continue
+        yield normalise_document(obj, text, f"{path.name}/{line_no}", text_key)
+
+
+def normalise_document(obj: dict, text: str, default_id: str, text_key: str = "text") -> Document:
+    meta = obj.get("metadata")
+    metadata = dict(meta) if isinstance(meta, dict) else {}
+    for k, v in obj.items():
+        if k not in ("id", text_key, "metadata"):
+            metadata.setdefault(k, v)
+    doc_id = obj.get("id")
+    return {"id": str(doc_id) if doc_id is not None else default_id, "text": text, "metadata": metadata}
+
+
+def _iter_text_file(path: Path, on_issue: Callable[[Issue], None]) -> Iterator[Document]:
+    try:
+        data = b"".join(iter_chunks(path))
+    except _STREAM_ERRORS as e:
+        on_issue(Issue(str(path), None, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+        return
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        on_issue(Issue(str(path), data.count(b"\n", 0, e.start) + 1, f"invalid UTF-8: {e}"))
+        return
+    if text:
+        yield {"id": path.name, "text": text, "metadata": {"source": str(path)}}
+
+
+def is_jsonl(path: str | Path) -> bool:
+    name = str(path).lower()
+    kind = compression_of(name)
+    if kind:
+        name = name[: name.rfind(".")]
+    return name.endswith(JSONL_SUFFIXES)
+
+
+def expand_inputs(items: Iterable[str | Path], suffixes: tuple[str, ...] | None = None) -> list[Path]:
+    """Files named by ``items`` (files, directories searched recursively, or glob patterns).
+
+    Directories contribute files whose name ends with one of ``suffixes`` (all files if None),
+    hidden files and temporaries excluded. The result is sorted per item and deduplicated.
+    A name that matches nothing is an :class:`InputError`.
+    """
+    out: list[Path] = []
+    seen: set[Path] = set()
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            found = sorted(
+                f for f in p.rglob("*")
+                if f.is_file() and not any(part.startswith(".") for part in f.relative_to(p).parts)
+                and (suffixes is None or f.name.lower().endswith(suffixes))
+            )  # fmt: skip
+            if not found:
+                raise InputError(f"no input files in directory (looked for {', '.join(suffixes or ('*',))})", p)
+        elif p.is_file():
+            found = [p]
+        elif any(ch in str(item) for ch in "*?["):
+            found = sorted(f for f in Path().glob(str(item)) if f.is_file())
+            if not found:
+                raise InputError("pattern matches no file", item)
+        else:
+            raise InputError("no such file or directory", item)
+        for f in found:
+            if f.resolve() not in seen:
+                seen.add(f.resolve())
+                out.append(f)
+    return out
+
+
+def shard_name(index: int) -> str:
+    return f"{index:05d}{SHARD_SUFFIX}"
+
+
+class ShardWriter:
+    """Write one document shard atomically (``with ShardWriter(path) as w: w.write(doc)``).
+
+    The shard appears under its final name only when the block exits without error.
+    """
+
+    def __init__(self, path: str | Path, level: int = 3):
+        self.path = Path(path)
+        self.level = level
+        self.documents = 0
+        self.text_bytes = 0
+        self._ctx = None
+        self._stream = None
+
+    def __enter__(self) -> ShardWriter:
+        self._ctx = atomic_path(self.path)
+        tmp = self._ctx.__enter__()
+        self._file = open(tmp, "wb")  # noqa: SIM115 - closed in __exit__
+        self._stream = zstandard.ZstdCompressor(level=self.level).stream_writer(self._file, closefd=False)
+        return self
+
+    def write(self, doc: Document) -> None:
+        line = orjson.dumps(doc) + b"\n"
+        self._stream.write(line)
+        self.documents += 1
+        self.text_bytes += len(line)
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        try:
+            self._stream.close()
+            self._file.close()
+        finally:
+            self._ctx.__exit__(exc_type, exc, tb)
+
+
+class RotatingShardWriter:
+    """Write documents into ``00000.jsonl.zst``, ``00001.jsonl.zst``… of at most ``max_bytes``
+    uncompressed JSON each (and at most ``max_docs`` documents if given)."""
+
+    def __init__(
+        self, out_dir: str | Path, max_bytes: int = 256 << 20, max_docs: int | None = None,
+        start_index: int = 0, name: Callable[[int], str] = shard_name,
+    ):  # fmt: skip
+        self.out_dir = Path(out_dir)
+        self.max_bytes = max_bytes
+        self.max_docs = max_docs
+        self.index = start_index
+        self.name = name
+        self.written: list[tuple[Path, int]] = []  # (path, documents)
+        self._current: ShardWriter | None = None
+
+    def __enter__(self) -> RotatingShardWriter:
+        return self
+
+    def write(self, doc: Document) -> None:
+        cur = self._current
+        if cur is not None and (
+            cur.text_bytes >= self.max_bytes or (self.max_docs is not None and cur.documents >= self.max_docs)
+        ):
+            self._close(None)
+            cur = None
+        if cur is None:
+            cur = self._current = ShardWriter(self.out_dir / self.name(self.index)).__enter__()
+            self.index += 1
+        cur.write(doc)
+
+    def _close(self, exc_type) -> None:
+        if self._current is not None:
+            self._current.__exit__(exc_type, None, None)
+            if exc_type is None:
+                self.written.append((self._current.path, self._current.documents))
+            self._current = None
+
+    def __exit__(self, exc_type, exc, tb) -> None:
+        self._close(exc_type)
+
+
+def write_documents(path: str | Path, docs: Iterable[Document]) -> int:
+    """Write ``docs`` to one shard atomically; return the number written."""
+    with ShardWriter(path) as w:
+        for doc in docs:
+            w.write(doc)
+    return w.documents

@@ -1,0 +1,60 @@
+"""Shared test helpers: thread limits, the shared data folder, and running the real CLI."""
+
+from __future__ import annotations
+
+import os
+
+# Two busy OpenMP threads beside another process ran 3.6x slower on this machine: tests are
+# single-threaded unless they say otherwise. Set before torch/tokenizers are imported.
+for _var in ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "RAYON_NUM_THREADS", "OPENBLAS_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
+os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import subprocess  # noqa: E402
+import sys  # noqa: E402
+from pathlib import Path  # noqa: E402
+
+import pytest  # noqa: E402
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = Path(os.environ.get("GPTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+
+
+def shared_path(relative: str) -> Path:
+    """A file or folder under ../shared/data; skips the test (with the reason) when absent."""
+    path = SHARED_DATA / relative
+    if not path.exists():
+        pytest.skip(f"shared data not available: {path} (set GPTKIT_SHARED_DATA to its folder)")
+    return path
+
+
+@pytest.fixture
+def shared():
+    return shared_path
+
+
+def run_gptkit(*args: str, cwd: Path | None = None, env: dict | None = None, timeout: float = 600,
+               input: str | None = None) -> subprocess.CompletedProcess:
+    """Run the real ``gptkit`` command in a new process; returns the completed process."""
+    full_env = {**os.environ, "PYTHONPATH": str(REPO), "COLUMNS": "200", **(env or {})}
+    return subprocess.run(
+        [sys.executable, "-m", "gptkit", *map(str, args)],
+        cwd=cwd, env=full_env, capture_output=True, text=True, timeout=timeout, input=input,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def gptkit():
+    return run_gptkit
+
+
+def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code: int = 2) -> None:
+    """A user error: the given exit code, one line on stderr naming what is wrong, no traceback."""
+    assert proc.returncode == code, (proc.returncode, proc.stdout, proc.stderr)
+    lines = [line for line in proc.stderr.strip().splitlines() if line.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert "Traceback" not in proc.stderr
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
