@@ -1,0 +1,1 @@
+"""Corpus stages: URL sources, crawling, extraction, cleaning."""
