@@ -1,1 +1,1 @@
-"""Stage package."""
+"""GPT-1/GPT-2 models, training loop, checkpoints, export."""
