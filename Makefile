@@ -12,9 +12,8 @@ install: $(VENV)/.installed
 
 $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
-	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q $(TORCH_SPEC)
-	$(PY) -m pip install -q -e '.[dev]'
+	$(PY) -m pip install -qq $(TORCH_SPEC)
+	$(PY) -m pip install -qq -e '.[dev]'
 	touch $@
 
 quickstart: install

@@ -1,0 +1,80 @@
+"""A local web site made of the bundled sample documents, for the quickstart's real crawl.
+
+The documents (real Common Crawl pages under CC BY-SA) are rendered as plain HTML pages with
+navigation and footer boilerplate around the article, written to a directory with a
+``robots.txt``, and served by a threaded HTTP server on 127.0.0.1. The crawler then fetches
+them over real HTTP and the extractor has real boilerplate to remove.
+"""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import partial
+from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
+from importlib import resources
+from pathlib import Path
+
+from gptkit.io.atomic import atomic_write_text
+from gptkit.io.shards import iter_documents
+
+SAMPLES = resources.files("gptkit") / "samples"
+SAMPLE_DOCUMENTS = "cc-by-sa-web-documents.jsonl.gz"
+SAMPLE_WARC = "commoncrawl-wikipedia.warc.gz"
+SAMPLE_LAMBADA = "lambada_test.jsonl.gz"
+
+ROBOTS = "User-agent: *\nDisallow: /private/\nCrawl-delay: 0\n"
+
+
+def sample_path(name: str) -> Path:
+    """Path of a bundled sample file (see gptkit/samples/LICENSES.md)."""
+    return Path(str(SAMPLES / name))
+
+
+def render_page(title: str, text: str, index: int, total: int) -> str:
+    paragraphs = "\n".join(f"<p>{html.escape(p)}</p>" for p in text.split("\n") if p.strip())
+    nav = " | ".join(f'<a href="/pages/{i:05d}.html">page {i}</a>' for i in (index - 1, index + 1) if 0 <= i < total)
+    return (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title></head>\n<body>\n"
+        f'<header><nav><a href="/">Home</a> | {nav} | <a href="/about.html">About</a></nav></header>\n'
+        f"<main><article><h1>{html.escape(title)}</h1>\n{paragraphs}\n</article></main>\n"
+        "<footer><p>Sample site served by gptkit quickstart. Page text: CC BY-SA, from Common Crawl."
+        "</p></footer>\n</body></html>\n"
+    )
+
+
+def build_site(out_dir: Path, limit: int | None = None) -> list[str]:
+    """Write the sample documents as HTML pages under ``out_dir``; return their URL paths."""
+    docs = list(iter_documents(sample_path(SAMPLE_DOCUMENTS)))
+    if limit is not None:
+        docs = docs[:limit]
+    paths = []
+    for i, doc in enumerate(docs):
+        title = doc["text"].strip().split("\n", 1)[0][:120] or f"Document {i}"
+        rel = f"pages/{i:05d}.html"
+        atomic_write_text(out_dir / rel, render_page(title, doc["text"], i, len(docs)))
+        paths.append("/" + rel)
+    atomic_write_text(out_dir / "robots.txt", ROBOTS)
+    atomic_write_text(out_dir / "private" / "secret.html", "<html><body>not for crawlers</body></html>")
+    return paths
+
+
+class _QuietHandler(SimpleHTTPRequestHandler):
+    def log_message(self, format: str, *args: object) -> None:  # noqa: A002 - stdlib signature
+        pass
+
+
+@contextmanager
+def serve(directory: Path) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1 (a free port) for the duration of the block; yield the base URL."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}"
+    finally:
+        server.shutdown()
+        server.server_close()
