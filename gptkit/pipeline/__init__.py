@@ -1,0 +1,1 @@
+"""Whole-pipeline runs: `gptkit quickstart` and `gptkit run RECIPE`."""
