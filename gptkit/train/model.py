@@ -1,0 +1,306 @@
+"""GPT-1 and GPT-2 decoder-only language models.
+
+One small module in the spirit of nanoGPT's ``model.py``:
+
+- ``arch="gpt2"``: pre-LayerNorm blocks, a final LayerNorm, residual projections initialised
+  with std ``0.02 / sqrt(2 * n_layer)`` (Radford et al., 2019).
+- ``arch="gpt1"``: post-LayerNorm blocks, no final LayerNorm (Radford et al., 2018).
+
+Both use learned position embeddings, GELU (tanh approximation, HF's ``gelu_new``), input and
+output embeddings tied, and ``scaled_dot_product_attention`` (flash attention on GPU). The
+embedding table is padded to a multiple of 64 rows for faster matmuls; logits are returned over
+the real vocabulary only. Optional extras: masking at document boundaries (``doc_ids``) and a
+KV cache for generation (``new_cache``).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import torch
+import torch.nn as nn
+from torch.nn import functional as F
+
+from gptkit.errors import ConfigError
+
+#: The embedding table has a multiple of this many rows (extra rows are never predicted).
+VOCAB_MULTIPLE = 64
+
+
+@dataclass
+class GPTConfig:
+    """Shape and regularisation of a GPT model (saved as ``model_config.json``)."""
+
+    arch: Literal["gpt2", "gpt1"] = "gpt2"
+    n_layer: int = 12
+    n_head: int = 12
+    n_embd: int = 768
+    block_size: int = 1024  # longest context (number of learned positions)
+    vocab_size: int = 50257  # real vocabulary size; the embedding is padded to a multiple of 64
+    dropout: float = 0.0
+    bias: bool = True  # biases in Linear layers and LayerNorms (GPT-2 has them)
+    layer_norm_eps: float = 1e-5
+
+    def __post_init__(self) -> None:
+        for name in ("n_layer", "n_head", "n_embd", "block_size", "vocab_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"{name} must be >= 1, got {getattr(self, name)}")
+        if self.n_embd % self.n_head:
+            raise ValueError(f"n_embd ({self.n_embd}) must be divisible by n_head ({self.n_head})")
+        if not 0.0 <= self.dropout < 1.0:
+            raise ValueError(f"dropout must be in [0, 1), got {self.dropout}")
+        if self.arch not in ("gpt2", "gpt1"):
+            raise ValueError(f"arch must be 'gpt2' or 'gpt1', got {self.arch!r}")
+
+    @property
+    def padded_vocab_size(self) -> int:
+        return math.ceil(self.vocab_size / VOCAB_MULTIPLE) * VOCAB_MULTIPLE
+
+    @property
+    def head_dim(self) -> int:
+        return self.n_embd // self.n_head
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+#: Named model shapes. The vocabulary size comes from the tokenizer (``preset(name, vocab_size=...)``).
+PRESETS: dict[str, GPTConfig] = {
+    # the papers' models
+    "gpt1": GPTConfig(arch="gpt1", n_layer=12, n_head=12, n_embd=768, block_size=512, dropout=0.1),
+    "gpt2-small": GPTConfig(n_layer=12, n_head=12, n_embd=768),  # 124M
+    "gpt2-medium": GPTConfig(n_layer=24, n_head=16, n_embd=1024),  # 350M
+    "gpt2-large": GPTConfig(n_layer=36, n_head=20, n_embd=1280),  # 774M
+    "gpt2-xl": GPTConfig(n_layer=48, n_head=25, n_embd=1600),  # 1558M
+    # small shapes that train on a CPU
+    "mini": GPTConfig(n_layer=4, n_head=4, n_embd=256, block_size=256),
+    "tiny": GPTConfig(n_layer=4, n_head=4, n_embd=128, block_size=128),
+    "nano": GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=64),
+}
+
+
+def preset(name: str, **overrides: Any) -> GPTConfig:
+    """The preset ``name`` with some fields replaced, e.g. ``preset("tiny", vocab_size=512)``."""
+    if name not in PRESETS:
+        raise ConfigError(f"unknown model preset {name!r} (known: {', '.join(PRESETS)})")
+    try:
+        return dataclasses.replace(PRESETS[name], **overrides)
+    except (TypeError, ValueError) as e:
+        raise ConfigError(f"model preset {name!r}: {e}") from None
+
+
+class KVCache:
+    """Keys and values of every layer for ``batch_size`` sequences of up to ``max_len`` tokens.
+
+    ``model(idx, cache=cache)`` appends ``idx``'s keys and values and continues the positions
+    where the previous call stopped; ``cache.length`` is the number of tokens held.
+    """
+
+    def __init__(
+        self, config: GPTConfig, batch_size: int, max_len: int, dtype: torch.dtype, device: torch.device
+    ):
+        shape = (batch_size, config.n_head, max_len, config.head_dim)
+        self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
+        self.batch_size = batch_size
+        self.max_len = max_len
+        self.length = 0
+
+    def reset(self) -> None:
+        self.length = 0
+
+
+class CausalSelfAttention(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.n_head = config.n_head
+        self.dropout = config.dropout
+        self.c_attn = nn.Linear(config.n_embd, 3 * config.n_embd, bias=config.bias)  # q, k, v together
+        self.c_proj = nn.Linear(config.n_embd, config.n_embd, bias=config.bias)
+        self.resid_dropout = nn.Dropout(config.dropout)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
+        start: int = 0,
+    ) -> torch.Tensor:
+        """``mask``: boolean (True = attend), or None for plain causal attention.
+        ``kv``: cache buffers of this layer; ``x``'s keys/values are written at ``start``."""
+        B, T, C = x.size()
+        q, k, v = self.c_attn(x).split(C, dim=2)
+        q, k, v = (
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+        )  # (B, nh, T, hd)
+        if kv is not None:
+            k_cache, v_cache = kv
+            k_cache[:, :, start : start + T] = k
+            v_cache[:, :, start : start + T] = v
+            k, v = k_cache[:, :, : start + T], v_cache[:, :, : start + T]
+        # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
+        is_causal = mask is None and k.size(2) == T
+        y = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=mask, is_causal=is_causal, dropout_p=self.dropout if self.training else 0.0
+        )
+        y = y.transpose(1, 2).contiguous().view(B, T, C)
+        return self.resid_dropout(self.c_proj(y))
+
+
+class MLP(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.c_fc = nn.Linear(config.n_embd, 4 * config.n_embd, bias=config.bias)
+        self.gelu = nn.GELU(approximate="tanh")
+        self.c_proj = nn.Linear(4 * config.n_embd, config.n_embd, bias=config.bias)
+        self.dropout = nn.Dropout(config.dropout)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.dropout(self.c_proj(self.gelu(self.c_fc(x))))
+
+
+class Block(nn.Module):
+    """A transformer block: LayerNorm before (GPT-2) or after (GPT-1) each residual branch."""
+
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.pre_ln = config.arch == "gpt2"
+        self.ln_1 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.attn = CausalSelfAttention(config)
+        self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+        self.mlp = MLP(config)
+
+    def forward(self, x: torch.Tensor, mask=None, kv=None, start: int = 0) -> torch.Tensor:
+        if self.pre_ln:
+            x = x + self.attn(self.ln_1(x), mask, kv, start)
+            return x + self.mlp(self.ln_2(x))
+        x = self.ln_1(x + self.attn(x, mask, kv, start))
+        return self.ln_2(x + self.mlp(x))
+
+
+class GPT(nn.Module):
+    def __init__(self, config: GPTConfig):
+        super().__init__()
+        self.config = config
+        self.transformer = nn.ModuleDict(
+            dict(
+                wte=nn.Embedding(config.padded_vocab_size, config.n_embd),
+                wpe=nn.Embedding(config.block_size, config.n_embd),
+                drop=nn.Dropout(config.dropout),
+                h=nn.ModuleList([Block(config) for _ in range(config.n_layer)]),
+                ln_f=(
+                    nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
+                    if config.arch == "gpt2"
+                    else nn.Identity()
+                ),
+            )
+        )
+        self.lm_head = nn.Linear(config.n_embd, config.padded_vocab_size, bias=False)
+        self.lm_head.weight = self.transformer.wte.weight  # tied input and output embeddings
+        self.apply(self._init_weights)
+        if config.arch == "gpt2":  # GPT-2: scale residual projections by 1/sqrt(number of residual layers)
+            for name, p in self.named_parameters():
+                if name.endswith("c_proj.weight"):
+                    nn.init.normal_(p, mean=0.0, std=0.02 / math.sqrt(2 * config.n_layer))
+
+    @staticmethod
+    def _init_weights(module: nn.Module) -> None:
+        if isinstance(module, nn.Linear):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+            if module.bias is not None:
+                nn.init.zeros_(module.bias)
+        elif isinstance(module, nn.Embedding):
+            nn.init.normal_(module.weight, mean=0.0, std=0.02)
+
+    def num_params(self, non_embedding: bool = True) -> int:
+        """Parameter count; ``non_embedding`` leaves out the position embedding (the token
+        embedding stays, as it is also the output layer's weight: nanoGPT's convention)."""
+        n = sum(p.numel() for p in self.parameters())
+        return n - self.transformer.wpe.weight.numel() if non_embedding else n
+
+    def new_cache(self, batch_size: int, max_len: int | None = None) -> KVCache:
+        """An empty KV cache for ``batch_size`` sequences of up to ``max_len`` (default: block_size) tokens."""
+        max_len = self.config.block_size if max_len is None else max_len
+        if not 0 < max_len <= self.config.block_size:
+            raise ValueError(
+                f"max_len must be in 1..{self.config.block_size} (the model's context), got {max_len}"
+            )
+        p = self.transformer.wte.weight
+        return KVCache(self.config, batch_size, max_len, p.dtype, p.device)
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        doc_ids: torch.Tensor | None = None,
+    ):
+        """Logits ``(B, T, vocab_size)`` for token ids ``idx`` ``(B, T)``; with ``targets``
+        (``-1`` = ignore) returns ``(logits, mean cross-entropy)``.
+
+        ``doc_ids`` ``(B, T)``: tokens attend only within their run of equal ids, and positions
+        restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: append to a
+        KV cache and continue its positions (generation).
+        """
+        B, T = idx.size()
+        start = cache.length if cache is not None else 0
+        if start + T > self.config.block_size:
+            raise ValueError(
+                f"sequence of {start + T} tokens exceeds the model's context of {self.config.block_size}"
+            )
+        mask = None
+        if doc_ids is not None:
+            if cache is not None:
+                raise ValueError("doc_ids cannot be combined with a KV cache")
+            pos, mask = _document_positions_and_mask(doc_ids)
+        else:
+            pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
+        kv_buffers: list[Any] = [None] * self.config.n_layer
+        if cache is not None:
+            if cache.batch_size != B or start + T > cache.max_len:
+                raise ValueError(
+                    f"KV cache holds {cache.batch_size} x {cache.max_len} tokens; cannot append {B} x {T} at {start}"
+                )
+            kv_buffers = list(zip(cache.keys, cache.values, strict=True))
+            if start > 0 and T > 1:  # new queries see all cached keys and each other causally
+                mask = torch.ones(T, start + T, dtype=torch.bool, device=idx.device).tril(diagonal=start)
+
+        x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        for block, kv in zip(self.transformer.h, kv_buffers, strict=True):
+            x = block(x, mask, kv, start)
+        x = self.transformer.ln_f(x)
+        logits = self.lm_head(x)[..., : self.config.vocab_size]  # drop the padding rows
+        if cache is not None:
+            cache.length = start + T
+        if targets is None:
+            return logits
+        loss = F.cross_entropy(
+            logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1
+        )
+        return logits, loss
+
+
+def doc_ids_from_eot(idx: torch.Tensor, eot_id: int) -> torch.Tensor:
+    """Document ids for packed sequences where ``<|endoftext|>`` starts each document.
+
+    The EOT token belongs to the document it opens (so it predicts that document's first
+    token, as in unconditional GPT-2 sampling); tokens before the first EOT form document 0.
+    """
+    return torch.cumsum(idx == eot_id, dim=1)
+
+
+def _document_positions_and_mask(doc_ids: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Positions restarting at each run of equal ids, and a block-diagonal causal mask (B, 1, T, T)."""
+    B, T = doc_ids.shape
+    t = torch.arange(T, device=doc_ids.device).expand(B, T)
+    starts_run = torch.ones_like(doc_ids, dtype=torch.bool)
+    starts_run[:, 1:] = doc_ids[:, 1:] != doc_ids[:, :-1]
+    run = starts_run.cumsum(dim=1)
+    run_start = torch.where(starts_run, t, torch.zeros_like(t)).cummax(dim=1).values
+    causal = torch.ones(T, T, dtype=torch.bool, device=doc_ids.device).tril()
+    mask = (run[:, :, None] == run[:, None, :]) & causal
+    return t - run_start, mask[:, None]
