@@ -156,10 +156,16 @@ def iter_lines(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> 
         on_issue(Issue(str(path), line_no + 1, f"corrupt or truncated data: {type(e).__name__}: {e}"))
 
 
-def iter_jsonl(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> Iterator[tuple[int, dict]]:
-    """Yield ``(line_number, object)`` for each JSON object line; skip and report the rest."""
+def iter_jsonl(
+    path: str | Path, on_issue: Callable[[Issue], None] = _raise, max_line_bytes: int | None = None
+) -> Iterator[tuple[int, dict]]:
+    """Yield ``(line_number, object)`` for each JSON object line; skip and report the rest
+    (also lines longer than ``max_line_bytes``, if given, before parsing them)."""
     for line_no, raw in iter_lines(path, on_issue):
         if not raw.strip():
+            continue
+        if max_line_bytes is not None and len(raw) > max_line_bytes:
+            on_issue(Issue(str(path), line_no, f"document too large: {len(raw):,} bytes > {max_line_bytes:,}"))
             continue
         try:
             obj = orjson.loads(raw)
@@ -174,20 +180,22 @@ def iter_jsonl(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> 
 
 
 def iter_documents(
-    path: str | Path, on_issue: Callable[[Issue], None] = _raise, text_key: str = "text"
+    path: str | Path, on_issue: Callable[[Issue], None] = _raise, text_key: str = "text",
+    max_line_bytes: int | None = None,
 ) -> Iterator[Document]:
     """Stream documents from one file.
 
     - JSON lines (``.jsonl``/``.json``/``.ndjson``, optionally ``.zst``/``.gz``/``.xz``/``.bz2``):
       one document per line; ``text`` must be a string; a missing ``id`` becomes ``<file>/<line>``;
-      fields other than ``id``/``text``/``metadata`` are moved into ``metadata``.
+      fields other than ``id``/``text``/``metadata`` are moved into ``metadata``; lines longer than
+      ``max_line_bytes`` (if given) are reported and skipped.
     - Anything else is read as UTF-8 text, the whole file one document.
     """
     path = Path(path)
     if not is_jsonl(path):
         yield from _iter_text_file(path, on_issue)
         return
-    for line_no, obj in iter_jsonl(path, on_issue):
+    for line_no, obj in iter_jsonl(path, on_issue, max_line_bytes):
         text = obj.get(text_key)
         if not isinstance(text, str):
             reason = f"missing '{text_key}'" if text is None else f"'{text_key}' is not a string"
