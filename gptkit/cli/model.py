@@ -1,9 +1,298 @@
-"""Commands of this stage are registered here (filled in by the stage's issue)."""
+"""``gptkit generate``, ``gptkit export``, ``gptkit import`` and ``gptkit bench peak``."""
 
 from __future__ import annotations
 
+import sys
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from gptkit.cli.ui import RecipeOpt, SetOpt, err, info, out, state
+
+ModelArg = Annotated[
+    Path,
+    typer.Argument(
+        help="A model dir, a checkpoint dir, a training run dir (its latest checkpoint) or a transformers GPT-2 dir."
+    ),
+]
+WhichOpt = Annotated[
+    str,
+    typer.Option(
+        "--which", help="Checkpoint of a training run dir: 'latest' or 'best' (lowest validation loss)."
+    ),
+]
+
+
+class ExportFormat(StrEnum):
+    hf = "hf"
+
+
+class PeakDtype(StrEnum):
+    fp32 = "fp32"
+    bf16 = "bf16"
 
 
 def register(app: typer.Typer) -> None:
     """Add this module's commands to ``app``."""
+    app.command(name="generate")(generate)
+    app.command(name="export")(export)
+    app.command(name="import")(import_)
+    bench = typer.Typer(help="Measure this machine: matmul peak for MFU.", no_args_is_help=True)
+    bench.command(name="peak")(peak)
+    app.add_typer(bench, name="bench", help="Measure this machine: matmul peak for MFU.")
+
+
+def generate(
+    model_path: ModelArg,
+    prompt: Annotated[
+        str, typer.Option("--prompt", "-p", help="Text to continue; empty: sample from <|endoftext|>.")
+    ] = "",
+    max_tokens: Annotated[
+        int | None,
+        typer.Option("--max-tokens", "-n", min=0, help="Tokens to sample per sample. (default: 100)"),
+    ] = None,
+    temperature: Annotated[
+        float | None,
+        typer.Option("--temperature", "-t", min=0.0, help="Softmax temperature; 0 = greedy. (default: 1.0)"),
+    ] = None,
+    top_k: Annotated[
+        int | None, typer.Option("--top-k", min=1, help="Sample among the k most likely tokens only.")
+    ] = None,
+    top_p: Annotated[
+        float | None,
+        typer.Option(
+            "--top-p",
+            min=0.0,
+            max=1.0,
+            help="Nucleus sampling: smallest set of tokens with probability >= p.",
+        ),
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same text).")] = None,
+    samples: Annotated[int, typer.Option("--samples", min=1, help="Number of samples to draw.")] = 1,
+    device: Annotated[
+        str | None,
+        typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda if available, else cpu)"),
+    ] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads for torch.")] = None,
+    which: WhichOpt = "latest",
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Sample text from a model, streaming tokens to the terminal as they come.
+
+    Uses the KV cache; stops at <|endoftext|> or after --max-tokens. Options may also come
+    from a recipe's \\[generate] table (max_tokens, temperature, top_k, top_p, seed).
+
+    Examples:
+
+      gptkit generate runs/w/train --prompt "The meaning of life is" --max-tokens 50
+
+      gptkit generate runs/w/model -p "Once upon a time" -t 0.8 --top-k 200 --seed 1 --samples 3
+
+      gptkit generate runs/w/train --which best --temperature 0
+    """
+    from gptkit.config import resolve
+    from gptkit.train.generate import SamplingConfig, generate_text
+
+    config = resolve(
+        SamplingConfig,
+        "generate",
+        recipe,
+        {"max_tokens": max_tokens, "temperature": temperature, "top_k": top_k, "top_p": top_p, "seed": seed},
+        overrides or [],
+    )
+    model, tok = _load(model_path, which, device, threads)
+    if tok is None:
+        from gptkit.errors import InputError
+
+        raise InputError("the model has no tokenizer/ directory: cannot encode the prompt", model_path)
+    for i in range(samples):
+        if samples > 1:
+            err.rule(f"sample {i + 1}/{samples}", style="dim")
+        sample_config = config if config.seed is None else _with_seed(config, config.seed + i)
+        if not state.quiet:
+            sys.stdout.write(prompt)
+        for piece in generate_text(model, tok, prompt, sample_config):
+            sys.stdout.write(piece)
+            sys.stdout.flush()
+        sys.stdout.write("\n")
+        sys.stdout.flush()
+
+
+def export(
+    model_path: ModelArg,
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write.")],
+    fmt: Annotated[
+        ExportFormat,
+        typer.Option("--format", "-f", help="Target format: hf (a transformers model directory)."),
+    ] = ExportFormat.hf,
+    which: WhichOpt = "latest",
+) -> None:
+    """Export a model as a transformers model directory (safetensors + config.json + tokenizer).
+
+    GPT-2 models load with GPT2LMHeadModel.from_pretrained, GPT-1 models with
+    OpenAIGPTLMHeadModel; AutoTokenizer.from_pretrained loads the tokenizer. Works offline.
+
+    Examples:
+
+      gptkit export runs/w/train --format hf --out runs/w/hf
+
+      gptkit export runs/w/train --which best --out runs/w/hf-best
+    """
+    from gptkit.io.manifest import is_complete
+    from gptkit.train.hf import export_hf
+    from gptkit.train.model_io import resolve_model_dir
+
+    source = resolve_model_dir(model_path, which)  # type: ignore[arg-type]
+    config = {"format": fmt.value}
+    inputs = _input_records(source)
+    if is_complete(out_dir, "export", config, inputs):
+        info(f"[green]already exported[/]: {out_dir}")
+        return
+    model, tok = _load(source, which, "cpu", None)
+    if tok is None:
+        err.print("[yellow]warning:[/] the model has no tokenizer: AutoTokenizer will not load the export")
+    export_hf(model, tok, out_dir)
+    _write_manifest(out_dir, "export", config, inputs)
+    out.print(
+        f"exported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
+    )
+
+
+def import_(
+    hf_dir: Annotated[Path, typer.Argument(help="A transformers GPT-2 (or GPT-1) model directory.")],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="gptkit model directory to write.")],
+) -> None:
+    """Convert a transformers GPT-2/GPT-1 directory into a gptkit model directory.
+
+    Reads config.json and model.safetensors (or pytorch_model.bin, weights only) and the
+    tokenizer files; the result can be generated from, evaluated or fine-tuned.
+
+    Examples:
+
+      gptkit import ~/models/gpt2 --out runs/gpt2
+
+      gptkit import runs/w/hf --out runs/w/model-again
+    """
+    from gptkit.errors import InputError
+    from gptkit.io.manifest import is_complete
+    from gptkit.train.hf import load_hf_model
+    from gptkit.train.model_io import save_model
+
+    if not (hf_dir / "config.json").is_file():
+        raise InputError("not a transformers model directory (no config.json)", hf_dir)
+    inputs = _input_records(hf_dir)
+    if is_complete(out_dir, "import", {}, inputs):
+        info(f"[green]already imported[/]: {out_dir}")
+        return
+    model, tok = load_hf_model(hf_dir)
+    if tok is None:
+        err.print("[yellow]warning:[/] no tokenizer files in the transformers directory; the model has none")
+    save_model(out_dir, model, tok)
+    _write_manifest(out_dir, "import", {}, inputs)
+    out.print(
+        f"imported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
+    )
+
+
+def peak(
+    threads: Annotated[
+        int | None, typer.Option("--threads", min=1, help="CPU threads. (default: torch's default)")
+    ] = None,
+    dtypes: Annotated[
+        list[PeakDtype] | None,
+        typer.Option("--dtype", help="Matmul dtype (repeatable). (default: fp32 and bf16)"),
+    ] = None,
+    size: Annotated[
+        int, typer.Option("--size", min=64, help="Side of the square matrices multiplied.")
+    ] = 2048,
+    refresh: Annotated[
+        bool, typer.Option("--refresh", help="Measure again even if a cached figure exists.")
+    ] = False,
+) -> None:
+    """Measure the CPU's matmul peak (FLOP/s) that MFU is computed against, and cache it.
+
+    Multiplies two SIZE x SIZE matrices on the given threads and keeps the best of a few runs;
+    the figure is cached per CPU model, thread count, dtype and torch version in
+    ~/.cache/gptkit/peak.json (or $XDG_CACHE_HOME/gptkit), where training reads it. When a
+    GPU is present, its data-sheet peak is listed too.
+
+    Examples:
+
+      gptkit bench peak
+
+      gptkit bench peak --threads 2 --dtype fp32 --refresh
+    """
+    import torch
+    from rich.table import Table
+
+    from gptkit.train.flops import cache_path, cpu_name, cpu_peak, gpu_peak
+
+    threads = threads or torch.get_num_threads()
+    chosen = dtypes or [PeakDtype.fp32, PeakDtype.bf16]
+    table = Table("device", "dtype", "threads", "peak GFLOP/s", "source")
+    for dt in chosen:
+        torch_dtype = torch.float32 if dt is PeakDtype.fp32 else torch.bfloat16
+        flops = cpu_peak(torch_dtype, threads, refresh=refresh, size=size)
+        table.add_row(cpu_name(), dt.value, str(threads), f"{flops / 1e9:,.1f}", f"measured ({size}³ matmul)")
+        if torch.cuda.is_available():
+            name = torch.cuda.get_device_name()
+            gpu = gpu_peak(name, torch_dtype)
+            table.add_row(
+                name, dt.value, "", f"{gpu.flops / 1e9:,.0f}" if gpu else "unknown", gpu.source if gpu else ""
+            )
+    out.print(table)
+    info(f"cached in {cache_path()}")
+
+
+def _load(path: Path, which: str, device: str | None, threads: int | None):
+    import torch
+
+    from gptkit.errors import UsageError
+    from gptkit.train.model_io import load_model
+
+    if which not in ("latest", "best"):
+        raise UsageError(f"--which must be 'latest' or 'best', got {which!r}")
+    if threads:
+        torch.set_num_threads(threads)
+    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        torch_device = torch.device(device)
+    except RuntimeError:
+        raise UsageError(f"--device: unknown device {device!r}") from None
+    return load_model(path, device=torch_device, which=which)  # type: ignore[arg-type]
+
+
+def _with_seed(config, seed: int):
+    import dataclasses
+
+    return dataclasses.replace(config, seed=seed)
+
+
+def _input_records(model_dir: Path) -> list[dict]:
+    """The model's own files (a checkpoint's optimizer state and run files are not read)."""
+    from gptkit.io.manifest import file_record
+    from gptkit.train.model_io import CONFIG_FILE, TOKENIZER_DIR, WEIGHTS_FILE
+
+    if (model_dir / CONFIG_FILE).is_file():
+        files = [
+            model_dir / WEIGHTS_FILE,
+            model_dir / CONFIG_FILE,
+            *sorted((model_dir / TOKENIZER_DIR).rglob("*")),
+        ]
+    else:
+        files = sorted(model_dir.rglob("*"))
+    return [file_record(p, model_dir) for p in files if p.is_file() and p.name != "manifest.json"]
+
+
+def _write_manifest(out_dir: Path, stage: str, config: dict, inputs: list[dict]) -> None:
+    from gptkit.io.manifest import Manifest, file_record
+
+    outputs = [
+        file_record(p, out_dir)
+        for p in sorted(out_dir.rglob("*"))
+        if p.is_file() and p.name != "manifest.json"
+    ]
+    Manifest(stage=stage, config=config, inputs=inputs, outputs=outputs).write(out_dir)
