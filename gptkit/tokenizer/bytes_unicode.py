@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from functools import cache
 
-
 #: Bytes that stand for themselves, in GPT-2's order (they get ids 0–187 in GPT-2).
 _PRINTABLE = (*range(ord("!"), ord("~") + 1), *range(ord("¡"), ord("¬") + 1), *range(ord("®"), ord("ÿ") + 1))
 
