@@ -1,0 +1,87 @@
+"""Main-content extractors and HTML decoding.
+
+An extractor takes an HTML string and returns ``(text, title)``. ``resiliparse`` (the default:
+about 10x faster) parses once with Resiliparse's Lexbor-based ``HTMLTree`` and runs
+``extract_plain_text(main_content=True)``; ``trafilatura`` runs ``trafilatura.extract`` with
+``favor_precision=True`` (FineWeb's choice; the best F1 on the ScrapingHub benchmark).
+"""
+
+from __future__ import annotations
+
+import codecs
+import html as html_lib
+import re
+from collections.abc import Callable
+
+Extractor = Callable[[str], tuple[str, str | None]]
+EXTRACTORS = ("resiliparse", "trafilatura")
+
+_TITLE = re.compile(r"<title[^>]*>(.*?)</title\s*>", re.IGNORECASE | re.DOTALL)
+_CHARSET = re.compile(r"charset\s*=\s*[\"']?([\w.:-]+)", re.IGNORECASE)
+
+
+def _resiliparse() -> Extractor:
+    from resiliparse.extract.html2text import extract_plain_text
+    from resiliparse.parse.html import HTMLTree
+
+    def extract(html: str) -> tuple[str, str | None]:
+        tree = HTMLTree.parse(html)
+        return extract_plain_text(tree, main_content=True), (tree.title or "").strip() or None
+
+    return extract
+
+
+def _trafilatura() -> Extractor:
+    import trafilatura
+
+    def extract(html: str) -> tuple[str, str | None]:
+        text = trafilatura.extract(html, favor_precision=True, include_comments=False)
+        return text or "", title_of(html)
+
+    return extract
+
+
+_FACTORIES = {"resiliparse": _resiliparse, "trafilatura": _trafilatura}
+_cache: dict[str, Extractor] = {}
+
+
+def get_extractor(name: str) -> Extractor:
+    """The extractor called ``name`` (created once per process)."""
+    if name not in _cache:
+        _cache[name] = _FACTORIES[name]()
+    return _cache[name]
+
+
+def title_of(html: str) -> str | None:
+    m = _TITLE.search(html, 0, 200_000)
+    if m is None:
+        return None
+    return " ".join(html_lib.unescape(m.group(1)).split()) or None
+
+
+def declared_charset(content_type: str | None) -> str | None:
+    """The charset named in a Content-Type header, if Python knows it (else None)."""
+    if not content_type:
+        return None
+    m = _CHARSET.search(content_type)
+    if m is None:
+        return None
+    try:
+        return codecs.lookup(m.group(1)).name
+    except LookupError:
+        return None
+
+
+def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, str]:
+    """Decode HTML bytes: the HTTP charset if valid and it decodes, else the ``<meta>`` charset,
+    else detection (uchardet); undecodable bytes never fail. Returns ``(text, encoding)``."""
+    from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+    encoding = declared_charset(content_type)
+    if encoding is not None:
+        try:
+            return data.decode(encoding), encoding
+        except UnicodeDecodeError:
+            pass
+    encoding = detect_encoding(data, from_html_meta=True) or "utf-8"
+    return bytes_to_str(data, encoding, errors="replace"), encoding

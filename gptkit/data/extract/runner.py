@@ -1,0 +1,170 @@
+"""Plan extraction tasks, run them (resumably, on worker processes) and write the manifest."""
+
+from __future__ import annotations
+
+import json
+import os
+import time
+from collections import Counter
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Literal
+
+from gptkit.config import dump_toml, to_dict
+from gptkit.data.extract.extractors import decode_html, get_extractor
+from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
+from gptkit.errors import UsageError
+from gptkit.io.atomic import atomic_write_json
+from gptkit.io.manifest import Manifest, file_record, input_records, is_complete
+from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
+from gptkit.io.tasks import COMPLETIONS, run_tasks
+from gptkit.reporting import NULL_REPORTER, Reporter
+
+PLAN = "tasks.json"
+
+
+@dataclass
+class ExtractConfig:
+    inputs: list[Path] = field(default_factory=list)
+    out: Path | None = None
+    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    workers: int = 1
+    html_field: str = "html"  # field holding the page in JSONL inputs
+    min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
+    max_html_bytes: int = 10 << 20  # longer payloads are cut before extraction
+    html_files_per_task: int = 1000  # loose .html files are grouped into tasks of this many
+
+
+@dataclass
+class ExtractTask:
+    index: int
+    kind: str
+    files: list[str]
+    out: str
+    extractor: str
+    html_field: str
+    min_chars: int
+    max_html_bytes: int
+
+    @property
+    def task_id(self) -> str:
+        return f"{self.index:05d}"
+
+
+def plan_tasks(cfg: ExtractConfig, files: list[Path]) -> list[ExtractTask]:
+    """One task per WARC/WET/JSONL file, one per ``html_files_per_task`` loose HTML files."""
+    groups: list[tuple[str, list[str]]] = []
+    html: list[str] = []
+    for f in files:
+        kind = kind_of(f)
+        if kind == "html":
+            html.append(str(f))
+            if len(html) == cfg.html_files_per_task:
+                groups.append(("html", html))
+                html = []
+        else:
+            groups.append((kind, [str(f)]))
+    if html:
+        groups.append(("html", html))
+    common = dict(out=str(cfg.out), extractor=cfg.extractor, html_field=cfg.html_field,
+                  min_chars=cfg.min_chars, max_html_bytes=cfg.max_html_bytes)  # fmt: skip
+    return [ExtractTask(index=i, kind=kind, files=names, **common) for i, (kind, names) in enumerate(groups)]
+
+
+def run_extract_task(task: ExtractTask) -> dict:
+    """Extract the pages of one task into shard ``NNNNN.jsonl.zst``; return its counts."""
+    extract_text = get_extractor(task.extractor)
+    counts: Counter = Counter()
+    issues = IssueLog(keep=20)
+    shard = Path(task.out) / shard_name(task.index)
+    with ShardWriter(shard) as writer:
+        for page in iter_pages(task.kind, task.files, issues, task.html_field, task.max_html_bytes,
+                               skipped=lambda reason: counts.update([reason])):  # fmt: skip
+            counts["pages"] += 1
+            doc = _document(page, task, extract_text, counts)
+            if doc is not None:
+                writer.write(doc)
+    counts["documents"] = writer.documents
+    counts["bad input"] = issues.total
+    return {"shard": shard.name, "documents": writer.documents, "counts": dict(counts), "issues": issues.to_json()}
+
+
+def _document(page: Page, task: ExtractTask, extract_text, counts: Counter) -> Document | None:
+    title = charset = None
+    if page.is_text:
+        text, extractor = _as_text(page.data), "wet"
+    else:
+        if isinstance(page.data, bytes):
+            html, charset = decode_html(page.data, page.content_type)
+        else:
+            html = page.data
+        try:
+            text, title = extract_text(html)
+        except Exception as e:  # noqa: BLE001 - a page the library cannot handle must not stop the task
+            counts[f"extractor error: {type(e).__name__}"] += 1
+            return None
+        extractor = task.extractor
+    text = text.strip()
+    if len(text) < task.min_chars:
+        counts["empty"] += 1
+        return None
+    metadata = {"url": page.url, "title": title, "warc_record_id": page.record_id, "fetch_time": page.fetch_time,
+                "extractor": extractor, "charset": charset, "source": page.source}  # fmt: skip
+    return {"id": page.id, "text": text, "metadata": {k: v for k, v in metadata.items() if v is not None}}
+
+
+def _as_text(data: bytes | str) -> str:
+    return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
+
+
+def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
+    """Extract every input into document shards in ``cfg.out``; return the summary."""
+    if cfg.out is None:
+        raise UsageError("no output directory (--out)")
+    if not cfg.inputs:
+        raise UsageError("no inputs")
+    out = Path(cfg.out)
+    files = find_inputs(cfg.inputs)
+    config = to_dict(cfg)
+    config.pop("workers")  # does not change the output
+    inputs = input_records(files)
+    if is_complete(out, "extract", config, inputs):
+        return {"skipped": True, "out": str(out)}
+    tasks = plan_tasks(cfg, files)
+    _check_plan(out, tasks)
+
+    started = time.time()
+    counts: Counter = Counter()
+    examples: list[str] = []
+    with reporter.task(f"extract ({cfg.extractor})", total=len(tasks), unit="tasks") as progress:
+        def on_done(task_id: str, result: dict, skipped: bool) -> None:
+            counts.update(result["counts"])
+            examples.extend(result["issues"]["examples"])
+            for example in result["issues"]["examples"] if not skipped else ():
+                reporter.warn(example)
+            progress.advance()
+            progress.update(documents=counts["documents"])
+
+        results = run_tasks(run_extract_task, tasks, [t.task_id for t in tasks], out, workers=cfg.workers, on_done=on_done)
+
+    outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
+    elapsed = time.time() - started
+    summary = {"counts": dict(counts), "issue_examples": examples[:100], "out": str(out),
+               "pages_per_s": round(counts["pages"] / elapsed, 1) if elapsed else None}  # fmt: skip
+    Manifest(
+        stage="extract", config=config, inputs=inputs, outputs=outputs, counts=dict(counts),
+        timings={"last_run_s": round(elapsed, 3)}, extra={"issue_examples": summary["issue_examples"]},
+    ).write(out)  # fmt: skip
+    dump_toml({"extract": cfg}, out / "config.toml")
+    return summary
+
+
+def _check_plan(out: Path, tasks: list[ExtractTask]) -> None:
+    """Refuse to resume into a directory whose finished tasks belong to other inputs/options."""
+    plan = [asdict(t) for t in tasks]
+    path = out / PLAN
+    started = path.is_file() and (out / COMPLETIONS).is_dir() and os.listdir(out / COMPLETIONS)
+    if started and json.loads(path.read_text(encoding="utf-8")) != plan:
+        raise UsageError(f"{out} holds an unfinished extract run with other inputs or options: "
+                             "rerun that command, or choose another --out")  # fmt: skip
+    atomic_write_json(path, plan)
