@@ -1,9 +1,126 @@
-"""Commands of this stage are registered here (filled in by the stage's issue)."""
+"""``gptkit data clean`` and ``gptkit data overlap``."""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, err, info, out
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``clean`` and ``overlap`` to the ``data`` app."""
+    app.command(name="clean")(clean)
+    app.command(name="overlap")(overlap)
+
+
+def clean(
+    inputs: Annotated[list[Path], typer.Argument(help="Document files or folders (.jsonl[.zst|.gz], .txt).", show_default=False)],
+    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; re-running resumes).")],
+    recipe: RecipeOpt = None,
+    decontaminate: Annotated[
+        list[Path] | None,
+        typer.Option("--decontaminate", "-d", help="Eval set to remove (LAMBADA .jsonl, CoQA .json, .txt lines); repeatable."),
+    ] = None,
+    keep_removed: Annotated[
+        bool | None, typer.Option("--keep-removed/--no-keep-removed", help="Write dropped documents to removed/<step>/.")
+    ] = None,
+    pii: Annotated[bool | None, typer.Option("--pii/--no-pii", help="Mask emails and public IP addresses.")] = None,
+    tasks: Annotated[int | None, typer.Option("--tasks", min=0, help="Split the inputs into N tasks (default: one per file).")] = None,
+    task_range: Annotated[
+        str | None, typer.Option("--task-range", metavar="A:B", help="Run only tasks A..B-1 (machines sharing a filesystem).")
+    ] = None,
+    workers: WorkersOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Filter, deduplicate and decontaminate documents the way FineWeb does, corpus-wide.
+
+    Steps (each switchable in the recipe): URL block-list → fastText language id (score ≥ 0.65)
+    → Gopher repetition → Gopher quality → C4 → FineWeb filters → exact dedup → MinHash LSH
+    near dedup (14 bands × 8) → GPT-3 13-gram decontamination → PII masking. Writes kept
+    documents as NNNNN.jsonl.zst, stats.json (counts and bytes per step and drop reason),
+    funnel.png and manifest.json. A killed run resumes where it stopped.
+
+    Examples:
+
+      gptkit data clean runs/w/docs --out runs/w/clean --decontaminate lambada_test.jsonl
+
+      gptkit data clean shards/ -o clean/ -r recipes/clean/fineweb.toml --set clean.language.languages='["en","de"]'
+
+      gptkit data clean shards/ -o clean/ --tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
+    """
+    from gptkit.config import resolve
+    from gptkit.data.clean import CleanConfig
+    from gptkit.data.clean import clean as run_clean
+
+    options = {
+        "keep_removed": keep_removed,
+        "pii.enabled": pii,
+        "tasks": tasks,
+        "decontaminate.eval_files": [str(p) for p in decontaminate] if decontaminate else None,
+    }
+    cfg = resolve(CleanConfig, "clean", recipe, options, overrides or [])
+    summary = run_clean(inputs, out_dir, cfg, RichReporter(), workers=workers or os.cpu_count() or 1, task_range=task_range)
+    if summary.pending:
+        info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
+        return
+    if summary.skipped:
+        info(f"{out_dir}: already complete (same config and inputs)")
+    _print_summary(summary.stats)
+    out.print(f"{summary.stats['documents_out']:,} documents → {out_dir}")
+
+
+def _print_summary(stats: dict) -> None:
+    from rich.table import Table
+
+    table = Table(title="data clean", title_justify="left")
+    for col in ("step", "docs in", "docs out", "kept %", "MB out", "top drop reasons"):
+        table.add_column(col, justify="left" if col in ("step", "top drop reasons") else "right")
+    for name, s in stats["steps"].items():
+        reasons = sorted(s["dropped"].items(), key=lambda kv: -kv[1])[:3]
+        pct = 100.0 * s["docs_out"] / s["docs_in"] if s["docs_in"] else 100.0
+        table.add_row(
+            name, f"{s['docs_in']:,}", f"{s['docs_out']:,}", f"{pct:.1f}", f"{s['bytes_out'] / 1e6:,.2f}",
+            ", ".join(f"{r} {n:,}" for r, n in reasons),
+        )  # fmt: skip
+    err.print(table)
+    issues = stats["input_issues"]
+    if issues["total"]:
+        err.print(f"[yellow]bad input skipped:[/] {issues['total']:,} ({', '.join(f'{k} {v}' for k, v in issues['by_reason'].items())})")
+        for example in issues["examples"][:5]:
+            err.print(f"  {example}", markup=False)
+
+
+def overlap(
+    corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
+    eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
+    ngram: Annotated[int, typer.Option("--ngram", "-n", min=1, help="n-gram length (GPT-2 used 8).")] = 8,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
+    workers: WorkersOpt = None,
+) -> None:
+    """Report GPT-2-style n-gram overlap between a corpus and an eval set.
+
+    Prints the share of the eval set's 8-grams (lowercased, punctuation-stripped words) found in
+    the corpus, the mean overlap per eval document, and the share of eval documents touched.
+
+    Examples:
+
+      gptkit data overlap runs/w/clean --eval ../shared/data/lambada/lambada_test.jsonl
+
+      gptkit data overlap corpus/ --eval test.txt --ngram 13 --report overlap.json
+    """
+    from gptkit.data.clean import overlap_report
+    from gptkit.io.atomic import atomic_write_json
+
+    result = overlap_report(corpus, eval_file, ngram, workers or os.cpu_count() or 1, RichReporter())
+    if report is not None:
+        atomic_write_json(report, result)
+    from rich.table import Table
+
+    table = Table(title=f"{ngram}-gram overlap with {eval_file.name}", title_justify="left", show_header=False)
+    for key, value in result.items():
+        table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
+    out.print(table)

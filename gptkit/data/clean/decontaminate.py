@@ -1,0 +1,144 @@
+"""Eval-set decontamination exactly as GPT-3 appendix C (and lm-eval's ``Janitor``).
+
+Words are lowercased, punctuation-stripped, whitespace-separated tokens. Every 13-gram a training
+document shares with an eval set is a hit; the hit plus ``window`` (200) characters on each side
+is cut out, overlapping cuts are merged, and the document falls apart into the pieces between
+cuts. Pieces shorter than ``min_piece_chars`` (200) are dropped; a document split into more than
+``max_pieces`` (10) pieces is dropped whole; 13-grams found in more than ``max_train_docs`` (10)
+training documents are ignored (they are common phrases, not leaked test data). Each kept piece
+becomes a document of its own, with id ``<id>#<k>``.
+
+Eval files: JSON lines (``text`` of each record, e.g. LAMBADA), CoQA-style JSON (each story and
+its questions and answers) or plain text (each non-empty line is one eval document).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+import xxhash
+
+from gptkit.data.clean.config import DecontaminateConfig
+from gptkit.data.clean.text import normalise_for_ngrams, word_spans
+from gptkit.errors import InputError
+from gptkit.io.shards import IssueLog, is_jsonl, iter_documents, iter_lines
+
+
+def iter_eval_texts(path: str | Path, issues: IssueLog | None = None) -> Iterator[str]:
+    """The texts of one eval file (LAMBADA jsonl, CoQA json, or plain text lines)."""
+    path = Path(path)
+    if not path.is_file():
+        raise InputError("eval file not found", path)
+    issues = issues if issues is not None else IssueLog()
+    name = path.name.lower()
+    if name.endswith(".json"):
+        try:
+            data = orjson.loads(path.read_bytes())
+        except orjson.JSONDecodeError:
+            data = None  # JSON lines named .json
+        if isinstance(data, dict | list):
+            yield from _json_texts(data)
+            return
+    if is_jsonl(path):
+        for doc in iter_documents(path, issues):
+            yield doc["text"]
+        return
+    for _, raw in iter_lines(path, issues):
+        line = raw.decode("utf-8", "replace").strip()
+        if line:
+            yield line
+
+
+def _json_texts(data: object) -> Iterator[str]:
+    """CoQA (``{"data": [{"story", "questions", "answers"}]}``) or, for other JSON, every string."""
+    if isinstance(data, dict) and isinstance(data.get("data"), list):
+        for item in data["data"]:
+            if isinstance(item, dict) and "story" in item:
+                yield str(item["story"])
+                qa = [t.get("input_text", "") for key in ("questions", "answers") for t in item.get(key, [])]
+                yield " ".join(str(x) for x in qa)
+                continue
+            yield from _json_texts(item)
+        return
+    if isinstance(data, str):
+        yield data
+    elif isinstance(data, dict):
+        for v in data.values():
+            yield from _json_texts(v)
+    elif isinstance(data, list):
+        for v in data:
+            yield from _json_texts(v)
+
+
+def ngram_key(words: list[str]) -> int:
+    return xxhash.xxh3_64_intdigest(" ".join(words).encode("utf-8", "surrogatepass"))
+
+
+def ngram_keys(words: list[str], n: int) -> Iterator[int]:
+    for i in range(len(words) - n + 1):
+        yield ngram_key(words[i : i + n])
+
+
+def build_eval_index(paths: list[str], n: int, issues: IssueLog | None = None) -> set[int]:
+    """Keys of every word n-gram of the eval files."""
+    keys: set[int] = set()
+    for path in paths:
+        for text in iter_eval_texts(path, issues):
+            keys.update(ngram_keys(normalise_for_ngrams(text), n))
+    return keys
+
+
+class ContaminationScanner:
+    """Finds eval n-grams in training text (fast path: Python tuple hashing, keys only on hits)."""
+
+    def __init__(self, eval_keys: set[int], n: int):
+        self.eval_keys = eval_keys
+        self.n = n
+
+    def hits(self, text: str) -> set[int]:
+        """Keys of the eval n-grams that ``text`` contains."""
+        words = normalise_for_ngrams(text)
+        n, keys = self.n, self.eval_keys
+        found = set()
+        for i in range(len(words) - n + 1):
+            key = ngram_key(words[i : i + n])
+            if key in keys:
+                found.add(key)
+        return found
+
+
+@dataclass
+class Decontaminated:
+    pieces: list[str]  # kept pieces (empty: the document is dropped)
+    hits: int  # n-gram hits that were cut
+    reason: str | None  # why the document was dropped, if it was
+
+
+def cut_contamination(text: str, keys: set[int], cfg: DecontaminateConfig) -> Decontaminated:
+    """Remove every hit of ``keys`` ± ``cfg.window`` characters and split ``text`` into pieces."""
+    words, spans = word_spans(text)
+    n = cfg.ngram
+    cuts: list[list[int]] = []
+    hits = 0
+    for i in range(len(words) - n + 1):
+        if ngram_key(words[i : i + n]) not in keys:
+            continue
+        hits += 1
+        start = max(0, spans[i][0] - cfg.window)
+        end = min(len(text), spans[i + n - 1][1] + cfg.window)
+        if cuts and start <= cuts[-1][1]:
+            cuts[-1][1] = max(cuts[-1][1], end)
+        else:
+            cuts.append([start, end])
+    if not cuts:
+        return Decontaminated([text], 0, None)
+    bounds = [0] + [x for cut in cuts for x in cut] + [len(text)]
+    pieces = [text[a:b] for a, b in zip(bounds[::2], bounds[1::2], strict=True)]
+    pieces = [p for p in pieces if p.strip()]
+    if len(pieces) > cfg.max_pieces:
+        return Decontaminated([], hits, "too_many_pieces")
+    kept = [p.strip() for p in pieces if len(p.strip()) >= cfg.min_piece_chars]
+    return Decontaminated(kept, hits, None if kept else "no_piece_left")
