@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -76,6 +77,8 @@ def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> 
     if info.mode == "fsdp":
         from torch.distributed.fsdp import fully_shard
 
+        # The logits are a slice of the padded vocabulary (a view); the trainer never edits them in place.
+        warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
         for block in _blocks(model):
             fully_shard(block)
         fully_shard(model)
