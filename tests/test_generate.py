@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import assert_one_line_error, run_gptkit
 
 from gptkit.train.generate import SamplingConfig, generate_ids, next_token_distribution
 from gptkit.train.model import GPT, preset
@@ -76,3 +77,44 @@ def test_bad_sampling_options():
         SamplingConfig(top_p=1.5)
     with pytest.raises(ValueError, match="temperature"):
         SamplingConfig(temperature=-1)
+
+
+@pytest.fixture(scope="module")
+def gpt2_model_dir(tmp_path_factory):
+    from conftest import shared_path
+
+    from gptkit.tokenizer import load_tokenizer
+    from gptkit.train.model_io import save_model
+
+    tok = load_tokenizer(shared_path("tokenizers/gpt2"))
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("gen") / "model"
+    save_model(path, GPT(preset("nano", vocab_size=tok.vocab_size)), tok)
+    return path
+
+
+def test_generate_text_streams_whole_characters(gpt2_model_dir):
+    from gptkit.train.generate import generate_text
+    from gptkit.train.model_io import load_model
+
+    model, tok = load_model(gpt2_model_dir)
+    config = SamplingConfig(max_tokens=40, seed=3, temperature=2.0)
+    pieces = list(generate_text(model, tok, "Zürich is", config))
+    ids = list(generate_ids(model, tok.encode("Zürich is"), config, eot_id=tok.eot_id))
+    assert "".join(pieces) == tok.decode(ids)
+    assert len(pieces) > 1
+
+
+def test_generate_command(gpt2_model_dir, tmp_path):
+    args = ("generate", gpt2_model_dir, "--prompt", "The meaning of life is", "--max-tokens", "12", "--seed", "5")
+    first, second = run_gptkit(*args), run_gptkit(*args)
+    assert first.returncode == 0, first.stderr
+    assert first.stdout == second.stdout
+    assert first.stdout.startswith("The meaning of life is") and len(first.stdout) > len("The meaning of life is")
+    greedy = run_gptkit("generate", gpt2_model_dir, "-p", "Hi", "-n", "8", "-t", "0", "--samples", "2")
+    assert greedy.returncode == 0, greedy.stderr
+    half = len(greedy.stdout) // 2
+    assert greedy.stdout[:half] == greedy.stdout[half:]  # two samples, the same: greedy ignores the seed
+
+    assert_one_line_error(run_gptkit("generate", tmp_path / "missing", "-p", "x"), "no such model directory")
+    assert_one_line_error(run_gptkit("generate", gpt2_model_dir, "--top-p", "2"), "--top-p")

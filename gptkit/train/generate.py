@@ -6,6 +6,7 @@ text pieces, holding back bytes that do not yet form whole UTF-8 characters.
 
 from __future__ import annotations
 
+import codecs
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -95,15 +96,12 @@ def generate_ids(
 
 
 def generate_text(model: GPT, tokenizer: Any, prompt: str, config: SamplingConfig) -> Iterator[str]:
-    """Yield the continuation of ``prompt`` as text pieces, as soon as they decode to whole
-    characters. An empty prompt samples unconditionally (from ``<|endoftext|>``)."""
+    """Yield the continuation of ``prompt`` as text pieces, as soon as their bytes form whole
+    UTF-8 characters. An empty prompt samples unconditionally (from ``<|endoftext|>``)."""
     ids = tokenizer.encode(prompt) if prompt else [tokenizer.eot_id]
-    held: list[int] = []
+    utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
     for token in generate_ids(model, ids, config, eot_id=tokenizer.eot_id):
-        held.append(token)
-        text = tokenizer.decode(held)
-        if not text.endswith("\ufffd"):  # an incomplete UTF-8 sequence decodes to U+FFFD
-            yield text
-            held = []
-    if held:
-        yield tokenizer.decode(held)
+        if piece := utf8.decode(tokenizer.decode_bytes([token])):
+            yield piece
+    if rest := utf8.decode(b"", final=True):
+        yield rest

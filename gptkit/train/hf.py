@@ -118,20 +118,11 @@ def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path) -> Path:
 
 
 def _write_tokenizer_files(tokenizer: Any, out_dir: Path, max_length: int) -> None:
-    """tokenizer.json + vocab.json + merges.txt, and the config that makes AutoTokenizer use them."""
+    """The tokenizer's own transformers-loadable files, with the model's context as max length."""
     tokenizer.save(out_dir)
-    eot = tokenizer.decode([tokenizer.eot_id])
-    special = {"bos_token": eot, "eos_token": eot, "unk_token": eot}
-    atomic_write_json(
-        out_dir / "tokenizer_config.json",
-        {
-            "tokenizer_class": "GPT2Tokenizer",
-            "model_max_length": max_length,
-            "add_prefix_space": False,
-            **special,
-        },
-    )
-    atomic_write_json(out_dir / "special_tokens_map.json", special)
+    config_path = out_dir / "tokenizer_config.json"
+    config = json.loads(config_path.read_text(encoding="utf-8")) if config_path.is_file() else {}
+    atomic_write_json(config_path, {**config, "model_max_length": max_length})
 
 
 def load_hf_model(hf_dir: str | Path) -> tuple[GPT, Any]:
