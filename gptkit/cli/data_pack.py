@@ -1,9 +1,121 @@
-"""Commands of this stage are registered here (filled in by the stage's issue)."""
+"""``gptkit data pack`` and ``gptkit data inspect``: token shards for training, and their checks."""
 
 from __future__ import annotations
 
+from pathlib import Path
+from typing import Annotated
+
 import typer
+
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, err, info, out
 
 
 def register(app: typer.Typer) -> None:
-    """Add this module's commands to ``app``."""
+    """Add ``pack`` and ``inspect`` to the ``data`` app."""
+    app.command(name="pack")(pack)
+    app.command(name="inspect")(inspect)
+
+
+def pack(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Document shards (.jsonl[.zst|.gz…], .txt), directories of them, or glob patterns."),
+    ] = None,
+    tokenizer: Annotated[
+        Path | None, typer.Option("--tokenizer", "-t", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory for the token shards.")] = None,
+    workers: WorkersOpt = None,
+    shard_tokens: Annotated[
+        int | None, typer.Option("--shard-tokens", min=1, help="Tokens per shard (default 100,000,000).")
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option("--val-fraction", min=0.0, max=0.999, help="Fraction of documents held out (default 0.005).")
+    ] = None,
+    val_docs: Annotated[
+        int | None, typer.Option("--val-docs", min=0, help="Exact number of documents held out (instead of a fraction).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the validation draw (default 1337).")] = None,
+    text_key: Annotated[str | None, typer.Option("--text-key", help="JSON field holding the text (default 'text').")] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Encode documents into token shards that 'gptkit train' reads.
+
+    Appends <|endoftext|> to every document, holds out a validation split by document, and
+    writes train_00000.bin, val_00000.bin … (llm.c's format: a 1,024-byte header, then uint16
+    or uint32 tokens) with a .idx.npy document index each, OUT/tokenizer/, val_ids.txt,
+    config.toml and manifest.json. The shards are identical whatever --workers is. A killed
+    pack, rerun, keeps its finished shards and goes on; a rerun with another tokenizer, other
+    inputs or other settings into the same --out is refused.
+
+    Examples:
+
+      gptkit data pack runs/w/clean --tokenizer runs/w/tok --out runs/w/tokens
+
+      gptkit data pack 'docs/*.jsonl.zst' -t ../shared/data/tokenizers/gpt2 -o tokens --val-docs 1000 -w 8
+
+      gptkit data pack corpus.txt -t tok -o tokens --shard-tokens 10000000 --set pack.seed=7
+    """
+    from gptkit.config import resolve
+    from gptkit.pack.config import PackConfig
+    from gptkit.pack.pack import pack as run_pack
+
+    options = {"inputs": [str(p) for p in inputs] if inputs else None, "tokenizer": tokenizer, "out": out_dir,
+               "workers": workers, "shard_tokens": shard_tokens, "val_fraction": val_fraction,
+               "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
+    cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides or [])
+    summary = run_pack(cfg, RichReporter())
+    if summary.already_complete:
+        info(f"already complete: {summary.out} (same inputs, tokenizer and settings)")
+    for issue in summary.issues[:5]:
+        err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
+    t, d, s = summary.tokens, summary.documents, summary.shards
+    out.print(
+        f"train {t['train']:,} tokens, {d['train']:,} docs, {s['train']} shards  |  "
+        f"val {t['val']:,} tokens, {d['val']:,} docs, {s['val']} shards  |  "
+        f"{summary.empty_documents:,} empty docs and {summary.skipped_records:,} bad records skipped  "
+        f"→ {summary.out}"
+    )
+
+
+def inspect(
+    directory: Annotated[Path, typer.Argument(help="Token directory written by 'gptkit data pack'.")],
+    quick: Annotated[bool, typer.Option("--quick", help="Headers, sizes and indexes only: no hashes, no id scan.")] = False,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=0, help="Documents to decode and show.")] = 1,
+    chars: Annotated[int, typer.Option("--chars", min=1, help="Show at most this many characters per sample.")] = 600,
+) -> None:
+    """Show the counts of a token directory, decode a sample, and verify it.
+
+    Checks every shard's header and size (truncated files are named), its document index,
+    and unless --quick that every id is inside the vocabulary, every document ends with
+    <|endoftext|>, and every file's hash matches the manifest. Exits with 1 on any problem.
+
+    Examples:
+
+      gptkit data inspect runs/w/tokens
+
+      gptkit data inspect runs/w/tokens --quick --samples 3
+    """
+    from rich.table import Table
+
+    from gptkit.errors import StageFailure
+    from gptkit.pack.inspect import inspect_tokens
+
+    report = inspect_tokens(directory, full=not quick, samples=samples)
+    table = Table("split", "shards", "tokens", "documents", "tokens/doc", title=str(directory))
+    for split, s in report.splits.items():
+        per_doc = f"{s.tokens / s.documents:,.1f}" if s.documents else "-"
+        table.add_row(split, str(s.shards), f"{s.tokens:,}", f"{s.documents:,}", per_doc)
+    out.print(table)
+    m = report.meta
+    out.print(f"vocab_size {m['vocab_size']}  eot_id {m['eot_id']}  dtype {m['dtype']}  tokenizer {m['tokenizer_hash']}")
+    for i, text in enumerate(report.samples):
+        shown = text if len(text) <= chars else text[:chars] + f"… [{len(text) - chars:,} more characters]"
+        out.print(f"[bold]sample {i}[/]:", markup=True)
+        out.print(shown, markup=False, highlight=False)
+    for problem in report.problems:
+        err.print(f"[red]FAIL[/] {problem}", markup=True, highlight=False)
+    if report.problems:
+        raise StageFailure(f"{len(report.problems)} problem(s) in {directory}")
+    out.print(f"ok  {report.files_checked} shards checked" + (" (quick)" if quick else ", hashes match"))

@@ -25,6 +25,7 @@ index just past that document's ``<|endoftext|>``). Open the tokens of a shard w
 
 from __future__ import annotations
 
+from array import array
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -169,7 +170,7 @@ class TokenShardWriter:
         self.eot_id = eot_id
         self.dtype = np.dtype(dtype) if dtype is not None else dtype_for_vocab(vocab_size)
         self.n_tokens = 0
-        self.doc_ends: list[int] = []
+        self.doc_ends = array("q")  # int64, 8 bytes per document
 
     def __enter__(self) -> TokenShardWriter:
         self._ctx = atomic_path(self.path)
@@ -194,7 +195,7 @@ class TokenShardWriter:
             raise ValueError(f"{self.path.name}: a shard holds at most {MAX_SHARD_TOKENS} tokens")
         self._file.write(arr.tobytes())
         ends = self.n_tokens + np.cumsum(np.asarray(lengths, dtype=np.int64))
-        self.doc_ends.extend(ends.tolist())
+        self.doc_ends.frombytes(ends.tobytes())
         self.n_tokens += len(arr)
 
     def __exit__(self, exc_type, exc, tb) -> None:
@@ -207,7 +208,7 @@ class TokenShardWriter:
             self._file.write(make_header(self.n_tokens, self.dtype, self.vocab_size, self.eot_id, self.n_docs).tobytes())
             self._file.close()
             with atomic_path(index_path(self.path)) as tmp, open(tmp, "wb") as f:
-                np.save(f, np.asarray(self.doc_ends, dtype=np.int64), allow_pickle=False)
+                np.save(f, np.frombuffer(self.doc_ends, dtype=np.int64), allow_pickle=False)
         except BaseException as e:
             self._file.close()
             self._ctx.__exit__(type(e), e, e.__traceback__)
