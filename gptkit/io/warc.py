@@ -70,19 +70,54 @@ def iter_warc(
 
     path = Path(path)
     with open(path, "rb") as f:
-        start = 0
+        size = os.fstat(f.fileno()).st_size
+        start: int | None = 0
         while start is not None:
             f.seek(start)
             it = ArchiveIterator(f)
+            last = start
             try:
                 for rec in it:
+                    last = it.offset
                     if rec.rec_type in types:
-                        yield _to_record(rec, it.offset, max_payload)
-                return
+                        yield _to_record(rec, last, max_payload)
             except _READ_ERRORS as e:
                 bad = it.offset
-                on_issue(Issue(str(path), None, f"corrupt or truncated WARC: at byte offset {bad}: {type(e).__name__}: {e}"))
+                on_issue(Issue(str(path), None, f"corrupt or truncated WARC: at byte offset {bad}: {_describe(e)}"))
                 start = _next_record_start(f, bad + 1)
+                continue
+            cut = _unfinished_tail(f, last, it.offset, size)
+            if cut is not None:
+                on_issue(Issue(str(path), None, f"corrupt or truncated WARC: at byte offset {cut}: file ends inside a record"))
+            return
+
+
+def _describe(e: Exception) -> str:
+    text = (str(e).splitlines() or [""])[0].encode("ascii", "backslashreplace").decode()
+    return f"{type(e).__name__}: {text[:120]}"
+
+
+def _unfinished_tail(f: io.BufferedReader, last: int, end: int, size: int) -> int | None:
+    """Where the file stops inside a record (None when it ends cleanly).
+
+    warcio reads a gzip member cut short as if it were complete, so the last member is checked
+    here: it must decompress to its end. Unparsed bytes after the last record also count.
+    """
+    if end < size:
+        return end
+    f.seek(last)
+    head = f.read(2)
+    if head != b"\x1f\x8b":
+        return None
+    f.seek(last)
+    z = zlib.decompressobj(31)
+    while chunk := f.read(1 << 20):
+        while chunk:
+            z.decompress(chunk, 1 << 16)  # only the framing matters; output is discarded
+            chunk = z.unconsumed_tail
+            if z.eof:
+                return None
+    return None if z.eof else last
 
 
 def _to_record(rec: ArcWarcRecord, offset: int, max_payload: int) -> WarcRecord:
