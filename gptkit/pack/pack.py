@@ -104,8 +104,6 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     t = time.perf_counter()
     issues = IssueLog()
     scan = scan_inputs(files, config.text_key, issues, reporter)
-    if scan.total == 0:
-        raise InputError(f"no documents to pack in {len(files)} input file(s) (all empty or invalid)", files[0])
     val = choose_validation(scan.total, config)
     timings["scan"] = time.perf_counter() - t
 
@@ -181,8 +179,11 @@ def scan_inputs(files: list[Path], text_key: str, issues: IssueLog, reporter: Re
             counts.append(n)
             if n == 0:
                 empty_files.append(str(path))
-                reporter.warn(f"{path}: no documents to pack")
             task.advance()
+    if sum(counts) == 0:
+        raise InputError(f"no documents to pack in {len(files)} input file(s) (all empty or invalid)", files[0])
+    for path in empty_files:
+        reporter.warn(f"{path}: no documents to pack")
     return Scan(counts, empty, empty_files)
 
 

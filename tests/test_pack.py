@@ -1,0 +1,212 @@
+"""gptkit data pack / inspect: round trip, determinism across workers, resume after SIGKILL,
+refusing to mix tokenizers, truncation, bad input, the validation split."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pytest
+from conftest import REPO, assert_one_line_error, run_gptkit, shared_path
+
+from gptkit.errors import InputError
+from gptkit.io.shards import iter_documents, write_documents
+from gptkit.pack.config import PackConfig
+from gptkit.pack.format import read_token_shard
+from gptkit.pack.loader import TokenLoader, shard_paths
+from gptkit.pack.pack import pack
+from gptkit.tokenizer import EOT, Tokenizer, load_tokenizer
+
+
+@pytest.fixture(scope="module")
+def gpt2():
+    return shared_path("tokenizers/gpt2")
+
+
+def _docs_from_text(text: str, size: int, prefix: str):
+    """Cut a real text into documents of about ``size`` characters at line breaks."""
+    docs, cur, n = [], [], 0
+    for line in text.splitlines(keepends=True):
+        cur.append(line)
+        n += len(line)
+        if n >= size:
+            docs.append({"id": f"{prefix}{len(docs)}", "text": "".join(cur), "metadata": {}})
+            cur, n = [], 0
+    if cur:
+        docs.append({"id": f"{prefix}{len(docs)}", "text": "".join(cur), "metadata": {}})
+    return docs
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Real web documents, real prose cut into documents, and some awkward ones."""
+    d = tmp_path_factory.mktemp("corpus")
+    web = shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")
+    shakespeare = shared_path("corpora/tinyshakespeare/input.txt").read_text()[:200_000]
+    awkward = [
+        {"id": "eot-in-text", "text": f"a literal {EOT} inside a document is plain text", "metadata": {}},
+        {"id": "unicode", "text": "ünïcödé, 中文, emoji 🚀🚀 and a tab\tnewline\n", "metadata": {}},
+        {"id": "empty", "text": "", "metadata": {}},
+        {"id": "blank", "text": "  \n\t ", "metadata": {}},
+    ]
+    write_documents(d / "00000.jsonl.zst", list(iter_documents(web)))
+    write_documents(d / "00001.jsonl.zst", _docs_from_text(shakespeare, 3000, "shakespeare-") + awkward)
+    return d
+
+
+def _pack(corpus, gpt2, out, **kw):
+    cfg = PackConfig(inputs=[corpus], out=out, tokenizer=gpt2, workers=1, shard_tokens=20_000, **kw)
+    return pack(cfg)
+
+
+def _split_tokens(out, split):
+    return np.concatenate([read_token_shard(p).tokens for p in shard_paths(out, split)])
+
+
+def test_round_trip_decodes_to_documents_joined_by_eot(corpus, gpt2, tmp_path):
+    out = tmp_path / "tokens"
+    summary = _pack(corpus, gpt2, out, val_docs=4)
+    docs = [d for f in sorted(corpus.iterdir()) for d in iter_documents(f) if d["text"].strip()]
+    val_ids = (out / "val_ids.txt").read_text().split()
+    assert len(val_ids) == 4 and summary.documents == {"train": len(docs) - 4, "val": 4}
+    assert summary.empty_documents == 2 and summary.shards["train"] >= 3
+    tok = load_tokenizer(out / "tokenizer")
+    assert tok.hash == load_tokenizer(gpt2).hash
+    for split, members in (("train", [d for d in docs if d["id"] not in val_ids]),
+                           ("val", [d for d in docs if d["id"] in val_ids])):  # fmt: skip
+        tokens = _split_tokens(out, split)
+        assert tok.decode(tokens.tolist()) == "".join(d["text"] + EOT for d in members)
+        assert int(np.sum(tokens == tok.eot_id)) == len(members)  # the literal EOT text is not the EOT id
+        assert tokens[-1] == tok.eot_id
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert manifest["tokenizer_hash"] == tok.hash and manifest["vocab_size"] == 50257
+    assert manifest["eot_id"] == 50256 and manifest["dtype"] == "uint16"
+    assert manifest["split"]["val_documents"] == 4 and manifest["split"]["seed"] == 1337
+    assert {o["path"] for o in manifest["outputs"]} >= {"train_00000.bin", "train_00000.idx.npy", "val_ids.txt"}
+    # the loader reads it, with the pack's metadata
+    loader = TokenLoader(out, "val", block_size=32, batch_size=2)
+    assert loader.meta["tokenizer_hash"] == tok.hash and loader.meta["eot_id"] == 50256
+    # the documented numpy one-liner
+    first = np.memmap(out / "train_00000.bin", dtype=np.uint16, mode="r", offset=1024)
+    assert np.array_equal(first, read_token_shard(out / "train_00000.bin").tokens)
+
+
+def test_same_shards_whatever_the_workers(corpus, gpt2, tmp_path):
+    hashes = []
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        proc = run_gptkit("data", "pack", corpus, "-t", gpt2, "-o", out, "-w", workers, "--shard-tokens", 15000,
+                          "--set", "pack.chunk_bytes=20000")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        manifest = json.loads((out / "manifest.json").read_text())
+        hashes.append({o["path"]: o["hash"] for o in manifest["outputs"]})
+    assert hashes[0] == hashes[1] and len([p for p in hashes[0] if p.endswith(".bin")]) >= 4
+
+
+def test_split_is_deterministic_from_the_seed(corpus, gpt2, tmp_path):
+    ids = {}
+    for name, seed in (("a", 1), ("b", 1), ("c", 2)):
+        _pack(corpus, gpt2, tmp_path / name, val_fraction=0.1, seed=seed)
+        ids[name] = (tmp_path / name / "val_ids.txt").read_text().split()
+    assert ids["a"] == ids["b"] != ids["c"]
+    n_docs = json.loads((tmp_path / "a" / "manifest.json").read_text())["split"]["documents"]
+    assert len(ids["a"]) == round(0.1 * n_docs)
+
+
+def test_rerun_is_a_no_op_and_other_tokenizer_is_refused(corpus, gpt2, tmp_path):
+    out = tmp_path / "tokens"
+    _pack(corpus, gpt2, out)
+    before = (out / "train_00000.bin").stat().st_mtime_ns
+    assert _pack(corpus, gpt2, out).already_complete
+    assert (out / "train_00000.bin").stat().st_mtime_ns == before
+
+    other = tmp_path / "bytes-tok"
+    Tokenizer({bytes([i]): i for i in range(256)}, [], {EOT: 256}).save(other)
+    proc = run_gptkit("data", "pack", corpus, "-t", other, "-o", out, "-w", 1)
+    assert_one_line_error(proc, "another tokenizer", "refusing to mix")
+    proc = run_gptkit("data", "pack", corpus, "-t", gpt2, "-o", out, "--shard-tokens", 999)
+    assert_one_line_error(proc, "other settings", "refusing to mix")
+
+
+def test_truncated_shard_is_detected_and_repaired(corpus, gpt2, tmp_path):
+    out = tmp_path / "tokens"
+    _pack(corpus, gpt2, out)
+    good = (out / "train_00001.bin").read_bytes()
+    (out / "train_00001.bin").write_bytes(good[:-100])
+    proc = run_gptkit("data", "inspect", out, "--quick")
+    assert proc.returncode == 1 and "train_00001.bin: truncated token shard" in proc.stderr
+    with pytest.raises(InputError, match="truncated token shard"):
+        TokenLoader(out, block_size=8)
+    summary = _pack(corpus, gpt2, out)  # a rerun notices and re-encodes from that shard on
+    assert not summary.already_complete and summary.resumed_shards >= 1
+    assert (out / "train_00001.bin").read_bytes() == good
+    proc = run_gptkit("data", "inspect", out)
+    assert proc.returncode == 0, proc.stderr
+    assert "hashes match" in proc.stdout and "sample 0" in proc.stdout and "train" in proc.stdout
+
+
+def test_bad_input_is_counted_or_a_one_line_error(gpt2, tmp_path):
+    src = tmp_path / "in"
+    src.mkdir()
+    (src / "a.jsonl").write_text(
+        '{"text": "good one"}\n{broken json\n{"id": "x"}\n{"text": ""}\n{"text": "good two"}\n'
+    )
+    (src / "b.jsonl").write_text("")
+    proc = run_gptkit("data", "pack", src, "-t", gpt2, "-o", tmp_path / "out", "--val-docs", 0)
+    assert proc.returncode == 0, proc.stderr
+    assert "b.jsonl: no documents to pack" in proc.stderr and "a.jsonl:2: invalid JSON" in proc.stderr
+    counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
+    assert counts["train_documents"] == 2 and counts["empty_documents"] == 1
+    assert counts["skipped_records"] == 2 and counts["empty_input_files"] == 1 and counts["val_documents"] == 0
+
+    proc = run_gptkit("-q", "data", "pack", src / "b.jsonl", "-t", gpt2, "-o", tmp_path / "out2")
+    assert_one_line_error(proc, "b.jsonl", "no documents to pack")
+    proc = run_gptkit("data", "pack", tmp_path / "missing", "-t", gpt2, "-o", tmp_path / "out3")
+    assert_one_line_error(proc, "missing", "no such file")
+    proc = run_gptkit("data", "pack", src, "-o", tmp_path / "out4")
+    assert_one_line_error(proc, "--tokenizer")
+
+
+_KILLABLE = """
+import sys
+from pathlib import Path
+from gptkit.pack.config import PackConfig
+from gptkit.pack.pack import pack
+src, tok, out = sys.argv[1:4]
+pack(PackConfig(inputs=[Path(src)], out=Path(out), tokenizer=Path(tok), workers=1, shard_tokens=10_000,
+                chunk_bytes=4_000))
+"""
+
+
+def test_killed_pack_resumes_without_redoing_finished_shards(gpt2, tmp_path):
+    src = tmp_path / "src"
+    text = "".join(shared_path(f"corpora/wikitext/{n}").read_text() for n in ("wikitext-2.test.tokens", "wikitext-2.valid.tokens"))
+    write_documents(src / "00000.jsonl.zst", _docs_from_text(text, 2000, "wiki-"))
+    out = tmp_path / "tokens"
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(src), str(gpt2), str(out)], env=env)
+    marker = out / "completions" / "train_00002.json"
+    deadline = time.monotonic() + 120
+    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert not (out / "manifest.json").exists(), "the pack finished before it could be killed"
+    kept = sorted(p.name for p in (out / "completions").glob("train_*.json"))
+    stat = {n: (out / n.replace(".json", ".bin")).stat() for n in kept}
+
+    summary = pack(PackConfig(inputs=[src], out=out, tokenizer=gpt2, workers=2, shard_tokens=10_000, chunk_bytes=4_000))
+    assert summary.resumed_shards >= len(kept) >= 3
+    for n, st in stat.items():  # finished shards were not written again
+        now = (out / n.replace(".json", ".bin")).stat()
+        assert (now.st_ino, now.st_mtime_ns) == (st.st_ino, st.st_mtime_ns)
+    assert not list(out.rglob(".*.tmp-*"))
+
+    reference = tmp_path / "reference"
+    pack(PackConfig(inputs=[src], out=reference, tokenizer=gpt2, workers=1, shard_tokens=10_000))
+    outputs = [json.loads((d / "manifest.json").read_text())["outputs"] for d in (out, reference)]
+    assert outputs[0] == outputs[1]
