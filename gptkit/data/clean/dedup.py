@@ -116,9 +116,9 @@ class DedupResult:
     clusters: int  # near-duplicate clusters with more than one document
 
 
-def find_duplicates(exact: np.ndarray | None, bands: np.ndarray | None) -> DedupResult:
-    """Decide which documents to drop; documents are in global input order (row i = document i)."""
-    n = len(exact) if exact is not None else (len(bands) if bands is not None else 0)
+def find_duplicates(n: int, exact: np.ndarray | None, bands: np.ndarray | None) -> DedupResult:
+    """Decide which of ``n`` documents to drop; they are in global input order (row i = document i).
+    ``exact``/``bands``: keys from :func:`exact_key` / :func:`band_keys`, or None to skip that step."""
     decision = np.zeros(n, dtype=np.uint8)
     if exact is not None and n:
         _, first = np.unique(exact, return_index=True)  # stable: index of the first occurrence

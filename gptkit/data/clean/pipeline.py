@@ -195,7 +195,7 @@ def filter_task(task: ShardTask) -> dict:
                     issues(Issue(str(path), None, "empty file"))
         n = kept.documents
         bands = (
-            dedup.band_keys(np.asarray(sigs, dtype=np.uint64).reshape(n, -1), cfg.dedup.num_buckets, cfg.dedup.hashes_per_bucket)
+            dedup.band_keys(np.asarray(sigs, dtype=np.uint64).reshape(n, w.hasher.num_perm), cfg.dedup.num_buckets, cfg.dedup.hashes_per_bucket)
             if w.hasher is not None
             else np.zeros((n, 0), dtype=np.uint64)
         )
@@ -254,6 +254,7 @@ def index_task(task: IndexTask) -> dict:
     counts = [len(p["bands"]) for p in parts]
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     result = dedup.find_duplicates(
+        int(offsets[-1]),
         np.concatenate([p["exact"] for p in parts]) if cfg.dedup.exact else None,
         np.concatenate([p["bands"] for p in parts]) if cfg.dedup.minhash else None,
     )
