@@ -32,7 +32,7 @@ class ExtractConfig:
     html_field: str = "html"  # field holding the page in JSONL inputs
     min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
     max_html_bytes: int = 10 << 20  # longer payloads are cut before extraction
-    html_files_per_task: int = 1000  # loose .html files are grouped into tasks of this many
+    html_files_per_task: int = 256  # loose .html files are grouped into tasks of this many
 
 
 @dataclass

@@ -1,0 +1,106 @@
+"""Extraction speed: gptkit data extract vs the bare extractor library, same pages, same run.
+
+The 181 pages of the article-extraction benchmark are linked ``--copies`` times into a temporary
+directory (so worker start-up is amortised). Measured, best of ``--repeat``:
+
+- bare (mem): the library alone on pages already gunzipped in memory — decode + extract
+  (resiliparse: ``extract_plain_text(bytes_to_str(html, detect_encoding(html)), main_content=True)``;
+  trafilatura: ``trafilatura.extract(html, favor_precision=True, include_comments=False)``);
+- bare (files): the same plus reading and gunzipping each ``.html.gz`` file — a minimal script
+  over the same input files, writing nothing;
+- gptkit: ``gptkit.data.extract.extract`` on the directory (reading, charset, title, zstd
+  shards, completion markers and the manifest included), 1 worker and 2 workers.
+
+    .venv/bin/python benchmarks/bench_extract.py
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import os
+import shutil
+import tempfile
+import time
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+from gptkit.data.extract import ExtractConfig, extract  # noqa: E402
+
+DEFAULT_PAGES = Path(__file__).resolve().parents[1].parent / "shared/data/web/article-extraction-benchmark/html"
+
+
+def bare(name: str):
+    if name == "resiliparse":
+        from resiliparse.extract.html2text import extract_plain_text
+        from resiliparse.parse.encoding import bytes_to_str, detect_encoding
+
+        return lambda html: extract_plain_text(bytes_to_str(html, detect_encoding(html)), main_content=True)
+    import trafilatura
+
+    return lambda html: trafilatura.extract(html, favor_precision=True, include_comments=False)
+
+
+def best_of(repeat: int, fn) -> float:
+    times = []
+    for _ in range(repeat):
+        t = time.perf_counter()
+        fn()
+        times.append(time.perf_counter() - t)
+    return min(times)
+
+
+def run_gptkit(pages_dir: Path, name: str, workers: int, task_size: int) -> None:
+    out = Path(tempfile.mkdtemp(prefix="bench-extract-out-"))
+    try:
+        extract(ExtractConfig(inputs=[pages_dir], out=out, extractor=name, workers=workers,
+                              html_files_per_task=task_size))  # fmt: skip
+    finally:
+        shutil.rmtree(out)
+
+
+def link_copies(src: list[Path], copies: int) -> Path:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-extract-in-"))
+    for c in range(copies):
+        for p in src:
+            target = tmp / f"{c}-{p.name}"
+            try:
+                os.link(p, target)
+            except OSError:
+                shutil.copy(p, target)
+    return tmp
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="directory of .html.gz pages")
+    ap.add_argument("--extractors", default="resiliparse,trafilatura")
+    ap.add_argument("--copies", type=int, default=4, help="times each page is processed")
+    ap.add_argument("--repeat", type=int, default=3)
+    ap.add_argument("--task-size", type=int, default=64, help="html_files_per_task (tasks for --workers 2)")
+    args = ap.parse_args()
+
+    pages_dir = link_copies(sorted(args.pages.glob("*.html.gz")), args.copies)
+    try:
+        files = sorted(pages_dir.iterdir())
+        pages = [gzip.decompress(p.read_bytes()) for p in files]
+        n = len(pages)
+        print(f"{n} pages ({n // args.copies} distinct, {sum(map(len, pages)) / n / 1024:.0f} KB mean), best of {args.repeat}")
+        print(f"{'extractor':<12} {'bare (mem)':>10} {'bare (files)':>12} {'gptkit -w1':>10} {'overhead':>9} "
+              f"{'gptkit -w2':>10} {'speedup':>8}   (pages/s; overhead vs bare (files))")  # fmt: skip
+        for name in args.extractors.split(","):
+            fn = bare(name)
+            fn(pages[0])  # warm imports
+            t_mem = best_of(args.repeat, lambda fn=fn: [fn(html) for html in pages])
+            t_files = best_of(args.repeat, lambda fn=fn: [fn(gzip.decompress(p.read_bytes())) for p in files])
+            t_one = best_of(args.repeat, lambda name=name: run_gptkit(pages_dir, name, 1, args.task_size))
+            t_two = best_of(args.repeat, lambda name=name: run_gptkit(pages_dir, name, 2, args.task_size))
+            print(f"{name:<12} {n / t_mem:>10.0f} {n / t_files:>12.0f} {n / t_one:>10.0f} {t_one / t_files - 1:>+9.1%} "
+                  f"{n / t_two:>10.0f} {t_one / t_two:>7.2f}x")  # fmt: skip
+    finally:
+        shutil.rmtree(pages_dir)
+
+
+if __name__ == "__main__":
+    main()
