@@ -194,7 +194,7 @@ def warc_urls(out: Path) -> list[str]:
 def test_failures_are_logged_and_never_crash(tmp_path, site):
     paths = ["/page/1", "/private/secret", "/doc.pdf", "/page/2?session=abc", "/404", "/500", "/429-once",
              "/redirect-loop/a", "/image.png", "/no-type", "/bad-charset", "/bomb", "/endless", "/slow", "/reset"]  # fmt: skip
-    cfg = fast_config(tmp_path, [site.url(p) for p in paths] + ["ftp://example.org/x", "http://"])
+    cfg = fast_config(tmp_path, [site.url(p) for p in paths] + ["ftp://example.org/x", "http://", "http://nowhere.invalid/"])
     summary = crawl(cfg)
     log = read_log(cfg.out)
     by_path = {p: log[site.url(p)] for p in paths}
@@ -220,6 +220,7 @@ def test_failures_are_logged_and_never_crash(tmp_path, site):
     assert by_path["/reset"]["reason"].startswith("connection error") and site.requests["/reset"] == 2
     assert log["ftp://example.org/x"]["reason"].startswith("invalid url")
     assert log["http://"]["outcome"] == "failed"
+    assert log["http://nowhere.invalid/"]["reason"].startswith("DNS lookup failed")
     assert site.requests["/robots.txt"] == 1
 
     fetched = {u for u, e in log.items() if e["outcome"] == "fetched"}
@@ -227,7 +228,7 @@ def test_failures_are_logged_and_never_crash(tmp_path, site):
     records = {r.url: r for r in iter_warc(cfg.out / "warc" / "crawl-00000.warc.gz", IssueLog())}
     assert records[site.url("/bomb")].truncated == "length"
     assert records[site.url("/page/1")].payload == page("/page/1")
-    assert summary["counts"]["urls"] == len(paths) + 2
+    assert summary["counts"]["urls"] == len(paths) + 3
     assert summary["reasons"]["disallowed by robots.txt"] == 3
 
 

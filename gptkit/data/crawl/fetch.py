@@ -20,7 +20,7 @@ from urllib.parse import urljoin
 import httpx
 
 from gptkit.data.crawl.config import CrawlConfig
-from gptkit.data.crawl.safety import AddressGuard, Refused
+from gptkit.data.crawl.safety import AddressGuard, LookupFailed, Refused
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 REDIRECT_STATUSES = frozenset({301, 302, 303, 307, 308})
@@ -123,6 +123,8 @@ class Fetcher:
                 return result.fail(f"too many redirects (more than {self.cfg.max_redirects})")
         except Refused as e:
             return result.fail(str(e), outcome="skipped")
+        except LookupFailed as e:
+            return result.fail(str(e))
         except TimeoutError:
             return result.fail(f"timeout: no complete response in {self.cfg.total_timeout:g} s", retryable=True)
         except httpx.TimeoutException as e:
@@ -141,7 +143,9 @@ class Fetcher:
             raise httpx.UnsupportedProtocol(f"not an http(s) URL: {url}")
         port = parsed.port or (443 if parsed.scheme == "https" else 80)
         ip = await self.guard.resolve(parsed.host, port)
-        host_header = parsed.host if parsed.port is None else f"{parsed.host}:{parsed.port}"
+        host_header = f"[{parsed.host}]" if ":" in parsed.host else parsed.host
+        if parsed.port is not None:
+            host_header = f"{host_header}:{parsed.port}"
         headers = {
             "Host": host_header, "User-Agent": self.cfg.agent,
             "Accept": "text/html,application/xhtml+xml;q=0.9,*/*;q=0.5", "Accept-Encoding": "gzip, deflate",

@@ -66,8 +66,8 @@ class RobotsCache:
         )
         if result.outcome == "fetched":
             return RobotsRules(Protego.parse(result.body.decode("utf-8", errors="replace")))
-        if result.outcome == "skipped":  # refused address: the page fetch reports the reason itself
-            return RobotsRules(None)
+        if result.outcome == "skipped" or (result.reason or "").startswith("DNS lookup failed"):
+            return RobotsRules(None)  # the page fetch meets the same problem and reports it itself
         if result.status is not None and 400 <= result.status < 500 and result.status != 429:
             return RobotsRules(None)
         return RobotsRules(None, blocked=f"robots.txt unavailable ({result.reason})")

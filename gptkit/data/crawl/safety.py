@@ -18,6 +18,10 @@ class Refused(Exception):
     """The URL must not be fetched; the message is the reason recorded in the fetch log."""
 
 
+class LookupFailed(Exception):
+    """The host name does not resolve; the message is the reason recorded in the fetch log."""
+
+
 def is_public(ip: IPAddress) -> bool:
     if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
         ip = ip.ipv4_mapped
@@ -41,7 +45,8 @@ class AddressGuard:
         return self.allow_private or is_public(ip) or any(ip in net for net in self.networks)
 
     async def resolve(self, host: str, port: int) -> str:
-        """An address of ``host`` that may be contacted; raises :class:`Refused` otherwise."""
+        """An address of ``host`` that may be contacted; raises :class:`Refused` for a forbidden
+        address and :class:`LookupFailed` when the name does not resolve."""
         try:
             addresses = [ipaddress.ip_address(host.strip("[]"))]
         except ValueError:
@@ -49,11 +54,11 @@ class AddressGuard:
             try:
                 infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM)
             except (socket.gaierror, UnicodeError) as e:
-                raise Refused(f"DNS lookup failed: {e}") from None
+                raise LookupFailed(f"DNS lookup failed: {e}") from None
             addresses = list(dict.fromkeys(ipaddress.ip_address(info[4][0].split("%")[0]) for info in infos))
         refused = [ip for ip in addresses if not self.allowed(ip)]
         if refused:  # one bad answer taints the name: it could be served next
             raise Refused(f"private address {refused[0]} (use --allow-private to crawl it)")
         if not addresses:
-            raise Refused("DNS lookup returned no address")
+            raise LookupFailed("DNS lookup failed: no address")
         return str(addresses[0])
