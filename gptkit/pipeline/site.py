@@ -17,11 +17,13 @@ from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from importlib import resources
 from pathlib import Path
 
+from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_text
 from gptkit.io.shards import iter_documents
 
 SAMPLES = resources.files("gptkit") / "samples"
-SAMPLE_DOCUMENTS = "cc-by-sa-web-documents.jsonl.gz"
+#: Documents that become the sample site's pages: real web pages, then Wikipedia articles.
+SAMPLE_DOCUMENTS = ("cc-by-sa-web-documents.jsonl.gz", "wikipedia-articles.jsonl.gz")
 SAMPLE_WARC = "commoncrawl-wikipedia.warc.gz"
 SAMPLE_LAMBADA = "lambada_test.jsonl.gz"
 
@@ -48,7 +50,7 @@ def render_page(title: str, text: str, index: int, total: int) -> str:
 
 def build_site(out_dir: Path, limit: int | None = None) -> list[str]:
     """Write the sample documents as HTML pages under ``out_dir``; return their URL paths."""
-    docs = list(iter_documents(sample_path(SAMPLE_DOCUMENTS)))
+    docs = [doc for name in SAMPLE_DOCUMENTS for doc in iter_documents(sample_path(name))]
     if limit is not None:
         docs = docs[:limit]
     paths = []
@@ -68,9 +70,12 @@ class _QuietHandler(SimpleHTTPRequestHandler):
 
 
 @contextmanager
-def serve(directory: Path) -> Iterator[str]:
-    """Serve ``directory`` on 127.0.0.1 (a free port) for the duration of the block; yield the base URL."""
-    server = ThreadingHTTPServer(("127.0.0.1", 0), partial(_QuietHandler, directory=str(directory)))
+def serve(directory: Path, port: int = 0) -> Iterator[str]:
+    """Serve ``directory`` on 127.0.0.1:``port`` (0: a free one) during the block; yield the base URL."""
+    try:
+        server = ThreadingHTTPServer(("127.0.0.1", port), partial(_QuietHandler, directory=str(directory)))
+    except OSError as e:
+        raise UsageError(f"cannot serve the sample site on 127.0.0.1:{port}: {e.strerror} (set site.port)") from None
     thread = threading.Thread(target=server.serve_forever, daemon=True)
     thread.start()
     try:

@@ -1,0 +1,322 @@
+"""Run a whole pipeline recipe: every stage in order, in one run directory, then a report.
+
+A pipeline recipe is a TOML file with a ``[run]`` table naming the stages, and one table per
+stage holding that stage's config (the same keys as ``gptkit <stage> --recipe``)::
+
+    [run]
+    name = "quickstart"
+    stages = ["site", "urls", "crawl", "extract", "clean", "tokenizer", "pack", "train", "generate", "eval"]
+
+    [train]
+    steps = 300
+
+Each stage reads the previous stage's folder and writes ``RUN/<stage>/``; the wiring of inputs
+and outputs is a default that the recipe may override. Every stage skips itself when its
+output is complete for the same config and inputs (its manifest says so) and resumes when it is
+partial, so a second run is fast and an interrupted one continues. ``site`` is the quickstart's
+own stage: it renders the bundled sample documents as a web site that ``crawl`` fetches from a
+local HTTP server.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from gptkit.config import apply_overrides, build, load_recipe, parse_override
+from gptkit.errors import ConfigError
+from gptkit.io.atomic import atomic_write_json, atomic_write_text
+from gptkit.pipeline import site
+from gptkit.pipeline.report import Report, StageRecord, read_loss_curve, write_report
+from gptkit.reporting import NULL_REPORTER, Reporter
+
+STATE_DIR = ".stages"
+
+
+@dataclass
+class RunSection:
+    name: str = "run"
+    stages: list[str] = field(default_factory=list)
+
+
+@dataclass
+class SiteSection:
+    """The quickstart's sample web site (the bundled CC BY-SA documents as HTML pages)."""
+
+    pages: int | None = None  # how many documents become pages (None: all 697)
+    port: int = 8765  # 127.0.0.1 port it is served on while crawling (0: any free port)
+
+
+@dataclass
+class GenerateSection:
+    prompt: str = "The"
+    max_tokens: int = 60
+    temperature: float = 0.8
+    top_k: int | None = 40
+    top_p: float | None = None
+    seed: int = 0
+
+
+@dataclass
+class RunContext:
+    run_dir: Path
+    recipe: dict[str, Any]
+    overrides: list[str]
+    reporter: Reporter
+    workers: int
+
+    def path(self, stage: str) -> Path:
+        return self.run_dir / stage
+
+    def config(self, cls: type, section: str, wired: dict[str, Any]) -> Any:
+        """``cls`` built from: wired defaults < recipe[section] < --set section.*."""
+        data = _merge(wired, self.recipe.get(section, {}))
+        data = apply_overrides({section: data}, [o for o in self.overrides if o.startswith(section + ".")])[section]
+        return build(cls, data, section)
+
+
+def run_pipeline(
+    recipe_path: str | Path, run_dir: str | Path | None = None, overrides: list[str] | None = None,
+    reporter: Reporter = NULL_REPORTER, workers: int = 1,
+) -> Report:  # fmt: skip
+    """Run the stages of ``recipe_path`` into ``run_dir`` (default ``runs/<run.name>``)."""
+    recipe = load_recipe(recipe_path)
+    overrides = list(overrides or [])
+    known = set(STAGES) | {"run"}
+    for item in overrides:
+        section = parse_override(item)[0][0]
+        if section not in known:
+            raise ConfigError(f"--set {item!r}: unknown section '{section}' (known: {', '.join(sorted(known))})")
+    for section in recipe:
+        if section not in known:
+            raise ConfigError(f"{recipe_path}: unknown table [{section}] (known: {', '.join(sorted(known))})")
+    run = build(RunSection, apply_overrides({"run": recipe.get("run", {})}, _only(overrides, "run"))["run"], "run")
+    for name in run.stages:
+        if name not in STAGES:
+            raise ConfigError(f"run.stages: unknown stage {name!r} (known: {', '.join(STAGES)})")
+    run_dir = Path(run_dir) if run_dir is not None else Path("runs") / run.name
+    run_dir.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(run_dir / "recipe.toml", Path(recipe_path).read_text(encoding="utf-8"))
+    ctx = RunContext(run_dir, recipe, overrides, reporter, workers)
+
+    report = Report(title=f"gptkit run: {run.name}", run_dir=run_dir)
+    for name in run.stages:
+        started = time.perf_counter()
+        reporter.log(f"[bold]▶ {name}[/]")
+        summary = STAGES[name](ctx)
+        seconds = time.perf_counter() - started
+        record = StageRecord(name, "skipped" if summary.pop("skipped", False) else "ran", seconds, summary)
+        if record.status == "skipped":  # keep the time the stage took when it ran
+            record.seconds = _previous_seconds(run_dir, name, seconds)
+            record.status = f"done earlier ({seconds:.1f} s to check)"
+        else:
+            atomic_write_json(run_dir / STATE_DIR / f"{name}.json", {"seconds": seconds, "summary": summary})
+        reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(summary)}")
+        report.stages.append(record)
+
+    _fill_report(report, run_dir)
+    write_report(report, run_dir)
+    return report
+
+
+def _only(overrides: list[str], section: str) -> list[str]:
+    return [o for o in overrides if o.startswith(section + ".")]
+
+
+def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
+    return out
+
+
+def _previous_seconds(run_dir: Path, name: str, default: float) -> float:
+    path = run_dir / STATE_DIR / f"{name}.json"
+    try:
+        return float(json.loads(path.read_text(encoding="utf-8"))["seconds"])
+    except (OSError, ValueError, KeyError):
+        return default
+
+
+def _short(summary: dict[str, Any]) -> str:
+    return "  ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in summary.items())
+
+
+def _counts(out: Path) -> dict[str, Any]:
+    path = out / "manifest.json"
+    if not path.is_file():
+        return {}
+    return json.loads(path.read_text(encoding="utf-8")).get("counts", {})
+
+
+# -- stages ---------------------------------------------------------------------------------------
+
+
+def stage_site(ctx: RunContext) -> dict:
+    cfg = ctx.config(SiteSection, "site", {})
+    out = ctx.path("site")
+    urls_file = out / "urls.txt"
+    if not urls_file.is_file():
+        paths = site.build_site(out, cfg.pages)
+        atomic_write_text(urls_file, "".join(f"{p}\n" for p in [*paths, "/private/secret.html"]))
+    pages = sum(1 for _ in (out / "pages").iterdir())
+    return {"pages": pages}
+
+
+def stage_urls(ctx: RunContext) -> dict:
+    from gptkit.data.urls import UrlsConfig, collect_urls
+
+    site_cfg = ctx.config(SiteSection, "site", {})
+    inputs = [ctx.path("site") / "urls.txt"]
+    if (ctx.path("site") / "urls.txt").is_file():  # the site's paths become URLs on its local server
+        inputs = [_site_url_list(ctx, site_cfg.port)]
+    cfg = ctx.config(UrlsConfig, "urls", {"inputs": [str(p) for p in inputs], "out": str(ctx.path("urls"))})
+    summary = collect_urls(cfg, ctx.reporter)
+    counts = _counts(ctx.path("urls"))
+    return {"skipped": summary.get("skipped") is True, "urls kept": counts.get("kept", 0)}
+
+
+def _site_url_list(ctx: RunContext, port: int) -> Path:
+    path = ctx.path("site") / f"urls-{port}.txt"
+    if not path.is_file():
+        paths = (ctx.path("site") / "urls.txt").read_text(encoding="utf-8").split()
+        atomic_write_text(path, "".join(f"http://127.0.0.1:{port}{p}\n" for p in paths))
+    return path
+
+
+def stage_crawl(ctx: RunContext) -> dict:
+    from gptkit.data.crawl import CrawlConfig, crawl
+
+    wired = {"inputs": [str(ctx.path("urls"))], "out": str(ctx.path("crawl"))}
+    cfg = ctx.config(CrawlConfig, "crawl", wired)
+    if "site" in ctx.recipe.get("run", {}).get("stages", []):
+        port = ctx.config(SiteSection, "site", {}).port
+        with site.serve(ctx.path("site"), port):
+            summary = crawl(cfg, ctx.reporter)
+    else:
+        summary = crawl(cfg, ctx.reporter)
+    counts = _counts(ctx.path("crawl"))
+    shown = {k: v for k, v in counts.items() if isinstance(v, int) and k != "skipped"}
+    return {"skipped": summary.get("skipped") is True, **shown}
+
+
+def stage_extract(ctx: RunContext) -> dict:
+    from gptkit.data.extract import ExtractConfig, extract
+
+    inputs = [str(ctx.path("crawl") / "warc"), str(site.sample_path(site.SAMPLE_WARC))]
+    cfg = ctx.config(ExtractConfig, "extract", {"inputs": inputs, "out": str(ctx.path("extract")),
+                                                 "workers": ctx.workers})  # fmt: skip
+    summary = extract(cfg, ctx.reporter)
+    counts = _counts(ctx.path("extract"))
+    return {"skipped": summary.get("skipped") is True, "documents": counts.get("documents", 0)}
+
+
+def stage_clean(ctx: RunContext) -> dict:
+    from gptkit.data.clean import CleanConfig, clean
+
+    wired = {"decontaminate": {"eval_files": [str(site.sample_path(site.SAMPLE_LAMBADA))]}}
+    cfg = ctx.config(CleanConfig, "clean", wired)
+    summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers)
+    stats = summary.stats
+    return {"skipped": summary.skipped, "documents in": stats.get("documents_in", 0),
+            "documents out": stats.get("documents_out", 0)}  # fmt: skip
+
+
+def stage_tokenizer(ctx: RunContext) -> dict:
+    from gptkit.tokenizer.train import TrainTokenizerConfig, train_tokenizer
+
+    wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("tokenizer"))}
+    cfg = ctx.config(TrainTokenizerConfig, "tokenizer", wired)
+    summary = train_tokenizer(cfg, ctx.reporter)
+    return {"skipped": summary.get("skipped", False), "vocab size": summary.get("vocab_size", 0),
+            "merges": summary.get("merges", 0)}  # fmt: skip
+
+
+def stage_pack(ctx: RunContext) -> dict:
+    from gptkit.pack.config import PackConfig
+    from gptkit.pack.pack import pack
+
+    wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("pack")),
+             "tokenizer": str(ctx.path("tokenizer")), "workers": ctx.workers}  # fmt: skip
+    summary = pack(ctx.config(PackConfig, "pack", wired), ctx.reporter)
+    return {"skipped": summary.already_complete, "train tokens": summary.tokens.get("train", 0),
+            "val tokens": summary.tokens.get("val", 0)}  # fmt: skip
+
+
+def stage_train(ctx: RunContext) -> dict:
+    from gptkit.train.config import TrainConfig
+    from gptkit.train.trainer import train
+
+    cfg = ctx.config(TrainConfig, "train", {"data": str(ctx.path("pack")), "out": str(ctx.path("train"))})
+    summary = train(cfg, ctx.reporter)
+    return {"skipped": summary.resumed_from == summary.steps, "step": summary.step,
+            "val loss": summary.best_val_loss, "tokens/s": round(summary.tokens_per_s)}  # fmt: skip
+
+
+def stage_generate(ctx: RunContext) -> dict:
+    from gptkit.train.generate import SamplingConfig, generate_text
+    from gptkit.train.model_io import load_model
+
+    cfg = ctx.config(GenerateSection, "generate", {})
+    out = ctx.path("generate") / "sample.txt"
+    model, tok = load_model(ctx.path("train"))
+    sampling = SamplingConfig(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
+                              top_p=cfg.top_p, seed=cfg.seed)  # fmt: skip
+    text = cfg.prompt + "".join(generate_text(model, tok, cfg.prompt, sampling))
+    atomic_write_text(out, text)
+    return {"characters": len(text)}
+
+
+def stage_eval(ctx: RunContext) -> dict:
+    from gptkit.eval.config import EvalConfig
+    from gptkit.eval.runner import evaluate
+
+    wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"],
+             "lambada": {"file": str(site.sample_path(site.SAMPLE_LAMBADA))}}  # fmt: skip
+    results = evaluate(ctx.config(EvalConfig, "eval", wired), ctx.reporter)
+    metrics = results.get("results", {})
+    first = next(iter(metrics.values()), {})
+    return {k.split(",")[0]: round(v, 4) for k, v in first.items() if isinstance(v, float) and "stderr" not in k}
+
+
+STAGES: dict[str, Callable[[RunContext], dict]] = {
+    "site": stage_site,
+    "urls": stage_urls,
+    "crawl": stage_crawl,
+    "extract": stage_extract,
+    "clean": stage_clean,
+    "tokenizer": stage_tokenizer,
+    "pack": stage_pack,
+    "train": stage_train,
+    "generate": stage_generate,
+    "eval": stage_eval,
+}
+
+
+def _fill_report(report: Report, run_dir: Path) -> None:
+    """Funnel, loss curve, sample and eval table from what the stages wrote."""
+    funnel = []
+    for stage, label, key in (("urls", "URLs kept", "kept"), ("extract", "pages extracted", "documents")):
+        n = _counts(run_dir / stage).get(key)
+        if n is not None:
+            funnel.append((label, int(n)))
+    stats_path = run_dir / "clean" / "stats.json"
+    if stats_path.is_file():
+        stats = json.loads(stats_path.read_text(encoding="utf-8"))
+        for name, step in stats.get("steps", {}).items():
+            funnel.append((f"after {name}", int(step["docs_out"])))
+    report.funnel = funnel
+    report.loss_curve = read_loss_curve(run_dir / "train" / "metrics.jsonl")
+    sample = run_dir / "generate" / "sample.txt"
+    report.sample = sample.read_text(encoding="utf-8") if sample.is_file() else None
+    results = run_dir / "eval" / "results.json"
+    if results.is_file():
+        from gptkit.eval.results import table_rows
+
+        for row in table_rows(json.loads(results.read_text(encoding="utf-8"))):
+            refs = "; ".join(f"{r['paper']} {r['model']}: {r['value']}" for r in row["references"])
+            report.eval_rows.append({**row, "reference": refs})
