@@ -210,3 +210,15 @@ def test_killed_pack_resumes_without_redoing_finished_shards(gpt2, tmp_path):
     pack(PackConfig(inputs=[src], out=reference, tokenizer=gpt2, workers=1, shard_tokens=10_000))
     outputs = [json.loads((d / "manifest.json").read_text())["outputs"] for d in (out, reference)]
     assert outputs[0] == outputs[1]
+
+
+def test_worker_encoding_equals_the_tokenizer(corpus, gpt2):
+    from gptkit.pack.encode import encode_documents, init_worker
+
+    tok = load_tokenizer(gpt2)
+    texts = [d["text"] for f in sorted(corpus.iterdir()) for d in iter_documents(f)][-30:]
+    init_worker(tok)
+    tokens, lengths = encode_documents(texts)
+    expected = [ids + [tok.eot_id] for ids in tok.encode_batch(texts)]
+    assert lengths.tolist() == [len(e) for e in expected]
+    assert tokens.dtype == np.uint16 and tokens.tolist() == [i for e in expected for i in e]

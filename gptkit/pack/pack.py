@@ -38,6 +38,7 @@ from gptkit.io.manifest import MANIFEST, Manifest, file_record, input_records, r
 from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_documents
 from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
+from gptkit.pack.encode import encode_documents, init_worker
 from gptkit.pack.format import TokenShardWriter, dtype_for_vocab, index_path, read_doc_ends, read_header
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -264,32 +265,6 @@ def finished_shards(out: Path, split: str) -> list[dict]:
 
 # -- encoding ---------------------------------------------------------------------------------
 
-_WORKER: dict[str, Any] = {}
-
-
-def _init_worker(tokenizer: Any) -> None:
-    """Keep the tokenizer for :func:`encode_documents` (once per worker process)."""
-    _WORKER["tok"] = tokenizer
-    _WORKER["dtype"] = dtype_for_vocab(tokenizer.vocab_size)
-
-
-def encode_documents(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    """Tokens of ``texts`` concatenated, each followed by ``<|endoftext|>``, and their lengths."""
-    tok, dtype = _WORKER["tok"], _WORKER["dtype"]
-    if getattr(tok, "engine", None) == "tiktoken":  # straight into numpy: no Python list of ints
-        enc = tok.tiktoken
-        parts = [enc.encode_to_numpy(t, disallowed_special=()) for t in texts]
-    else:
-        parts = [np.asarray(ids, dtype=np.int64) for ids in tok.encode_batch(texts, num_threads=1)]
-    lengths = np.fromiter((len(p) + 1 for p in parts), dtype=np.int64, count=len(parts))
-    tokens = np.empty(int(lengths.sum()), dtype=dtype)
-    ends = np.cumsum(lengths)
-    for p, end in zip(parts, ends, strict=True):
-        tokens[end - len(p) - 1 : end - 1] = p
-    tokens[ends - 1] = tok.eot_id
-    return tokens, lengths
-
-
 @dataclass
 class _Chunk:
     texts: list[str]
@@ -345,12 +320,12 @@ def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple
     """``(chunk, encode_documents(chunk.texts))`` in input order, on ``workers`` processes
     (each gets a pickled copy of the tokenizer), with at most ``2 * workers`` chunks in flight."""
     if workers <= 1:
-        _init_worker(tok)
+        init_worker(tok)
         for chunk in chunks:
             yield chunk, encode_documents(chunk.texts)
         return
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=_init_worker, initargs=(tok,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(tok,)) as pool:
         pending: deque = deque()
         for chunk in chunks:
             pending.append((chunk, pool.submit(encode_documents, chunk.texts)))
