@@ -155,7 +155,6 @@ def _load_passthrough(names: list[str], reporter: Reporter) -> dict[str, Any]:
 
     from gptkit.eval.tasks import TASKS
 
-    reporter.log(f"looking up lm-eval task(s) {', '.join(names)}")
     manager = TaskManager()
     unknown = [name for name in names if name not in manager.all_tasks]
     if unknown:

@@ -121,6 +121,8 @@ def task(cfg: EvalConfig) -> TaskSpec:
         demos = [turn_docs(s, i)[-1] for i, s in enumerate(load_stories(train_path))]
         for d in demos:  # a train story is never the evaluated story
             d["group"] = "train:" + d["group"]
+        if len(demos) < shots:
+            raise UsageError(f"CoQA {shots}-shot needs {shots} demo stories: {train_path} has {len(demos)}")
     else:
         demos = [turns[-1] for turns in per_story]
         if shots and len(demos) <= shots:

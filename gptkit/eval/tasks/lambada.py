@@ -15,7 +15,7 @@ from __future__ import annotations
 from importlib import resources
 from pathlib import Path
 
-from gptkit.errors import InputError
+from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
 from gptkit.eval.tasks.common import DemoSampler, TaskSpec, demo_pool, local_dataset, require_file
 from gptkit.io.shards import iter_jsonl
@@ -74,6 +74,8 @@ def task(cfg: EvalConfig) -> TaskSpec:
     path = data_file(cfg)
     docs = load_passages(path)
     shots = cfg.num_fewshot(cfg.lambada.fewshot_k)
+    if shots >= len(docs):
+        raise UsageError(f"LAMBADA {shots}-shot needs more than {shots} passages: {path} has {len(docs)}")
     fmt = cfg.lambada.format if cfg.lambada.format != "auto" else ("plain" if shots == 0 else "cloze")
     cloze = fmt == "cloze"
     config = {

@@ -1,0 +1,379 @@
+"""gptkit eval: SQuAD scoring, the LAMBADA/CoQA task formats, the lm-eval adapter, the CLI."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+
+import pytest
+import torch
+from conftest import assert_one_line_error, run_gptkit, shared_path
+
+from gptkit.config import build
+from gptkit.errors import UsageError
+from gptkit.eval.config import EvalConfig
+from gptkit.eval.squad import exact_match, normalize_answer, score_answer, token_f1
+
+os.environ.setdefault("TQDM_DISABLE", "1")
+torch.set_num_threads(1)
+
+LAMBADA = "lambada/lambada_test.jsonl"
+COQA = "coqa/coqa-dev-v1.0.first-story.hf-dummy.json"
+
+
+def eval_config(**values) -> EvalConfig:
+    return build(EvalConfig, values, "eval")
+
+
+# --- fixtures ---------------------------------------------------------------------------------
+@pytest.fixture(scope="module")
+def gpt2_tok():
+    from gptkit.tokenizer import load_tokenizer
+
+    return load_tokenizer(shared_path("tokenizers/gpt2"))
+
+
+@pytest.fixture(scope="module")
+def tiny_model(gpt2_tok):
+    from gptkit.train.model import GPT, GPTConfig
+
+    torch.manual_seed(0)
+    model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=128, vocab_size=gpt2_tok.vocab_size))
+    return model.eval()
+
+
+@pytest.fixture(scope="module")
+def model_dir(tmp_path_factory, tiny_model, gpt2_tok):
+    from gptkit.train.model_io import save_model
+
+    return save_model(tmp_path_factory.mktemp("model") / "tiny", tiny_model, gpt2_tok)
+
+
+@pytest.fixture(scope="module")
+def data_dir(tmp_path_factory):
+    """DATA_DIR with the real LAMBADA file and the real one-story CoQA dev file."""
+    root = tmp_path_factory.mktemp("data")
+    (root / "lambada").mkdir()
+    (root / "lambada" / "lambada_test.jsonl").symlink_to(shared_path(LAMBADA))
+    (root / "coqa").mkdir()
+    (root / "coqa" / "coqa-dev-v1.0.json").symlink_to(shared_path(COQA))
+    return root
+
+
+def coqa_train_file(path: Path) -> Path:
+    """A train file of six stories made from the real dev story (other ids, other text)."""
+    story = json.loads(shared_path(COQA).read_text())["data"][0]
+    stories = []
+    for i in range(6):
+        s = json.loads(json.dumps(story))
+        s["id"] = f"train-{i}"
+        s["story"] = f"Train story {i}. " + s["story"]
+        stories.append(s)
+    path.write_text(json.dumps({"version": "1.0", "data": stories}))
+    return path
+
+
+def load_task(spec, seed: int = 1234):
+    from lm_eval.tasks import TaskManager
+
+    task = TaskManager(include_defaults=False).load([spec.config])["tasks"][spec.name]
+    task.set_config(key="num_fewshot", value=spec.num_fewshot)
+    task.set_fewshot_seed(seed=seed)
+    return task
+
+
+# --- SQuAD metrics ----------------------------------------------------------------------------
+def test_squad_normalisation_and_scores():
+    assert normalize_answer("The  Barn, near a farm-house!") == "barn near farmhouse"
+    assert exact_match("the farmer's", "Farmers") == 1
+    assert token_f1("in a barn", "a barn") == pytest.approx(2 / 3)
+    assert token_f1("", "") == 1.0 and token_f1("barn", "") == 0.0 and token_f1("barn", "cow") == 0.0
+
+
+def test_squad_leave_one_out_over_additional_answers():
+    # leave out "in a barn": best of ["in a barn near"] → f1 0.5; leave out the other → f1 2/3
+    scores = score_answer(["in a barn", "in a barn near"], "a barn")
+    assert scores["f1"] == pytest.approx((0.5 + 2 / 3) / 2)
+    assert scores["em"] == 0.0
+    assert score_answer(["white", "White"], "white") == {"em": 1.0, "f1": 1.0}
+    assert score_answer(["no"], "No.") == {"em": 1.0, "f1": 1.0}
+
+
+# --- LAMBADA ----------------------------------------------------------------------------------
+def test_lambada_zero_shot_is_lm_eval_lambada_openai_format():
+    """gptkit's split of every passage equals lm-eval's YAML templates (incl. quotes, newlines)."""
+    import lm_eval
+    import yaml
+    from lm_eval import utils as lm_utils
+
+    from gptkit.eval.tasks import lambada
+
+    spec_yaml = Path(lm_eval.__file__).parent / "tasks" / "lambada" / "lambada_openai.yaml"
+    upstream = yaml.safe_load(spec_yaml.read_text())
+    to_text, to_target = (lm_utils.env.from_string(upstream[k]) for k in ("doc_to_text", "doc_to_target"))
+    docs = lambada.load_passages(shared_path(LAMBADA))
+    assert len(docs) == 5153
+    for doc in docs:
+        assert lambada.context(doc) == to_text.render(**doc)
+        assert lambada.target(doc) == to_target.render(**doc)
+
+
+def test_lambada_default_file_is_the_bundled_copy_of_the_shared_file():
+    from gptkit.eval.tasks import lambada
+
+    bundled = lambada.data_file(eval_config())
+    assert bundled.name == "lambada_test.jsonl.gz"
+    assert lambada.load_passages(bundled) == lambada.load_passages(shared_path(LAMBADA))
+
+
+def test_lambada_few_shot_cloze_prompt_never_uses_the_evaluated_passage(tmp_path):
+    from gptkit.eval.tasks import lambada
+
+    texts = [f"Passage number {i} ends with word{i}" for i in range(6)]
+    texts.append(texts[0])  # a duplicate passage must not serve as its own demo either
+    path = tmp_path / "lambada_test.jsonl"
+    path.write_text("".join(json.dumps({"text": t}) + "\n" for t in texts))
+    spec = lambada.task(eval_config(shots="few", fewshot_k=4, lambada={"file": str(path)}))
+    assert spec.config["description"] == "Fill in blank:\n\n"
+    task = load_task(spec)
+    for doc in task.eval_docs:
+        prompt = task.fewshot_context(doc, spec.num_fewshot)
+        assert prompt.startswith("Fill in blank:\n\nPassage number ")
+        assert prompt.endswith(lambada.context(doc) + " ____. ->")
+        assert prompt.count(" ____. ->") == 5 and "  " not in prompt  # 4 demos + the question
+        assert prompt.count(lambada.context(doc)) == 1
+        demos = task.sampler.drawn[doc["key"]]
+        assert len(demos) == 4 and all(d["text"] != doc["text"] for d in demos)
+        assert prompt[len(spec.description) :].startswith(spec.render_demo(demos[0]))
+    one = lambada.task(eval_config(shots=1, lambada={"file": str(path)}))
+    assert one.num_fewshot == 1 and one.settings["format"] == "cloze"
+    assert lambada.task(eval_config(shots=0)).settings["format"] == "plain"
+
+
+def test_lambada_too_few_passages_for_the_demos(tmp_path):
+    from gptkit.eval.tasks import lambada
+
+    path = tmp_path / "l.jsonl"
+    path.write_text('{"text": "a b c"}\n{"text": "d e f"}\n{"text": "d e f"}\n')
+    with pytest.raises(UsageError, match="needs more than 3 passages"):
+        lambada.task(eval_config(shots="few", fewshot_k=3, lambada={"file": str(path)}))
+    # the duplicate of "d e f" cannot be its demo: only one passage is left
+    task = load_task(lambada.task(eval_config(shots="few", fewshot_k=2, lambada={"file": str(path)})))
+    with pytest.raises(UsageError, match="2 demos requested but only 1"):
+        task.fewshot_context(task.eval_docs[1], 2)
+
+
+# --- CoQA -------------------------------------------------------------------------------------
+def test_coqa_every_turn_is_a_question_with_gpt2_prompt():
+    from gptkit.eval.tasks import coqa
+
+    spec = coqa.task(eval_config(coqa={"dev_file": str(shared_path(COQA))}))
+    task = load_task(spec)
+    docs = list(task.eval_docs)
+    assert len(docs) == 12 and spec.num_fewshot == 0
+    prompt = task.fewshot_context(docs[2], 0)
+    assert prompt.startswith("Once upon a time, in a barn")
+    assert prompt.endswith(
+        "\n\nQ: What color was Cotton?\n\nA: white\n\nQ: Where did she live?\n\nA: in a barn\n\n"
+        "Q: Did she live alone?\n\nA:"
+    )
+    assert docs[2]["golds"] == ["no"]  # "no", "No", "no": deduplicated ignoring case
+    assert docs[1]["golds"] == ["in a barn", "in a barn near"]
+    assert spec.config["generation_kwargs"]["until"] == ["\nQ:"]
+    # lm-eval's setting: only the last turn of each story
+    last = load_task(coqa.task(eval_config(coqa={"dev_file": str(shared_path(COQA)), "turns": "last"})))
+    assert [d["turn"] for d in last.eval_docs] == [12]
+    # the first line of the stripped answer is scored
+    assert coqa.process_results(docs[1], [" in a barn near\nQ: more"]) == {
+        "em": 0.5,
+        "f1": pytest.approx(0.9),
+    }
+
+
+def test_coqa_demos_come_from_other_stories(tmp_path):
+    from gptkit.eval.tasks import coqa
+
+    dev = {"dev_file": str(shared_path(COQA))}
+    with pytest.raises(UsageError, match="needs demos from other stories"):
+        coqa.task(eval_config(shots=1, coqa=dev))
+    train = coqa_train_file(tmp_path / "coqa-train-v1.0.json")
+    spec = coqa.task(eval_config(shots="few", fewshot_k=2, coqa={**dev, "train_file": str(train)}))
+    assert spec.num_fewshot == 2 and spec.inputs[-1] == train
+    task = load_task(spec)
+    doc = task.eval_docs[4]
+    prompt = task.fewshot_context(doc, 2)
+    assert prompt.startswith("Train story ") and prompt.count("Train story ") == 2
+    assert prompt.count("\n\nA: they started laughing\n\nQ:") == 2  # whole demo conversations…
+    assert prompt.endswith(coqa.doc_to_text(doc))  # …then the evaluated turn
+    demos = prompt[: -len(coqa.doc_to_text(doc))]  # each demo ends with its last answer
+    assert demos.endswith("Did they want Cotton to change the color of her fur?\n\nA: no\n\n")
+
+
+# --- the adapter ------------------------------------------------------------------------------
+class _Req:
+    def __init__(self, *args):
+        self.args = args
+
+
+def test_adapter_forward_equals_the_model(tiny_model, gpt2_tok):
+    from gptkit.eval.adapter import GptkitLM
+
+    lm = GptkitLM(tiny_model, gpt2_tok)
+    idx = torch.randint(0, gpt2_tok.vocab_size, (2, 20))
+    pos = torch.arange(20).expand(2, 20)
+    with torch.inference_mode():
+        assert torch.allclose(lm._logits(lm._hidden(idx, pos)), tiny_model(idx), atol=1e-5)
+
+
+def _greedy_tokens(model, ids: list[int], n: int) -> list[int]:
+    out = list(ids)
+    with torch.inference_mode():
+        for _ in range(n):
+            out.append(int(model(torch.tensor([out[-model.config.block_size :]]))[0, -1].argmax()))
+    return out[len(ids) :]
+
+
+def test_loglikelihood_matches_direct_computation_and_flags_greedy(tiny_model, gpt2_tok):
+    from gptkit.eval.adapter import GptkitLM
+
+    lm = GptkitLM(tiny_model, gpt2_tok, batch_size=3)
+    contexts = ["The cat sat on the", "Once upon a time", "A", "x " * 200]  # the last one overflows 128
+    requests = []
+    for ctx in contexts:
+        ids = gpt2_tok.encode(ctx)
+        requests.append(((ctx, "greedy"), ids, _greedy_tokens(tiny_model, ids[-125:], 3)))
+        requests.append(((ctx, " mat"), ids, gpt2_tok.encode(" mat on the")))
+    scores = lm._loglikelihood_tokens(requests)
+    for (_, ctx_ids, cont_ids), (logprob, is_greedy) in zip(requests, scores, strict=True):
+        window = (ctx_ids + cont_ids)[-129:]
+        with torch.inference_mode():
+            lp = torch.log_softmax(tiny_model(torch.tensor([window[:-1]]))[0].float(), -1)[-len(cont_ids) :]
+        picked = lp.gather(1, torch.tensor(cont_ids)[:, None]).squeeze(1)
+        assert logprob == pytest.approx(float(picked.sum()), abs=1e-4)
+        assert is_greedy == bool((lp.argmax(-1) == torch.tensor(cont_ids)).all())
+    assert [g for _, g in scores[0::2]] == [True] * 4 and not any(g for _, g in scores[1::2])
+    # through lm-eval's string interface: the same numbers
+    via_strings = lm.loglikelihood([_Req("The cat sat on the", " mat on the")])
+    assert via_strings[0][0] == pytest.approx(scores[1][0], abs=1e-5)
+
+
+def test_loglikelihood_rolling_covers_every_token_once(tiny_model, gpt2_tok):
+    from gptkit.eval.adapter import GptkitLM
+
+    text = " ".join(f"word{i}" for i in range(70))  # > 128 tokens: two windows
+    ids = gpt2_tok.encode(text)
+    (total,) = GptkitLM(tiny_model, gpt2_tok, batch_size=2).loglikelihood_rolling([_Req(text)])
+    expected = 0.0
+    with torch.inference_mode():
+        for i, token in enumerate(ids):  # each token with the longest context the window allows
+            ctx = ([gpt2_tok.eot_id] + ids)[max(0, i + 1 - 128) : i + 1]
+            expected += float(torch.log_softmax(tiny_model(torch.tensor([ctx]))[0, -1], -1)[token])
+    # lm-eval's windows are disjoint: later tokens get less than the full context
+    assert len(ids) > 128 and total < 0 and abs(total - expected) / abs(expected) < 0.05
+
+
+def test_generate_until_is_batched_greedy_on_the_kv_cache(tiny_model, gpt2_tok):
+    from gptkit.eval.adapter import GptkitLM
+
+    contexts = ["Q: What color was Cotton?\n\nA:", "Hello", "word " * 300, "The farmer said"]
+    reqs = [_Req(c, {"until": ["\nQ:"], "max_gen_toks": 12, "do_sample": False}) for c in contexts]
+    batched = GptkitLM(tiny_model, gpt2_tok, batch_size=4).generate_until(reqs)
+    single = GptkitLM(tiny_model, gpt2_tok, batch_size=1).generate_until(reqs)
+    assert batched == single
+    for ctx, text in zip(contexts, batched, strict=True):
+        ids = gpt2_tok.encode(ctx)[-(128 - 12) :]  # left-truncated to leave room for the answer
+        expected = gpt2_tok.decode([t for t in _greedy_tokens(tiny_model, ids, 12)]).split("\nQ:")[0]
+        assert text == expected.split("<|endoftext|>")[0]
+    # "until" cuts the text: stop at the first generated character
+    first = batched[1][:1]
+    if first:
+        cut = GptkitLM(tiny_model, gpt2_tok).generate_until(
+            [_Req("Hello", {"until": [first], "max_gen_toks": 12})]
+        )
+        assert cut == [""]
+
+
+# --- the CLI ----------------------------------------------------------------------------------
+def test_cli_zero_shot_lambada_and_coqa(model_dir, data_dir, tmp_path):
+    out = tmp_path / "eval"
+    proc = run_gptkit(
+        "eval", model_dir, "--tasks", "lambada,coqa", "--limit", "8", "--data-dir", data_dir, "--out", out
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert "lambada" in proc.stdout and "perplexity" in proc.stdout and "GPT-2 117M" in proc.stdout
+    results = json.loads((out / "results.json").read_text())
+    assert results["n-shot"] == {"lambada": 0, "coqa": 0}
+    assert results["n-samples"]["lambada"]["effective"] == 8
+    assert set(results["results"]["coqa"]) >= {"em,none", "f1,none"}
+    assert results["gptkit"]["tasks"]["coqa"]["turns"] == "all"
+    from lm_eval.utils import make_table
+
+    assert "lambada" in make_table(results)  # loads in lm-eval's tooling
+    samples = [json.loads(line) for line in (out / "samples_coqa.jsonl").read_text().splitlines()]
+    assert len(samples) == 8 and samples[0]["arguments"]["gen_args_0"]["arg_0"].endswith("A:")
+    assert (out / "manifest.json").is_file() and (out / "config.toml").is_file()
+    assert run_gptkit("verify", out).returncode == 0
+    # a second run with the same config, data and weights does nothing
+    again = run_gptkit(
+        "eval", model_dir, "--tasks", "lambada,coqa", "--limit", "8", "--data-dir", data_dir, "--out", out
+    )
+    assert again.returncode == 0 and "already evaluated" in again.stderr
+
+
+def test_cli_few_shot_warns_about_truncated_demos(model_dir, data_dir, tmp_path):
+    train = coqa_train_file(data_dir / "coqa" / "coqa-train-v1.0.json")
+    try:
+        out = tmp_path / "few"
+        proc = run_gptkit(
+            "eval", model_dir, "--tasks", "lambada,coqa", "--shots", "few", "--limit", "3",
+            "--data-dir", data_dir, "--out", out,
+        )  # fmt: skip
+    finally:
+        train.unlink()
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["n-shot"] == {"lambada": 15, "coqa": 5}
+    report = results["gptkit"]["truncation"]["lambada"]
+    assert report["prompts_truncated"] == 3 and report["demos"] == 45 and 0 < report["demos_truncated"] <= 45
+    assert "lambada: 3 of 3 prompts are longer than the model's 128-token context" in proc.stderr
+    assert results["gptkit"]["tasks"]["coqa"]["demos_from"].endswith("coqa-train-v1.0.json")
+    prompt = json.loads((out / "samples_lambada.jsonl").read_text().splitlines()[0])["arguments"]
+    assert prompt["gen_args_0"]["arg_0"].startswith("Fill in blank:\n\n")
+
+
+def test_cli_one_shot_lambada(model_dir, tmp_path):
+    out = tmp_path / "one"
+    proc = run_gptkit("eval", model_dir, "--tasks", "lambada", "--shots", "1", "--limit", "4", "--out", out)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())
+    assert results["n-shot"] == {"lambada": 1} and results["gptkit"]["tasks"]["lambada"]["format"] == "cloze"
+
+
+def test_cli_user_errors_are_one_line(model_dir, tmp_path):
+    assert_one_line_error(
+        run_gptkit("eval", model_dir, "--tasks", "coqa", "--out", tmp_path / "o"),
+        "coqa-dev-v1.0.json",
+        "--data-dir",
+    )
+    assert_one_line_error(
+        run_gptkit("eval", model_dir, "--tasks", "lambada", "--data-dir", tmp_path, "--out", tmp_path / "o"),
+        str(tmp_path / "lambada" / "lambada_test.jsonl"),
+    )
+    assert_one_line_error(run_gptkit("eval", model_dir, "--shots", "2", "--out", tmp_path / "o"), "shots")
+    assert_one_line_error(
+        run_gptkit("eval", tmp_path / "nope", "--tasks", "lambada"), "no such model directory"
+    )
+
+
+def test_cli_unknown_task_is_one_line(model_dir, tmp_path):
+    assert_one_line_error(
+        run_gptkit("eval", model_dir, "--tasks", "lambada,no_such_task", "--out", tmp_path / "o"),
+        "unknown task 'no_such_task'",
+    )
+
+
+@pytest.mark.slow
+def test_passthrough_task_without_local_data_is_one_line(model_dir, tmp_path):
+    proc = run_gptkit("eval", model_dir, "--tasks", "arc_easy", "--limit", "2", "--out", tmp_path / "o")
+    assert_one_line_error(proc, "arc_easy", "not available offline")
