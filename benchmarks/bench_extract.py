@@ -1,7 +1,7 @@
 """Extraction speed: gptkit data extract vs the bare extractor library, same pages, same run.
 
 The 181 pages of the article-extraction benchmark are linked ``--copies`` times into a temporary
-directory (so worker start-up is amortised). Measured, best of ``--repeat``:
+directory (so worker start-up is amortised). Measured, best of ``--repeat`` interleaved rounds:
 
 - bare (mem): the library alone on pages already gunzipped in memory — decode + extract
   (resiliparse: ``extract_plain_text(bytes_to_str(html, detect_encoding(html)), main_content=True)``;
@@ -42,13 +42,16 @@ def bare(name: str):
     return lambda html: trafilatura.extract(html, favor_precision=True, include_comments=False)
 
 
-def best_of(repeat: int, fn) -> float:
-    times = []
+def interleaved_best(repeat: int, variants: dict) -> dict[str, float]:
+    """Best time of each variant over ``repeat`` rounds, variants alternating within a round
+    (so a load change on a shared machine hits all of them alike)."""
+    best = dict.fromkeys(variants, float("inf"))
     for _ in range(repeat):
-        t = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - t)
-    return min(times)
+        for key, fn in variants.items():
+            t = time.perf_counter()
+            fn()
+            best[key] = min(best[key], time.perf_counter() - t)
+    return best
 
 
 def run_gptkit(pages_dir: Path, name: str, workers: int, task_size: int) -> None:
@@ -76,7 +79,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="directory of .html.gz pages")
     ap.add_argument("--extractors", default="resiliparse,trafilatura")
-    ap.add_argument("--copies", type=int, default=4, help="times each page is processed")
+    ap.add_argument("--copies", type=int, default=2, help="times each page is processed")
     ap.add_argument("--repeat", type=int, default=3)
     ap.add_argument("--task-size", type=int, default=64, help="html_files_per_task (tasks for --workers 2)")
     args = ap.parse_args()
@@ -92,12 +95,14 @@ def main() -> None:
         for name in args.extractors.split(","):
             fn = bare(name)
             fn(pages[0])  # warm imports
-            t_mem = best_of(args.repeat, lambda fn=fn: [fn(html) for html in pages])
-            t_files = best_of(args.repeat, lambda fn=fn: [fn(gzip.decompress(p.read_bytes())) for p in files])
-            t_one = best_of(args.repeat, lambda name=name: run_gptkit(pages_dir, name, 1, args.task_size))
-            t_two = best_of(args.repeat, lambda name=name: run_gptkit(pages_dir, name, 2, args.task_size))
-            print(f"{name:<12} {n / t_mem:>10.0f} {n / t_files:>12.0f} {n / t_one:>10.0f} {t_one / t_files - 1:>+9.1%} "
-                  f"{n / t_two:>10.0f} {t_one / t_two:>7.2f}x")  # fmt: skip
+            t = interleaved_best(args.repeat, {
+                "mem": lambda fn=fn: [fn(html) for html in pages],
+                "files": lambda fn=fn: [fn(gzip.decompress(p.read_bytes())) for p in files],
+                "w1": lambda name=name: run_gptkit(pages_dir, name, 1, args.task_size),
+                "w2": lambda name=name: run_gptkit(pages_dir, name, 2, args.task_size),
+            })  # fmt: skip
+            print(f"{name:<12} {n / t['mem']:>10.0f} {n / t['files']:>12.0f} {n / t['w1']:>10.0f} "
+                  f"{t['w1'] / t['files'] - 1:>+9.1%} {n / t['w2']:>10.0f} {t['w1'] / t['w2']:>7.2f}x", flush=True)  # fmt: skip
     finally:
         shutil.rmtree(pages_dir)
 

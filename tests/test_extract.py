@@ -77,6 +77,7 @@ def test_charsets_and_jsonl_input(tmp_path):
     (tmp_path / "in").mkdir()
     (tmp_path / "in" / "latin.html").write_bytes(cp1252)  # no charset declared anywhere
     (tmp_path / "in" / "utf8.html.gz").write_bytes(gzip.compress(CAFE.encode("utf-8")))
+    (tmp_path / "in" / "broken.html.gz").write_bytes(gzip.compress(CAFE.encode("utf-8") * 50)[:60])
     (tmp_path / "in" / "pages.jsonl").write_bytes(
         orjson.dumps({"id": "j1", "url": "https://j.example/", "html": CAFE}) + b"\n" + b'{"id": "j2", "nohtml": 1}\n'
     )
@@ -89,8 +90,9 @@ def test_charsets_and_jsonl_input(tmp_path):
     for d in docs.values():
         assert "caf\u00e9 cr\u00e8me" in d["text"], d
     assert docs["https://j.example/"]["id"] == "j1" and docs["https://j.example/"]["metadata"]["title"] == "Caf\u00e9"
-    assert summary["counts"]["not HTML"] == 1 and summary["counts"]["bad input"] == 1
+    assert summary["counts"]["not HTML"] == 1 and summary["counts"]["bad input"] == 2
     assert any("pages.jsonl:2" in e for e in summary["issue_examples"])
+    assert any("broken.html.gz: corrupt or truncated" in e for e in summary["issue_examples"])
     assert decode_html(b"\xff\xfe\x00garbage \x80\x81", "text/html; charset=utf-8")[0]  # never raises
 
 
