@@ -93,7 +93,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     identity = {
         "tokenizer_hash": tok.hash,
         "settings": config.identity(),
-        "inputs": sorted([r["hash"], r["bytes"]] for r in inputs),
+        "inputs": [[r["hash"], r["bytes"]] for r in inputs],  # in order: the order decides the output
     }
     finished = _finished_run(out, identity)
     if finished is not None:
@@ -117,9 +117,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     _encode_and_write(config, tok, files, scan, val, done, meta, reporter)
     timings["encode"] = time.perf_counter() - t
 
-    t = time.perf_counter()
     summary = _finish(config, out, tok, inputs, identity, scan, issues, val, meta, resumed, timings)
-    timings["finish"] = time.perf_counter() - t
     summary.seconds = time.perf_counter() - started
     return summary
 
