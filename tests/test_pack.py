@@ -58,7 +58,7 @@ def corpus(tmp_path_factory):
 
 
 def _pack(corpus, gpt2, out, **kw):
-    cfg = PackConfig(inputs=[corpus], out=out, tokenizer=gpt2, workers=1, shard_tokens=20_000, **kw)
+    cfg = PackConfig(inputs=[corpus], out=out, tokenizer=gpt2, workers=1, **{"shard_tokens": 20_000, **kw})
     return pack(cfg)
 
 
@@ -222,3 +222,19 @@ def test_worker_encoding_equals_the_tokenizer(corpus, gpt2):
     expected = [ids + [tok.eot_id] for ids in tok.encode_batch(texts)]
     assert lengths.tolist() == [len(e) for e in expected]
     assert tokens.dtype == np.uint16 and tokens.tolist() == [i for e in expected for i in e]
+
+
+def test_resume_from_any_mix_of_finished_train_and_val_shards(corpus, gpt2, tmp_path):
+    """Both splits have several shards; forget different numbers of them and rerun."""
+    ref, out = tmp_path / "ref", tmp_path / "out"
+    for d in (ref, out):
+        _pack(corpus, gpt2, d, val_fraction=0.3, shard_tokens=4_000)
+    shards = json.loads((ref / "manifest.json").read_text())["counts"]
+    assert shards["train_shards"] >= 6 and shards["val_shards"] >= 3
+    (out / "manifest.json").unlink()
+    for name in ("train_00002", "val_00001"):  # the run "stopped" after train 0-1 and val 0
+        (out / "completions" / f"{name}.json").unlink()
+    summary = _pack(corpus, gpt2, out, val_fraction=0.3, shard_tokens=4_000)
+    assert summary.resumed_shards == 3
+    outputs = [json.loads((d / "manifest.json").read_text())["outputs"] for d in (out, ref)]
+    assert outputs[0] == outputs[1]

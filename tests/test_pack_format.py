@@ -68,3 +68,18 @@ def test_writer_failure_leaves_nothing(tmp_path):
         w.add_document([1, 2, 0])
         raise RuntimeError("killed")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_inspect_a_directory_without_manifest(tmp_path):
+    from gptkit.pack.inspect import inspect_tokens
+
+    write_token_shard(tmp_path / "train_00000.bin", [[1, 2, 9], [3, 9]], vocab_size=10, eot_id=9)
+    write_token_shard(tmp_path / "val_00000.bin", [[4, 5, 6, 9]], vocab_size=10, eot_id=9)
+    report = inspect_tokens(tmp_path)
+    assert report.problems == [] and report.samples == []
+    assert (report.splits["train"].tokens, report.splits["train"].documents) == (5, 2)
+    assert report.meta["vocab_size"] == 10 and report.meta["dtype"] == "uint16"
+    write_token_shard(tmp_path / "val_00000.bin", [[4, 12, 6]], vocab_size=10, eot_id=9)
+    problems = inspect_tokens(tmp_path).problems
+    assert any("token id 12 >= vocab_size 10" in p for p in problems)
+    assert any("do not end with <|endoftext|>" in p for p in problems)
