@@ -238,3 +238,14 @@ def test_resume_from_any_mix_of_finished_train_and_val_shards(corpus, gpt2, tmp_
     assert summary.resumed_shards == 3
     outputs = [json.loads((d / "manifest.json").read_text())["outputs"] for d in (out, ref)]
     assert outputs[0] == outputs[1]
+
+
+def test_resume_when_only_the_validation_shard_is_missing(corpus, gpt2, tmp_path):
+    out = tmp_path / "out"
+    _pack(corpus, gpt2, out, val_docs=2, shard_tokens=10_000, chunk_bytes=1)
+    before = json.loads((out / "manifest.json").read_text())["outputs"]
+    (out / "manifest.json").unlink()
+    (out / "completions" / "val_00000.json").unlink()
+    summary = _pack(corpus, gpt2, out, val_docs=2, shard_tokens=10_000, chunk_bytes=1)  # ends with a chunk of skipped docs
+    assert summary.resumed_shards == summary.shards["train"] and summary.documents["val"] == 2
+    assert json.loads((out / "manifest.json").read_text())["outputs"] == before

@@ -420,6 +420,8 @@ def _encode_and_write(config: PackConfig, tok: Any, files: list[Path], scan: Sca
 
 def _write_chunk(writers: list[SplitWriter], chunk: _Chunk, tokens: np.ndarray, lengths: np.ndarray) -> None:
     """Hand each run of consecutive same-split documents to its split's writer."""
+    if not chunk.splits:  # every document of the chunk was already packed
+        return
     splits = np.asarray(chunk.splits)
     ends = np.cumsum(lengths)
     cuts = np.flatnonzero(np.diff(splits)) + 1
@@ -436,8 +438,6 @@ class _SortedSet:
 
     def contains(self, x: int) -> bool:
         v = self.values
-        if self.i and self.i <= len(v) and v[self.i - 1] > x:  # queries went back: restart
-            self.i = 0
         while self.i < len(v) and v[self.i] < x:
             self.i += 1
         return self.i < len(v) and v[self.i] == x
