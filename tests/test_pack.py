@@ -249,3 +249,15 @@ def test_resume_when_only_the_validation_shard_is_missing(corpus, gpt2, tmp_path
     summary = _pack(corpus, gpt2, out, val_docs=2, shard_tokens=10_000, chunk_bytes=1)  # ends with a chunk of skipped docs
     assert summary.resumed_shards == summary.shards["train"] and summary.documents["val"] == 2
     assert json.loads((out / "manifest.json").read_text())["outputs"] == before
+
+
+def test_large_vocabulary_gives_uint32_shards(tmp_path):
+    tok_dir = tmp_path / "tok"
+    Tokenizer({bytes([i]): i for i in range(256)}, [], {EOT: 70_000}).save(tok_dir)  # 70,001 ids
+    src = tmp_path / "docs.jsonl"
+    src.write_text('{"text": "héllo"}\n{"text": "world"}\n')
+    pack(PackConfig(inputs=[src], out=tmp_path / "out", tokenizer=tok_dir, workers=1, val_docs=0))
+    header = np.fromfile(tmp_path / "out" / "train_00000.bin", dtype="<i4", count=3)
+    assert header.tolist() == [20240801, 7, 14]
+    tokens = np.memmap(tmp_path / "out" / "train_00000.bin", dtype=np.uint32, mode="r", offset=1024)
+    assert tokens.tolist() == [*"héllo".encode(), 70_000, *b"world", 70_000]
