@@ -23,7 +23,7 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 
 from gptkit.errors import UsageError
 from gptkit.reporting import NULL_REPORTER, Reporter
-from gptkit.train.model import GPT, KVCache
+from gptkit.train.model import GPT
 
 Request = tuple[Any, list[int], list[int]]  # ((context, continuation) | None, context ids, continuation ids)
 
@@ -61,15 +61,15 @@ class GptkitLM(TemplateLM):
     # --- the network ----------------------------------------------------------------------
     def _hidden(
         self, idx: torch.Tensor, pos: torch.Tensor, mask: torch.Tensor | None = None,
-        cache: KVCache | None = None, start: int = 0,
+        kv: list[tuple[torch.Tensor, torch.Tensor]] | None = None, start: int = 0,
     ) -> torch.Tensor:  # fmt: skip
         """The final hidden states (B, T, C): the model's forward pass without the output layer,
-        with explicit positions (B, T) and attention mask (so rows can be left-padded)."""
+        with explicit positions (B, T) and attention mask (so rows can be left-padded).
+        ``kv``: per layer, the KV-cache buffers ``idx``'s keys and values are written to at ``start``."""
         tr = self.model.transformer
         x = tr.wte(idx) + tr.wpe(pos)
-        layers = zip(cache.keys, cache.values, strict=True) if cache is not None else [None] * len(tr.h)
-        for block, kv in zip(tr.h, layers, strict=True):
-            x = block(x, mask, kv, start)
+        for block, layer_kv in zip(tr.h, kv if kv is not None else [None] * len(tr.h), strict=True):
+            x = block(x, mask, layer_kv, start)
         return tr.ln_f(x)
 
     def _logits(self, hidden: torch.Tensor) -> torch.Tensor:
@@ -174,7 +174,9 @@ class GptkitLM(TemplateLM):
 
     @torch.inference_mode()
     def _greedy(self, contexts: list[list[int]], until: list[str], max_new: int) -> list[str]:
-        """Greedy continuations of left-padded ``contexts`` on a KV cache; decoded text per row."""
+        """Greedy continuations of left-padded ``contexts`` on a KV cache; decoded text per row.
+
+        Rows that are done (end of text, a stop string) leave the batch, cache included."""
         B, width, dev = len(contexts), max(len(c) for c in contexts), self._device
         pads = torch.tensor([width - len(c) for c in contexts], device=dev)
         idx = torch.full((B, width), self.eot_token_id, dtype=torch.long)
@@ -184,30 +186,35 @@ class GptkitLM(TemplateLM):
         t = torch.arange(width, device=dev)
         real = t[None, :] >= pads[:, None]  # (B, width): not padding
         # a query sees real keys up to itself; padding rows see themselves (never used)
-        mask = (real[:, None, :] & (t[None, :, None] >= t[None, None, :])) | torch.eye(
-            width, dtype=torch.bool, device=dev
-        )
+        diagonal = torch.eye(width, dtype=torch.bool, device=dev)
+        mask = (real[:, None, :] & (t[None, :, None] >= t[None, None, :])) | diagonal
         pos = (t[None, :] - pads[:, None]).clamp(min=0)
         cache = self.model.new_cache(B, width + max_new)
-        logits = self._logits(self._hidden(idx, pos, mask[:, None], cache)[:, -1])
+        kv = list(zip(cache.keys, cache.values, strict=True))
+        logits = self._logits(self._hidden(idx, pos, mask[:, None], kv)[:, -1])
         keys_real = torch.cat([real, torch.ones(B, max_new, dtype=torch.bool, device=dev)], dim=1)
         generated: list[list[int]] = [[] for _ in range(B)]
-        done = [False] * B
+        rows = list(range(B))  # the original row of each row still in the batch
         for step in range(max_new):
             nxt = logits.argmax(dim=-1)
-            for b, token in enumerate(nxt.tolist()):
-                if done[b]:
-                    continue
-                if token == self.eot_token_id:
-                    done[b] = True
-                    continue
-                generated[b].append(token)
-                done[b] = any(s and s in self.tok.decode(generated[b]) for s in until)
-            if all(done) or step == max_new - 1:
+            keep = []
+            for i, token in enumerate(nxt.tolist()):
+                out = generated[rows[i]]
+                if token != self.eot_token_id:
+                    out.append(token)
+                    if not any(s and s in self.tok.decode(out) for s in until):
+                        keep.append(i)
+            if not keep or step == max_new - 1:
                 break
+            if len(keep) < len(rows):
+                sel = torch.tensor(keep, device=dev)
+                kv = [(k[sel], v[sel]) for k, v in kv]
+                nxt, pads, keys_real = nxt[sel], pads[sel], keys_real[sel]
+                rows = [rows[i] for i in keep]
             at = width + step
-            step_mask = keys_real[:, None, None, : at + 1]
-            hidden = self._hidden(nxt[:, None], (at - pads)[:, None], step_mask, cache, start=at)
+            hidden = self._hidden(
+                nxt[:, None], (at - pads)[:, None], keys_real[:, None, None, : at + 1], kv, at
+            )
             logits = self._logits(hidden[:, -1])
         return [self.tok.decode(g) for g in generated]
 
