@@ -8,7 +8,7 @@ import shutil
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_gptkit, shared_path
+from conftest import REPO, assert_one_line_error, run_gptkit, shared_path
 from train_data import make_text_token_dir, make_token_dir, tiny_config
 
 from gptkit.config import dump_toml, resolve
@@ -244,3 +244,13 @@ def test_existing_run_without_resume_is_refused(finished_run):
     cfg, _ = finished_run
     with pytest.raises(UsageError, match="already holds checkpoints"):
         train(dataclasses.replace(cfg, resume=False))
+
+
+@pytest.mark.parametrize("recipe", sorted((REPO / "recipes" / "train").glob("*.toml")), ids=lambda p: p.name)
+def test_shipped_recipes_resolve(recipe):
+    from gptkit.train.model import PRESETS
+
+    cfg = resolve(TrainConfig, "train", recipe=recipe)
+    assert cfg.model.preset in PRESETS
+    if cfg.batch_tokens is not None:  # a whole number of micro-batches on 1 process
+        assert cfg.batch_tokens % (cfg.micro_batch * (cfg.block_size or 1)) == 0
