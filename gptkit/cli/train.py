@@ -33,7 +33,7 @@ def train(
 ) -> None:
     """Train a GPT on token shards; rerun the same command to resume exactly where it stopped.
 
-    Every key of the recipe's [train] table can be overridden with --set train.KEY=VALUE
+    Every key of the recipe's 'train' table can be overridden with --set train.KEY=VALUE
     (nested: train.optim.lr, train.model.n_layer, train.checkpoint.interval …). Writes
     RUN/checkpoints/step_*/ (model, optimizer, loader and RNG state), RUN/metrics.jsonl,
     RUN/samples.jsonl, RUN/loss.png, RUN/config.toml and RUN/manifest.json.
