@@ -377,3 +377,38 @@ def test_cli_unknown_task_is_one_line(model_dir, tmp_path):
 def test_passthrough_task_without_local_data_is_one_line(model_dir, tmp_path):
     proc = run_gptkit("eval", model_dir, "--tasks", "arc_easy", "--limit", "2", "--out", tmp_path / "o")
     assert_one_line_error(proc, "arc_easy", "not available offline")
+
+
+@pytest.mark.slow
+def test_trained_run_dir_zero_one_and_few_shot(data_dir, tmp_path):
+    """A tiny model trained by `gptkit train` (a run dir): 0-, 1- and few-shot LAMBADA and CoQA."""
+    from train_data import make_text_token_dir
+
+    from gptkit.eval.tasks.lambada import load_passages
+
+    text = tmp_path / "passages.txt"
+    text.write_text(
+        "\n\n".join(d["text"].replace("\n", " ") for d in load_passages(shared_path(LAMBADA))[:400])
+    )
+    tokens = make_text_token_dir(tmp_path / "tokens", text, shared_path("tokenizers/gpt2"))
+    run = tmp_path / "run"
+    proc = run_gptkit(
+        "train", "--data", tokens, "--out", run, "--steps", "20", "--threads", "1",
+        "--set", "train.model.preset=nano", "--set", "train.block_size=64", "--set", "train.micro_batch=4",
+        "--set", "train.optim.lr=3e-3", "--set", "train.eval_interval=20", "--set", "train.eval_batches=1",
+    )  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    train = coqa_train_file(data_dir / "coqa" / "coqa-train-v1.0.json")
+    try:
+        for shots, n_shot in (("0", (0, 0)), ("1", (1, 1)), ("few", (15, 5))):
+            proc = run_gptkit(
+                "eval", run, "--tasks", "lambada,coqa", "--shots", shots, "--limit", "4", "--data-dir", data_dir,
+                "--set", "eval.coqa.max_gen_toks=16",
+            )  # fmt: skip
+            assert proc.returncode == 0, proc.stderr
+            results = json.loads((run / "eval" / f"{shots}shot" / "results.json").read_text())
+            assert (results["n-shot"]["lambada"], results["n-shot"]["coqa"]) == n_shot
+            assert results["results"]["lambada"]["perplexity,none"] < 50257  # better than uniform
+            assert results["gptkit"]["model"]["block_size"] == 64
+    finally:
+        train.unlink()
