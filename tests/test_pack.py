@@ -181,17 +181,44 @@ pack(PackConfig(inputs=[Path(src)], out=Path(out), tokenizer=Path(tok), workers=
 """
 
 
-def test_killed_pack_resumes_without_redoing_finished_shards(gpt2, tmp_path):
-    src = tmp_path / "src"
+@pytest.fixture(scope="module")
+def wiki(tmp_path_factory):
+    """~2.4 MB of WikiText in 2 kB documents: long enough to interrupt a pack."""
+    src = tmp_path_factory.mktemp("wiki")
     text = "".join(shared_path(f"corpora/wikitext/{n}").read_text() for n in ("wikitext-2.test.tokens", "wikitext-2.valid.tokens"))
     write_documents(src / "00000.jsonl.zst", _docs_from_text(text, 2000, "wiki-"))
+    return src
+
+
+def _wait_for(path, proc, seconds=120):
+    deadline = time.monotonic() + seconds
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.005)
+
+
+def test_ctrl_c_stops_with_one_line_and_the_rerun_finishes(wiki, gpt2, tmp_path):
+    out = tmp_path / "tokens"
+    cmd = [sys.executable, "-m", "gptkit", "-q", "data", "pack", str(wiki), "-t", str(gpt2), "-o", str(out),
+           "-w", "2", "--shard-tokens", "10000"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO)}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    _wait_for(out / "completions" / "train_00001.json", proc)
+    os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C reaches the whole process group, workers included
+    _, stderr = proc.communicate(timeout=60)
+    assert proc.returncode == 130 and "Traceback" not in stderr
+    assert stderr.strip().splitlines() == ["interrupted: rerun the same command to resume"]
+    assert not (out / "manifest.json").exists() and not list(out.rglob(".*.tmp-*"))
+    rerun = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert rerun.returncode == 0, rerun.stderr
+    assert json.loads((out / "manifest.json").read_text())["counts"]["resumed_shards"] >= 2
+
+
+def test_killed_pack_resumes_without_redoing_finished_shards(wiki, gpt2, tmp_path):
+    src = wiki
     out = tmp_path / "tokens"
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen([sys.executable, "-c", _KILLABLE, str(src), str(gpt2), str(out)], env=env)
-    marker = out / "completions" / "train_00002.json"
-    deadline = time.monotonic() + 120
-    while not marker.exists() and proc.poll() is None and time.monotonic() < deadline:
-        time.sleep(0.005)
+    _wait_for(out / "completions" / "train_00002.json", proc)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     assert proc.returncode == -signal.SIGKILL

@@ -63,6 +63,8 @@ def main(argv: list[str] | None = None) -> None:
     try:
         rv = app(args=args, prog_name="gptkit", standalone_mode=False)
         code = rv if isinstance(rv, int) else 0
+        if code == EXIT_INTERRUPTED:  # Typer turns Ctrl-C into a return value of 130
+            err.print("[red]interrupted[/]: rerun the same command to resume")
     except typer.Exit as e:
         code = e.exit_code
     except (typer.Abort, KeyboardInterrupt):

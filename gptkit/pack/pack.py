@@ -38,7 +38,7 @@ from gptkit.io.manifest import MANIFEST, Manifest, file_record, input_records, r
 from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_documents
 from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
-from gptkit.pack.encode import encode_documents, init_worker
+from gptkit.pack.encode import encode_documents, init_worker, init_worker_process
 from gptkit.pack.format import TokenShardWriter, dtype_for_vocab, index_path, read_doc_ends, read_header
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -323,16 +323,20 @@ def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple
             yield chunk, encode_documents(chunk.texts)
         return
     ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker, initargs=(tok,)) as pool:
+    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker_process, initargs=(tok,)) as pool:
         pending: deque = deque()
-        for chunk in chunks:
-            pending.append((chunk, pool.submit(encode_documents, chunk.texts)))
-            if len(pending) >= 2 * workers:
+        try:
+            for chunk in chunks:
+                pending.append((chunk, pool.submit(encode_documents, chunk.texts)))
+                if len(pending) >= 2 * workers:
+                    done, fut = pending.popleft()
+                    yield done, fut.result()
+            while pending:
                 done, fut = pending.popleft()
                 yield done, fut.result()
-        while pending:
-            done, fut = pending.popleft()
-            yield done, fut.result()
+        except BaseException:  # interrupted or failed: do not encode what is still queued
+            pool.shutdown(wait=False, cancel_futures=True)
+            raise
 
 
 class SplitWriter:
