@@ -201,6 +201,7 @@ def test_user_errors_are_one_line(tmp_path):
     assert_one_line_error(run_gptkit("data", "clean", tmp_path / "missing", "--out", tmp_path / "o"), "missing")
     assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--decontaminate", tmp_path / "nope.jsonl"), "nope.jsonl")
     assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--tasks", "1", "--task-range", "0:5"), "--task-range")
+    assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path), "contains input files")
 
 
 def test_recipe_sets_the_config(tmp_path):

@@ -18,6 +18,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import orjson
 import xxhash
 
@@ -73,41 +74,48 @@ def _json_texts(data: object) -> Iterator[str]:
             yield from _json_texts(v)
 
 
-def ngram_key(words: list[str]) -> int:
-    return xxhash.xxh3_64_intdigest(" ".join(words).encode("utf-8", "surrogatepass"))
+_BASE = np.uint64(0x100000001B3)
 
 
-def ngram_keys(words: list[str], n: int) -> Iterator[int]:
-    for i in range(len(words) - n + 1):
-        yield ngram_key(words[i : i + n])
-
-
-def build_eval_index(paths: list[str], n: int, issues: IssueLog | None = None) -> set[int]:
-    """Keys of every word n-gram of the eval files."""
-    keys: set[int] = set()
-    for path in paths:
-        for text in iter_eval_texts(path, issues):
-            keys.update(ngram_keys(normalise_for_ngrams(text), n))
+def ngram_keys(words: list[str], n: int) -> np.ndarray:
+    """A 64-bit key per word n-gram: xxh3 of each word, combined polynomially (mod 2^64)."""
+    if len(words) < n:
+        return np.zeros(0, dtype=np.uint64)
+    h = np.fromiter(
+        (xxhash.xxh3_64_intdigest(w.encode("utf-8", "surrogatepass")) for w in words), dtype=np.uint64, count=len(words)
+    )
+    m = len(words) - n + 1
+    keys = h[:m].copy()
+    for j in range(1, n):
+        keys = keys * _BASE + h[j : j + m]
     return keys
 
 
-class ContaminationScanner:
-    """Finds eval n-grams in training text (fast path: Python tuple hashing, keys only on hits)."""
+def contains(index: np.ndarray, keys: np.ndarray) -> np.ndarray:
+    """Boolean mask: which ``keys`` are in the sorted array ``index``."""
+    if len(index) == 0 or len(keys) == 0:
+        return np.zeros(len(keys), dtype=bool)
+    pos = np.minimum(np.searchsorted(index, keys), len(index) - 1)
+    return index[pos] == keys
 
-    def __init__(self, eval_keys: set[int], n: int):
+
+def build_eval_index(paths: list[str], n: int, issues: IssueLog | None = None) -> np.ndarray:
+    """Sorted unique keys of every word n-gram of the eval files (8 bytes per n-gram)."""
+    parts = [ngram_keys(normalise_for_ngrams(text), n) for path in paths for text in iter_eval_texts(path, issues)]
+    return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
+
+
+class ContaminationScanner:
+    """Finds eval n-grams in training text."""
+
+    def __init__(self, eval_keys: np.ndarray, n: int):
         self.eval_keys = eval_keys
         self.n = n
 
-    def hits(self, text: str) -> set[int]:
-        """Keys of the eval n-grams that ``text`` contains."""
-        words = normalise_for_ngrams(text)
-        n, keys = self.n, self.eval_keys
-        found = set()
-        for i in range(len(words) - n + 1):
-            key = ngram_key(words[i : i + n])
-            if key in keys:
-                found.add(key)
-        return found
+    def hits(self, text: str) -> np.ndarray:
+        """Sorted unique keys of the eval n-grams that ``text`` contains."""
+        keys = ngram_keys(normalise_for_ngrams(text), self.n)
+        return np.unique(keys[contains(self.eval_keys, keys)])
 
 
 @dataclass
@@ -117,16 +125,15 @@ class Decontaminated:
     reason: str | None  # why the document was dropped, if it was
 
 
-def cut_contamination(text: str, keys: set[int], cfg: DecontaminateConfig) -> Decontaminated:
-    """Remove every hit of ``keys`` ± ``cfg.window`` characters and split ``text`` into pieces."""
+def cut_contamination(text: str, keys: np.ndarray, cfg: DecontaminateConfig) -> Decontaminated:
+    """Remove every hit of ``keys`` (sorted n-gram keys) ± ``cfg.window`` characters and split
+    ``text`` into pieces."""
     words, spans = word_spans(text)
     n = cfg.ngram
     cuts: list[list[int]] = []
-    hits = 0
-    for i in range(len(words) - n + 1):
-        if ngram_key(words[i : i + n]) not in keys:
-            continue
-        hits += 1
+    hit_positions = np.flatnonzero(contains(keys, ngram_keys(words, n))).tolist()
+    hits = len(hit_positions)
+    for i in hit_positions:
         start = max(0, spans[i][0] - cfg.window)
         end = min(len(text), spans[i + n - 1][1] + cfg.window)
         if cuts and start <= cuts[-1][1]:

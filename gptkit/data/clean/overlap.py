@@ -14,50 +14,46 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from gptkit.data.clean.decontaminate import iter_eval_texts, ngram_key
+import numpy as np
+
+from gptkit.data.clean.decontaminate import contains, iter_eval_texts, ngram_keys
 from gptkit.data.clean.text import normalise_for_ngrams
 from gptkit.io.shards import IssueLog, expand_inputs, iter_documents
 from gptkit.reporting import NULL_REPORTER, Reporter
 
-_eval_keys: frozenset[int] = frozenset()
+_eval_keys = np.zeros(0, dtype=np.uint64)
 
 
 @dataclass
 class EvalSet:
-    keys_per_doc: list[list[int]]  # distinct n-gram keys of each eval document
+    keys_per_doc: list[np.ndarray]  # sorted distinct n-gram keys of each eval document
 
     @property
-    def all_keys(self) -> frozenset[int]:
-        return frozenset(k for keys in self.keys_per_doc for k in keys)
+    def all_keys(self) -> np.ndarray:
+        parts = [k for k in self.keys_per_doc if len(k)]
+        return np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
 
 
 def load_eval_set(path: str | Path, n: int) -> EvalSet:
-    docs = []
-    for text in iter_eval_texts(path):
-        words = normalise_for_ngrams(text)
-        docs.append(sorted({ngram_key(words[i : i + n]) for i in range(len(words) - n + 1)}))
-    return EvalSet(docs)
+    return EvalSet([np.unique(ngram_keys(normalise_for_ngrams(text), n)) for text in iter_eval_texts(path)])
 
 
-def _init(keys: frozenset[int]) -> None:
+def _init(keys: np.ndarray) -> None:
     global _eval_keys
     _eval_keys = keys
 
 
-def _scan(args: tuple[str, int]) -> tuple[set[int], int, dict]:
+def _scan(args: tuple[str, int]) -> tuple[np.ndarray, int, dict]:
     """Eval keys found in one corpus file, its document count, and its input issues."""
     path, n = args
     issues = IssueLog(keep=5)
-    found: set[int] = set()
+    found = []
     docs = 0
     for doc in iter_documents(path, issues):
         docs += 1
-        words = normalise_for_ngrams(doc["text"])
-        for i in range(len(words) - n + 1):
-            key = ngram_key(words[i : i + n])
-            if key in _eval_keys:
-                found.add(key)
-    return found, docs, issues.to_json()
+        keys = ngram_keys(normalise_for_ngrams(doc["text"]), n)
+        found.append(keys[contains(_eval_keys, keys)])
+    return (np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)), docs, issues.to_json()
 
 
 def overlap_report(
@@ -70,7 +66,7 @@ def overlap_report(
     files = expand_inputs(corpus, INPUT_SUFFIXES)
     eval_set = load_eval_set(eval_file, n)
     keys = eval_set.all_keys
-    found: set[int] = set()
+    found_parts = []
     docs = 0
     issues = 0
     jobs = [(str(f), n) for f in files]
@@ -79,7 +75,7 @@ def overlap_report(
             _init(keys)
             results = map(_scan, jobs)
             for part, d, iss in results:
-                found |= part
+                found_parts.append(part)
                 docs += d
                 issues += iss["total"]
                 bar.advance()
@@ -88,12 +84,13 @@ def overlap_report(
 
             with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(keys,)) as pool:
                 for part, d, iss in pool.map(_scan, jobs):
-                    found |= part
+                    found_parts.append(part)
                     docs += d
                     issues += iss["total"]
                     bar.advance()
-    per_doc = [len(found.intersection(k)) / len(k) for k in eval_set.keys_per_doc if k]
-    touched = sum(1 for k in eval_set.keys_per_doc if k and found.intersection(k))
+    found = np.unique(np.concatenate(found_parts)) if found_parts else np.zeros(0, dtype=np.uint64)
+    per_doc = [contains(found, k).mean() for k in eval_set.keys_per_doc if len(k)]
+    touched = sum(1 for share in per_doc if share > 0)
     return {
         "eval_file": str(eval_file),
         "ngram": n,
@@ -103,7 +100,7 @@ def overlap_report(
         "eval_documents": len(eval_set.keys_per_doc),
         "eval_ngrams": len(keys),
         "eval_ngrams_found": len(found),
-        "ngram_overlap_pct": 100.0 * len(found) / len(keys) if keys else 0.0,
-        "mean_doc_overlap_pct": 100.0 * sum(per_doc) / len(per_doc) if per_doc else 0.0,
+        "ngram_overlap_pct": 100.0 * len(found) / len(keys) if len(keys) else 0.0,
+        "mean_doc_overlap_pct": 100.0 * float(np.mean(per_doc)) if per_doc else 0.0,
         "eval_docs_touched_pct": 100.0 * touched / len(per_doc) if per_doc else 0.0,
     }

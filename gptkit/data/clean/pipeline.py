@@ -23,6 +23,7 @@ import os
 import shutil
 import time
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -91,19 +92,25 @@ def plan_tasks(files: list[Path], tasks: int, out: Path) -> list[ShardTask]:
 class _Worker:
     """Steps built once per process (the language model and the eval index are not cheap)."""
 
-    def __init__(self, cfg: CleanConfig, eval_keys: set[int]):
+    def __init__(self, cfg: CleanConfig, eval_keys: np.ndarray):
         self.cfg = cfg
-        self.filters = build_filters(cfg)
-        self.hasher = dedup.MinHasher(cfg.dedup) if cfg.dedup.minhash else None
         self.eval_keys = eval_keys
-        self.scanner = ContaminationScanner(eval_keys, cfg.decontaminate.ngram) if eval_keys else None
+        self.scanner = ContaminationScanner(eval_keys, cfg.decontaminate.ngram) if cfg.decontaminate.eval_files else None
         self.pii = PiiMasker(cfg.pii) if cfg.pii.enabled else None
+
+    @cached_property
+    def filters(self) -> list[Filter]:  # built on first use: only phase 1 needs them
+        return build_filters(self.cfg)
+
+    @cached_property
+    def hasher(self) -> dedup.MinHasher | None:
+        return dedup.MinHasher(self.cfg.dedup) if self.cfg.dedup.minhash else None
 
 
 _worker: _Worker | None = None
 
 
-def _init_worker(cfg: CleanConfig, eval_keys: set[int]) -> None:
+def _init_worker(cfg: CleanConfig, eval_keys: np.ndarray) -> None:
     global _worker
     _worker = _Worker(cfg, eval_keys)
 
@@ -187,7 +194,7 @@ def filter_task(task: ShardTask) -> dict:
                     if w.hasher is not None:
                         sigs.append(w.hasher.signature(text))
                     if w.scanner is not None:
-                        for key in sorted(w.scanner.hits(text)):
+                        for key in w.scanner.hits(text).tolist():
                             contam_doc.append(kept.documents)
                             contam_key.append(key)
                     kept.write(doc)
@@ -289,7 +296,7 @@ def write_task(task: ShardTask) -> dict:
     decision = index["decision"][start:stop]
     sig = np.load(signatures_path(out, task.index))
     dirty = set(sig["contam_doc"].tolist())
-    active = w.eval_keys - set(index["ignored"].tolist()) if dirty else set()
+    active = np.setdiff1d(w.eval_keys, index["ignored"], assume_unique=True) if dirty else w.eval_keys
     stats = StepStats()
     removed = _RemovedWriter(out, task.index, cfg.keep_removed)
     dedup_steps = (("exact_dedup", cfg.dedup.exact, dedup.EXACT_DUP), ("minhash_dedup", cfg.dedup.minhash, dedup.NEAR_DUP))
@@ -327,7 +334,7 @@ def write_task(task: ShardTask) -> dict:
 
 
 def _decontaminate(
-    doc: Document, dirty: bool, active: set[int], nbytes: int, stats: StepStats, removed: _RemovedWriter
+    doc: Document, dirty: bool, active: np.ndarray, nbytes: int, stats: StepStats, removed: _RemovedWriter
 ) -> list[Document]:
     if not dirty:
         stats.keep("decontaminate", nbytes, nbytes)
@@ -371,13 +378,12 @@ def clean(
     records = input_records(files + eval_files)
     if is_complete(out, STAGE, config_json, records):
         return CleanSummary(out, json.loads((out / STATS).read_text(encoding="utf-8")), skipped=True)
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+    _check_out_dir(out, files)
     _reset_if_changed(out, config_json, records, reporter)
     remove_stale_temps(out)
     started = time.time()
 
-    eval_keys = build_eval_index([str(p) for p in eval_files], cfg.decontaminate.ngram) if eval_files else set()
+    eval_keys = build_eval_index([str(p) for p in eval_files], cfg.decontaminate.ngram)
     tasks = plan_tasks(files, cfg.tasks, out)
     selected = parse_task_range(task_range, len(tasks))
     init = (_init_worker, (cfg, eval_keys))
@@ -414,6 +420,18 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
             bar.update(docs=f"{docs:,}")
 
         run_tasks(fn, chosen, chosen_ids, out, workers=max(1, workers), on_done=done, initializer=init[0], initargs=init[1])
+
+
+def _check_out_dir(out: Path, files: list[Path]) -> None:
+    """Refuse an output folder that holds the inputs or another tool's shards (it gets cleared)."""
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} exists and is not a directory")
+    root = out.resolve()
+    if any(root == f.resolve().parent or root in f.resolve().parents for f in files):
+        raise UsageError(f"--out {out} contains input files; choose another folder")
+    ours = (out / WORK).exists() or (out / COMPLETIONS).exists()
+    if not ours and any(out.glob("*.jsonl.zst")):
+        raise UsageError(f"--out {out} already holds document shards not written by data clean; choose an empty folder")
 
 
 def _fingerprint(config_json: dict, records: list[dict]) -> str:

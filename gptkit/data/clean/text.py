@@ -5,17 +5,25 @@ from __future__ import annotations
 import re
 import unicodedata
 
-#: Words and runs of punctuation, like spaCy's tokens but at regex speed.
-_WORD_RE = re.compile(r"\w+(?:['’]\w+)*|[^\w\s]+")
+#: A run of punctuation, or a word from its first to its last letter or digit (spaCy-like, regex speed).
+_WORD_RE = re.compile(r"[^\w\s]+|\w(?:\S*\w)?")
 _PUNCT_RE = re.compile(r"[^\w\s]|_")
 _DIGITS_RE = re.compile(r"\d+(?:[.,]\d+)?")
 _SPACE_RE = re.compile(r"\s+")
 _MARKS_RE = re.compile(r"[\u0300-\u036f\u1ab0-\u1aff\u1dc0-\u1dff\u20d0-\u20ff\ufe20-\ufe2f]")
 
 
+_last_split: tuple[str, list[str]] = ("", [])
+
+
 def split_words(text: str) -> list[str]:
-    """Words with punctuation split off (``"end."`` → ``["end", "."]``)."""
-    return _WORD_RE.findall(text)
+    """Whitespace-separated words with leading and trailing punctuation split off (``"(end."`` →
+    ``["(", "end", "."]``; URLs, dates and "don't" stay whole, as in spaCy). The result for the last
+    text is remembered, as consecutive filters split the same text; do not modify it."""
+    global _last_split
+    if _last_split[0] is not text:
+        _last_split = (text, _WORD_RE.findall(text))
+    return _last_split[1]
 
 
 def simplify(text: str) -> str:
