@@ -80,10 +80,25 @@ def _print_summary(report) -> None:
     for col in ("stage", "seconds", "status", "summary"):
         table.add_column(col)
     for s in report.stages:
-        table.add_row(s.name, f"{s.seconds:.1f}", s.status, ", ".join(f"{k}: {v}" for k, v in s.summary.items()))
+        summary = ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v:.4g}" if isinstance(v, float)
+                            else f"{k}: {v}" for k, v in s.summary.items())  # fmt: skip
+        table.add_row(s.name, f"{s.seconds:.1f}", s.status, summary)
     out.print(table)
+    if report.funnel:
+        out.print("[bold]documents:[/] " + " → ".join(f"{n:,} {label}" for label, n in report.funnel))
+    if report.loss_curve:
+        (s0, l0, _), (s1, l1, _) = report.loss_curve[0], report.loss_curve[-1]
+        out.print(f"[bold]loss:[/] {_sparkline([t for _, t, _ in report.loss_curve])}  {l0:.3f} (step {s0}) → {l1:.3f} (step {s1})")
     if report.sample:
         out.print(f"[bold]sample:[/] {report.sample}")
     for row in report.eval_rows:
-        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}   {row.get('reference', '')}")
+        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}   published: {row.get('reference', '')}")
     out.print(f"report: {report.run_dir / 'report.html'}")
+
+
+def _sparkline(values: list[float], width: int = 40) -> str:
+    bars = "▁▂▃▄▅▆▇█"
+    step = max(1, len(values) // width)
+    picked = values[::step]
+    lo, hi = min(picked), max(picked)
+    return "".join(bars[int((v - lo) / (hi - lo + 1e-12) * (len(bars) - 1))] for v in picked)

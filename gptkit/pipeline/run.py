@@ -20,6 +20,7 @@ local HTTP server.
 
 from __future__ import annotations
 
+import importlib
 import json
 import time
 from collections.abc import Callable
@@ -72,11 +73,9 @@ class RunContext:
     def path(self, stage: str) -> Path:
         return self.run_dir / stage
 
-    def config(self, cls: type, section: str, wired: dict[str, Any]) -> Any:
-        """``cls`` built from: wired defaults < recipe[section] < --set section.*."""
-        data = _merge(wired, self.recipe.get(section, {}))
-        data = apply_overrides({section: data}, [o for o in self.overrides if o.startswith(section + ".")])[section]
-        return build(cls, data, section)
+    def config(self, section: str, wired: dict[str, Any] | None = None) -> Any:
+        """The config of ``section``: wired defaults < recipe[section] < --set section.*."""
+        return stage_config(section, self.recipe, self.overrides, wired)
 
 
 def run_pipeline(
@@ -86,7 +85,7 @@ def run_pipeline(
     """Run the stages of ``recipe_path`` into ``run_dir`` (default ``runs/<run.name>``)."""
     recipe = load_recipe(recipe_path)
     overrides = list(overrides or [])
-    known = set(STAGES) | {"run"}
+    known = set(CONFIG_CLASSES) | {"run"}
     for item in overrides:
         section = parse_override(item)[0][0]
         if section not in known:
@@ -98,6 +97,8 @@ def run_pipeline(
     for name in run.stages:
         if name not in STAGES:
             raise ConfigError(f"run.stages: unknown stage {name!r} (known: {', '.join(STAGES)})")
+    for section in {*run.stages, *recipe} - {"run"}:  # a typo fails now, not after hours of training
+        stage_config(section, recipe, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / run.name
     run_dir.mkdir(parents=True, exist_ok=True)
     atomic_write_text(run_dir / "recipe.toml", Path(recipe_path).read_text(encoding="utf-8"))
@@ -110,9 +111,8 @@ def run_pipeline(
         summary = STAGES[name](ctx)
         seconds = time.perf_counter() - started
         record = StageRecord(name, "skipped" if summary.pop("skipped", False) else "ran", seconds, summary)
-        if record.status == "skipped":  # keep the time the stage took when it ran
+        if record.status == "skipped":  # show the time the stage took when it ran
             record.seconds = _previous_seconds(run_dir, name, seconds)
-            record.status = f"done earlier ({seconds:.1f} s to check)"
         else:
             atomic_write_json(run_dir / STATE_DIR / f"{name}.json", {"seconds": seconds, "summary": summary})
         reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(summary)}")
@@ -121,6 +121,30 @@ def run_pipeline(
     _fill_report(report, run_dir)
     write_report(report, run_dir)
     return report
+
+
+#: The config class of each stage's recipe table ("module:Class", imported when needed).
+CONFIG_CLASSES = {
+    "site": "gptkit.pipeline.run:SiteSection",
+    "urls": "gptkit.data.urls:UrlsConfig",
+    "crawl": "gptkit.data.crawl.config:CrawlConfig",
+    "extract": "gptkit.data.extract.runner:ExtractConfig",
+    "clean": "gptkit.data.clean.config:CleanConfig",
+    "tokenizer": "gptkit.tokenizer.config:TrainTokenizerConfig",
+    "pack": "gptkit.pack.config:PackConfig",
+    "train": "gptkit.train.config:TrainConfig",
+    "generate": "gptkit.pipeline.run:GenerateSection",
+    "eval": "gptkit.eval.config:EvalConfig",
+}
+
+
+def stage_config(section: str, recipe: dict[str, Any], overrides: list[str], wired: dict[str, Any] | None = None) -> Any:
+    """Build the config of ``section`` from wired defaults, the recipe's table and ``--set`` items."""
+    module, _, name = CONFIG_CLASSES[section].partition(":")
+    cls = getattr(importlib.import_module(module), name)
+    data = _merge(wired or {}, recipe.get(section, {}))
+    data = apply_overrides({section: data}, _only(overrides, section))[section]
+    return build(cls, data, section)
 
 
 def _only(overrides: list[str], section: str) -> list[str]:
@@ -157,24 +181,25 @@ def _counts(out: Path) -> dict[str, Any]:
 
 
 def stage_site(ctx: RunContext) -> dict:
-    cfg = ctx.config(SiteSection, "site", {})
+    cfg = ctx.config("site")
     out = ctx.path("site")
     urls_file = out / "urls.txt"
-    if not urls_file.is_file():
+    done = urls_file.is_file()
+    if not done:
         paths = site.build_site(out, cfg.pages)
         atomic_write_text(urls_file, "".join(f"{p}\n" for p in [*paths, "/private/secret.html"]))
     pages = sum(1 for _ in (out / "pages").iterdir())
-    return {"pages": pages}
+    return {"skipped": done, "pages": pages}
 
 
 def stage_urls(ctx: RunContext) -> dict:
-    from gptkit.data.urls import UrlsConfig, collect_urls
+    from gptkit.data.urls import collect_urls
 
-    site_cfg = ctx.config(SiteSection, "site", {})
+    site_cfg = ctx.config("site")
     inputs = [ctx.path("site") / "urls.txt"]
     if (ctx.path("site") / "urls.txt").is_file():  # the site's paths become URLs on its local server
         inputs = [_site_url_list(ctx, site_cfg.port)]
-    cfg = ctx.config(UrlsConfig, "urls", {"inputs": [str(p) for p in inputs], "out": str(ctx.path("urls"))})
+    cfg = ctx.config("urls", {"inputs": [str(p) for p in inputs], "out": str(ctx.path("urls"))})
     summary = collect_urls(cfg, ctx.reporter)
     counts = _counts(ctx.path("urls"))
     return {"skipped": summary.get("skipped") is True, "urls kept": counts.get("kept", 0)}
@@ -189,12 +214,12 @@ def _site_url_list(ctx: RunContext, port: int) -> Path:
 
 
 def stage_crawl(ctx: RunContext) -> dict:
-    from gptkit.data.crawl import CrawlConfig, crawl
+    from gptkit.data.crawl import crawl
 
     wired = {"inputs": [str(ctx.path("urls"))], "out": str(ctx.path("crawl"))}
-    cfg = ctx.config(CrawlConfig, "crawl", wired)
+    cfg = ctx.config("crawl", wired)
     if "site" in ctx.recipe.get("run", {}).get("stages", []):
-        port = ctx.config(SiteSection, "site", {}).port
+        port = ctx.config("site").port
         with site.serve(ctx.path("site"), port):
             summary = crawl(cfg, ctx.reporter)
     else:
@@ -205,10 +230,10 @@ def stage_crawl(ctx: RunContext) -> dict:
 
 
 def stage_extract(ctx: RunContext) -> dict:
-    from gptkit.data.extract import ExtractConfig, extract
+    from gptkit.data.extract import extract
 
     inputs = [str(ctx.path("crawl") / "warc"), str(site.sample_path(site.SAMPLE_WARC))]
-    cfg = ctx.config(ExtractConfig, "extract", {"inputs": inputs, "out": str(ctx.path("extract")),
+    cfg = ctx.config("extract", {"inputs": inputs, "out": str(ctx.path("extract")),
                                                  "workers": ctx.workers})  # fmt: skip
     summary = extract(cfg, ctx.reporter)
     counts = _counts(ctx.path("extract"))
@@ -216,10 +241,10 @@ def stage_extract(ctx: RunContext) -> dict:
 
 
 def stage_clean(ctx: RunContext) -> dict:
-    from gptkit.data.clean import CleanConfig, clean
+    from gptkit.data.clean import clean
 
     wired = {"decontaminate": {"eval_files": [str(site.sample_path(site.SAMPLE_LAMBADA))]}}
-    cfg = ctx.config(CleanConfig, "clean", wired)
+    cfg = ctx.config("clean", wired)
     summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers)
     stats = summary.stats
     return {"skipped": summary.skipped, "documents in": stats.get("documents_in", 0),
@@ -227,31 +252,29 @@ def stage_clean(ctx: RunContext) -> dict:
 
 
 def stage_tokenizer(ctx: RunContext) -> dict:
-    from gptkit.tokenizer.train import TrainTokenizerConfig, train_tokenizer
+    from gptkit.tokenizer.train import train_tokenizer
 
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("tokenizer"))}
-    cfg = ctx.config(TrainTokenizerConfig, "tokenizer", wired)
+    cfg = ctx.config("tokenizer", wired)
     summary = train_tokenizer(cfg, ctx.reporter)
     return {"skipped": summary.get("skipped", False), "vocab size": summary.get("vocab_size", 0),
             "merges": summary.get("merges", 0)}  # fmt: skip
 
 
 def stage_pack(ctx: RunContext) -> dict:
-    from gptkit.pack.config import PackConfig
     from gptkit.pack.pack import pack
 
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("pack")),
              "tokenizer": str(ctx.path("tokenizer")), "workers": ctx.workers}  # fmt: skip
-    summary = pack(ctx.config(PackConfig, "pack", wired), ctx.reporter)
+    summary = pack(ctx.config("pack", wired), ctx.reporter)
     return {"skipped": summary.already_complete, "train tokens": summary.tokens.get("train", 0),
             "val tokens": summary.tokens.get("val", 0)}  # fmt: skip
 
 
 def stage_train(ctx: RunContext) -> dict:
-    from gptkit.train.config import TrainConfig
     from gptkit.train.trainer import train
 
-    cfg = ctx.config(TrainConfig, "train", {"data": str(ctx.path("pack")), "out": str(ctx.path("train"))})
+    cfg = ctx.config("train", {"data": str(ctx.path("pack")), "out": str(ctx.path("train"))})
     summary = train(cfg, ctx.reporter)
     return {"skipped": summary.resumed_from == summary.steps, "step": summary.step,
             "val loss": summary.best_val_loss, "tokens/s": round(summary.tokens_per_s)}  # fmt: skip
@@ -261,7 +284,7 @@ def stage_generate(ctx: RunContext) -> dict:
     from gptkit.train.generate import SamplingConfig, generate_text
     from gptkit.train.model_io import load_model
 
-    cfg = ctx.config(GenerateSection, "generate", {})
+    cfg = ctx.config("generate")
     out = ctx.path("generate") / "sample.txt"
     model, tok = load_model(ctx.path("train"))
     sampling = SamplingConfig(max_tokens=cfg.max_tokens, temperature=cfg.temperature, top_k=cfg.top_k,
@@ -272,12 +295,11 @@ def stage_generate(ctx: RunContext) -> dict:
 
 
 def stage_eval(ctx: RunContext) -> dict:
-    from gptkit.eval.config import EvalConfig
     from gptkit.eval.runner import evaluate
 
     wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"],
              "lambada": {"file": str(site.sample_path(site.SAMPLE_LAMBADA))}}  # fmt: skip
-    results = evaluate(ctx.config(EvalConfig, "eval", wired), ctx.reporter)
+    results = evaluate(ctx.config("eval", wired), ctx.reporter)
     metrics = results.get("results", {})
     first = next(iter(metrics.values()), {})
     return {k.split(",")[0]: round(v, 4) for k, v in first.items() if isinstance(v, float) and "stderr" not in k}
@@ -300,7 +322,8 @@ STAGES: dict[str, Callable[[RunContext], dict]] = {
 def _fill_report(report: Report, run_dir: Path) -> None:
     """Funnel, loss curve, sample and eval table from what the stages wrote."""
     funnel = []
-    for stage, label, key in (("urls", "URLs kept", "kept"), ("extract", "pages extracted", "documents")):
+    steps = (("urls", "URLs kept", "kept"), ("crawl", "pages fetched", "fetched"), ("extract", "documents extracted", "documents"))
+    for stage, label, key in steps:
         n = _counts(run_dir / stage).get(key)
         if n is not None:
             funnel.append((label, int(n)))
