@@ -2,6 +2,7 @@
 
 import json
 import socket
+
 import pytest
 from conftest import REPO, assert_one_line_error, run_gptkit
 
