@@ -288,3 +288,16 @@ def test_large_vocabulary_gives_uint32_shards(tmp_path):
     assert header.tolist() == [20240801, 7, 13]  # 6 + 1 + 5 + 1
     tokens = np.memmap(tmp_path / "out" / "train_00000.bin", dtype=np.uint32, mode="r", offset=1024)
     assert tokens.tolist() == [*"héllo".encode(), 70_000, *b"world", 70_000]
+
+
+def test_validation_draw_is_exact_uniform_and_streaming_friendly():
+    from gptkit.pack.pack import choose_validation
+
+    big = choose_validation(5_000_000, PackConfig(val_fraction=0.1, seed=3))  # spans 5 blocks of 2**20
+    assert len(big) == 500_000 and np.all(np.diff(big) > 0) and big[-1] < 5_000_000
+    assert np.array_equal(big, choose_validation(5_000_000, PackConfig(val_fraction=0.1, seed=3)))
+    per_fifth = np.histogram(big, bins=5, range=(0, 5_000_000))[0]
+    assert np.all(np.abs(per_fifth - 100_000) < 2_000)  # ~6 standard deviations
+    assert len(choose_validation(10, PackConfig(val_docs=50))) == 9  # never every document
+    assert len(choose_validation(2, PackConfig(val_fraction=0.0001))) == 1  # at least one
+    assert len(choose_validation(100, PackConfig(val_docs=0))) == 0

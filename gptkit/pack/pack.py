@@ -200,7 +200,22 @@ def choose_validation(total: int, config: PackConfig) -> np.ndarray:
     n = min(n, total - 1)
     if n <= 0:
         return np.zeros(0, dtype=np.int64)
-    return np.sort(np.random.default_rng(config.seed).choice(total, size=n, replace=False)).astype(np.int64)
+    # Block by block, so memory stays O(n + block) for any corpus: how many of the n fall into
+    # each block follows the hypergeometric law, then they are drawn uniformly inside it.
+    rng = np.random.default_rng(config.seed)
+    picks, left_val, left = [], n, total
+    for start in range(0, total, _SPLIT_BLOCK):
+        size = min(_SPLIT_BLOCK, total - start)
+        if left_val in (0, left):  # none left to draw, or every remaining document is drawn
+            k = size if left_val else 0
+        else:
+            k = int(rng.hypergeometric(left_val, left - left_val, size))
+        picks.append(start + np.sort(rng.choice(size, size=k, replace=False)))
+        left_val, left = left_val - k, left - size
+    return np.concatenate(picks).astype(np.int64)
+
+
+_SPLIT_BLOCK = 1 << 20
 
 
 # -- output directory state -------------------------------------------------------------------
