@@ -129,15 +129,16 @@ class TokenShard:
         return [self.tokens[a:b] for a, b in zip(starts, self.doc_ends, strict=True)]
 
 
-def read_token_shard(path: str | Path, mmap: bool = True) -> TokenShard:
-    """Open a shard after checking its header and size; load its document index if present."""
+def read_token_shard(path: str | Path, mmap: bool = True, index: bool = True) -> TokenShard:
+    """Open a shard after checking its header and size; load its document index if present
+    (and ``index``: the training loader does not need it)."""
     path = Path(path)
     header = read_header(path)
     if mmap and header.n_tokens:
         tokens = np.memmap(path, dtype=header.dtype, mode="r", offset=HEADER_BYTES, shape=(header.n_tokens,))
     else:
         tokens = np.fromfile(path, dtype=header.dtype, offset=HEADER_BYTES, count=header.n_tokens)
-    return TokenShard(path, header, tokens, read_doc_ends(path, header))
+    return TokenShard(path, header, tokens, read_doc_ends(path, header) if index else None)
 
 
 def read_doc_ends(bin_path: str | Path, header: ShardHeader | None = None) -> np.ndarray | None:

@@ -102,7 +102,7 @@ class TokenLoader:
         paths = shard_paths(self.data_dir, split)
         if not paths:
             raise InputError(f"no '{split}_*.bin' token shards (pack a corpus with 'gptkit data pack')", self.data_dir)
-        self.shards = [read_token_shard(p) for p in paths]
+        self.shards = [read_token_shard(p, index=False) for p in paths]
         self.meta = read_meta(self.data_dir, self.shards)
         lengths = np.array([s.header.n_tokens for s in self.shards], dtype=np.int64)
         self.n_tokens = int(lengths.sum())
