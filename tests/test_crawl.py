@@ -184,6 +184,13 @@ def read_log(out: Path) -> dict[str, dict]:
     return {e["url"]: e for e in entries}
 
 
+def wait_for_log_lines(path: Path, n: int, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not (path.is_file() and path.read_bytes().count(b"\n") >= n):
+        assert time.monotonic() < deadline, f"{path} never reached {n} lines"
+        time.sleep(0.005)
+
+
 def warc_urls(out: Path) -> list[str]:
     issues = IssueLog()
     urls = [r.url for p in sorted((out / "warc").glob("*.warc.gz")) for r in iter_warc(p, issues)]
@@ -293,12 +300,7 @@ def test_kill_and_resume_fetches_nothing_twice(tmp_path):
                "--allow-private", "--delay", "0.3", "--concurrency", "1", "--set", "crawl.warc_max_bytes=2000"]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        log_path = out / "fetch_log.jsonl"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # kill right after the 5th URL is logged (during its delay)
-            if log_path.is_file() and log_path.read_bytes().count(b"\n") >= 5:
-                break
-            time.sleep(0.005)
+        wait_for_log_lines(out / "fetch_log.jsonl", 5)  # kill right after the 5th URL, during its delay
         proc.send_signal(signal.SIGKILL)
         proc.wait()
         first = read_log(out)
@@ -319,6 +321,28 @@ def test_kill_and_resume_fetches_nothing_twice(tmp_path):
 
         again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and set(site.pages().values()) == {1}  # a finished crawl is skipped
+    finally:
+        site.close()
+
+
+def test_ctrl_c_finishes_the_warc_and_exits_130(tmp_path):
+    site = Site(robots=None)
+    try:
+        urls = [site.url(f"/page/{i}") for i in range(20)]
+        (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
+        out = tmp_path / "crawl"
+        cmd = [sys.executable, "-m", "gptkit", "-q", "data", "crawl", str(tmp_path / "urls.txt"), "--out", str(out),
+               "--allow-private", "--delay", "0.2", "--concurrency", "1"]  # fmt: skip
+        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        wait_for_log_lines(out / "fetch_log.jsonl", 3)
+        proc.send_signal(signal.SIGINT)
+        _, stderr = proc.communicate(timeout=30)
+        assert proc.returncode == 130, stderr
+        assert "interrupted" in stderr
+        assert not list((out / "warc").glob("*.open")) and list((out / "warc").glob("*.warc.gz"))
+        assert subprocess.run(cmd, env=env, capture_output=True, timeout=120).returncode == 0
+        assert set(read_log(out)) == set(urls) and set(site.pages().values()) == {1}
     finally:
         site.close()
 

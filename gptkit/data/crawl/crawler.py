@@ -122,7 +122,7 @@ async def _worker(
             _record(result, log, warc)
             progress.advance()
         finally:
-            await frontier.release(host, delay)
+            frontier.release(host, delay)
 
 
 async def _fetch_politely(url: str, cfg: CrawlConfig, fetcher: Fetcher, robots: RobotsCache) -> tuple[FetchResult, float | None]:

@@ -19,14 +19,18 @@ import orjson
 
 
 class HostFrontier:
-    """Per-host queues scheduled by the earliest time each host may be contacted again."""
+    """Per-host queues scheduled by the earliest time each host may be contacted again.
+
+    Used from one event loop: state changes happen between awaits, so no lock is needed;
+    waiting workers are woken through an :class:`asyncio.Event` replaced on every change.
+    """
 
     def __init__(self) -> None:
         self._queues: dict[str, deque[str]] = {}
         self._ready: list[tuple[float, int, str]] = []  # (not before, tiebreak, host)
         self._busy: set[str] = set()
         self._order = itertools.count()
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()
         self.pending = 0
 
     def add(self, host: str, url: str) -> None:
@@ -40,34 +44,36 @@ class HostFrontier:
     async def take(self) -> tuple[str, str] | None:
         """The next ``(host, url)`` whose host is free and rested; None when all is done."""
         loop = asyncio.get_running_loop()
-        async with self._changed:
-            while True:
-                if not self._ready:
-                    if not self._busy:
-                        return None
-                    await self._changed.wait()
-                    continue
-                not_before, _, host = self._ready[0]
-                wait = not_before - loop.time()
-                if wait > 0:
-                    with contextlib.suppress(TimeoutError):
-                        await asyncio.wait_for(self._changed.wait(), wait)
-                    continue
-                heapq.heappop(self._ready)
-                self._busy.add(host)
-                self.pending -= 1
-                return host, self._queues[host].popleft()
+        while True:
+            if not self._ready:
+                if not self._busy:
+                    return None
+                await self._wait(None)
+                continue
+            not_before, _, host = self._ready[0]
+            wait = not_before - loop.time()
+            if wait > 0:
+                await self._wait(wait)
+                continue
+            heapq.heappop(self._ready)
+            self._busy.add(host)
+            self.pending -= 1
+            return host, self._queues[host].popleft()
 
-    async def release(self, host: str, delay: float) -> None:
+    def release(self, host: str, delay: float) -> None:
         """``host`` is free again, but not before ``delay`` seconds from now."""
-        loop = asyncio.get_running_loop()
-        async with self._changed:
-            self._busy.discard(host)
-            if self._queues[host]:
-                heapq.heappush(self._ready, (loop.time() + delay, next(self._order), host))
-            else:
-                del self._queues[host]
-            self._changed.notify_all()
+        self._busy.discard(host)
+        if self._queues[host]:
+            heapq.heappush(self._ready, (asyncio.get_running_loop().time() + delay, next(self._order), host))
+        else:
+            del self._queues[host]
+        self._changed.set()
+        self._changed = asyncio.Event()
+
+    async def _wait(self, timeout: float | None) -> None:
+        """Until the frontier changes or ``timeout`` seconds pass."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._changed.wait(), timeout)
 
 
 class FetchLog:
