@@ -34,7 +34,7 @@ import numpy as np
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
-from gptkit.io.manifest import MANIFEST, Manifest, file_record, input_records, read_manifest, verify
+from gptkit.io.manifest import MANIFEST, Manifest, file_record, read_manifest, verify
 from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_documents
 from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
@@ -89,7 +89,11 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     out = Path(config.out)
     files = document_files(config.inputs)
     tok = load_tokenizer(config.tokenizer)
-    inputs = input_records(files)
+    with reporter.task("hash inputs", total=len(files), unit="files") as task:
+        inputs = []
+        for f in files:
+            inputs.append(file_record(f))
+            task.advance()
     identity = {
         "tokenizer_hash": tok.hash,
         "settings": config.identity(),
