@@ -34,6 +34,8 @@ from gptkit.io.shards import Issue
 
 WARC_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz", ".warc.wet.gz")
 CONTENT_TYPES = ("response", "resource", "conversion")
+#: HTTP content types of web pages (what the crawler keeps and the extractor reads).
+HTML_CONTENT_TYPES = ("text/html", "application/xhtml+xml")
 OPEN_SUFFIX = ".open"
 _READ_ERRORS = (ArchiveLoadFailed, zlib.error, EOFError, OSError, ValueError, IndexError)
 

@@ -6,9 +6,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from gptkit import __version__
+from gptkit.io.warc import HTML_CONTENT_TYPES
 
 DEFAULT_USER_AGENT = f"gptkit/{__version__} (research crawler)"
-HTML_TYPES = ["text/html", "application/xhtml+xml"]
 
 
 @dataclass
@@ -30,7 +30,7 @@ class CrawlConfig:
     backoff: float = 1.0  # first retry waits about this long (doubling, ±50% jitter)
     max_backoff: float = 60.0
     max_retry_after: float = 120.0  # a longer Retry-After gives up on the URL
-    html_types: list[str] = field(default_factory=lambda: list(HTML_TYPES))
+    html_types: list[str] = field(default_factory=lambda: list(HTML_CONTENT_TYPES))
     respect_robots: bool = True
     allow_private: bool = False  # allow private, loopback and link-local addresses (tests, intranets)
     allow_networks: list[str] = field(default_factory=list)  # CIDRs allowed even when private

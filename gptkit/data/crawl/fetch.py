@@ -86,17 +86,17 @@ class Fetcher:
     ) -> FetchResult:  # fmt: skip
         """Fetch ``url`` with up to ``retries`` extra attempts on transient failures."""
         retries = self.cfg.retries if retries is None else retries
-        for attempt in range(retries + 1):
+        attempt = 0
+        while True:
             result = await self._attempt(url, check, html_only, max_bytes or self.cfg.max_bytes)
-            result.attempts = attempt + 1
-            if not result.retryable or attempt == retries:
+            result.attempts = attempt = attempt + 1
+            if not result.retryable or attempt > retries:
                 return result
-            wait = self._backoff(attempt, result.retry_after)
+            wait = self._backoff(attempt - 1, result.retry_after)
             if wait is None:
                 result.reason = f"{result.reason} (Retry-After {result.retry_after:g} s > max_retry_after)"
                 return result
             await asyncio.sleep(wait)
-        raise AssertionError("unreachable")
 
     def _backoff(self, attempt: int, retry_after: float | None) -> float | None:
         if retry_after is not None:

@@ -16,11 +16,10 @@ from pathlib import Path
 
 from gptkit.errors import InputError
 from gptkit.io.shards import Issue, expand_inputs, is_jsonl, iter_jsonl
-from gptkit.io.warc import WARC_SUFFIXES, iter_warc
+from gptkit.io.warc import HTML_CONTENT_TYPES, WARC_SUFFIXES, iter_warc
 
 HTML_SUFFIXES = (".html", ".htm", ".xhtml", ".html.gz", ".htm.gz")
 JSONL_INPUT_SUFFIXES = tuple(f"{s}{c}" for s in (".jsonl", ".json", ".ndjson") for c in ("", ".gz", ".zst", ".xz", ".bz2"))
-HTML_TYPES = ("text/html", "application/xhtml+xml")
 
 
 @dataclass
@@ -86,7 +85,7 @@ def _warc_pages(path: Path, on_issue, max_bytes: int, skipped) -> Iterator[Page]
             skipped("HTTP status not 2xx")
             continue
         mime = (rec.content_type or "").split(";")[0].strip().lower()
-        if mime and mime not in HTML_TYPES:
+        if mime and mime not in HTML_CONTENT_TYPES:
             skipped("not HTML")
             continue
         yield Page(data=rec.payload, content_type=rec.content_type, **common)
