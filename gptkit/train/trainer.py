@@ -31,13 +31,27 @@ import torch
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.manifest import Manifest, file_record
+from gptkit.pack.loader import TokenLoader, shard_paths
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
 from gptkit.train.distributed import DistInfo
+from gptkit.train.flops import device_peak, flops_per_token
 from gptkit.train.flops import mfu as flops_mfu
+from gptkit.train.generate import SamplingConfig, generate_text
 from gptkit.train.metrics import MetricsLog, plot_losses
+from gptkit.train.model import GPT, GPTConfig, doc_ids_from_eot, preset
+from gptkit.train.model_io import (
+    WEIGHTS_FILE,
+    load_model,
+    load_weights,
+    model_state,
+    read_model_config,
+    read_weights,
+    save_model,
+    unwrap,
+)
 from gptkit.train.optim import build_optimizer, set_lr
 from gptkit.train.schedule import lr_at
 
@@ -90,9 +104,6 @@ def resolve_device(name: str) -> torch.device:
 
 class _Trainer:
     def __init__(self, cfg: TrainConfig, info: DistInfo, device: torch.device, reporter: Reporter):
-        from gptkit.pack.loader import TokenLoader
-        from gptkit.train.model_io import load_model, unwrap
-
         self.cfg, self.info, self.device, self.reporter = cfg, info, device, reporter
         self.run_dir = Path(cfg.out)
         self.data_dir = Path(cfg.data)
@@ -135,20 +146,16 @@ class _Trainer:
 
         # --- model (same initial weights on every process) ---
         torch.manual_seed(cfg.seed)
-        from gptkit.train.model import GPT
-
         raw = GPT(self.model_config)
         if init_model is not None:
             raw.load_state_dict(init_model.state_dict())
             del init_model
         if self.resume_dir is not None:
-            from gptkit.train.model_io import load_weights, read_model_config, read_weights
-
             saved = read_model_config(self.resume_dir)
             if saved != self.model_config:
                 raise InputError(f"checkpoint is of a different architecture: {_config_diff(saved, self.model_config)}",
                                  self.resume_dir)  # fmt: skip
-            weights = self.resume_dir / "model.safetensors"
+            weights = self.resume_dir / WEIGHTS_FILE
             load_weights(raw, read_weights(weights), weights)
         raw.to(device)
         self.raw = raw
@@ -156,15 +163,12 @@ class _Trainer:
         self.optimizer = build_optimizer(self.model, cfg.optim, device.type)
         if cfg.compile:
             self.model = torch.compile(self.model)
-        self.unwrap = unwrap
         self.dtype = torch.bfloat16 if cfg.dtype == "bf16" or (cfg.dtype == "auto" and device.type == "cuda") else None
         self.tokenizer = self._tokenizer()
 
     # --- setup helpers ---------------------------------------------------------------------
 
-    def _model_config(self, init_model):
-        from gptkit.train.model import preset
-
+    def _model_config(self, init_model: GPT | None) -> GPTConfig:
         m = self.cfg.model
         vocab = int(self.meta["vocab_size"])
         if init_model is not None:
@@ -185,7 +189,8 @@ class _Trainer:
             )
 
     def _find_resume(self) -> Path | None:
-        ckpt.remove_stale(self.run_dir)
+        if self.info.is_main:
+            ckpt.remove_stale(self.run_dir)
         latest = ckpt.latest_checkpoint(self.run_dir)
         if latest is None:
             return None
@@ -355,8 +360,6 @@ class _Trainer:
 
     def _forward(self, x: torch.Tensor, y: torch.Tensor):
         if self.cfg.doc_mask:
-            from gptkit.train.model import doc_ids_from_eot
-
             return self.model(x, y, doc_ids=doc_ids_from_eot(x, int(self.meta["eot_id"])))
         return self.model(x, y)
 
@@ -369,8 +372,6 @@ class _Trainer:
 
     def _val_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
         """Fixed validation micro-batches (the first ``eval_batches`` of the val split, per process)."""
-        from gptkit.pack.loader import TokenLoader, shard_paths
-
         if not self.cfg.eval_interval:
             return []
         if not shard_paths(self.data_dir, "val"):
@@ -402,12 +403,10 @@ class _Trainer:
 
     def _samples(self, step: int) -> list[tuple[str, str]]:
         """Texts sampled from the fixed prompts (own seeded generator: training RNG untouched)."""
-        from gptkit.train.generate import SamplingConfig, generate_text
-
         s = self.cfg.samples
         if self.tokenizer is None or not s.prompts or not (self.info.is_main or self.info.mode == "fsdp"):
             return []  # under FSDP every process takes part in each forward
-        model = self.unwrap(self.model)
+        model = unwrap(self.model)
         out = []
         for i, prompt in enumerate(s.prompts):
             sampling = SamplingConfig(max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
@@ -418,16 +417,12 @@ class _Trainer:
 
     def _flops(self):
         """(training FLOPs per token, peak FLOP/s of one device or None if unknown)."""
-        from gptkit.train.flops import device_peak, flops_per_token
-
         return flops_per_token(self.model_config, self.block_size), device_peak(self.device, self.dtype or torch.float32)
 
     # --- checkpoints -----------------------------------------------------------------------
 
     def _save(self, step: int, best_val: float | None, val: float | None, is_best: bool) -> Path:
         """Write checkpoint ``step`` (a collective under FSDP: every process calls it)."""
-        from gptkit.train.model_io import model_state, save_model
-
         info = self.info
         weights = model_state(self.model)
         if info.mode == "fsdp":
