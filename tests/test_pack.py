@@ -127,7 +127,7 @@ def test_rerun_is_a_no_op_and_other_tokenizer_is_refused(corpus, gpt2, tmp_path)
     Tokenizer({bytes([i]): i for i in range(256)}, [], {EOT: 256}).save(other)
     proc = run_gptkit("data", "pack", corpus, "-t", other, "-o", out, "-w", 1)
     assert_one_line_error(proc, "another tokenizer", "refusing to mix")
-    proc = run_gptkit("data", "pack", corpus, "-t", gpt2, "-o", out, "--shard-tokens", 999)
+    proc = run_gptkit("-q", "data", "pack", corpus, "-t", gpt2, "-o", out, "--shard-tokens", 999)
     assert_one_line_error(proc, "other settings", "refusing to mix")
 
 

@@ -89,6 +89,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     out = Path(config.out)
     files = document_files(config.inputs)
     tok = load_tokenizer(config.tokenizer)
+    _refuse_other_tokenizer(out, tok.hash)
     with reporter.task("hash inputs", total=len(files), unit="files") as task:
         inputs = []
         for f in files:
@@ -235,15 +236,20 @@ def _finished_run(out: Path, identity: dict) -> PackSummary | None:
     return PackSummary(out=out, already_complete=True, **manifest["summary"])
 
 
+def _refuse_other_tokenizer(out: Path, tokenizer_hash: str) -> None:
+    previous = read_marker(out, RUN_MARKER)
+    if previous is not None and previous.get("tokenizer_hash") != tokenizer_hash:
+        raise UsageError(
+            f"{out} holds a pack made with another tokenizer ({previous.get('tokenizer_hash')}, not "
+            f"{tokenizer_hash}): refusing to mix; use another --out or delete it"
+        )
+
+
 def _claim(out: Path, identity: dict) -> None:
     """Refuse to add to another pack's shards; otherwise record who owns the markers."""
     previous = read_marker(out, RUN_MARKER)
     if previous is not None and previous != identity:
-        if previous.get("tokenizer_hash") != identity["tokenizer_hash"]:
-            raise UsageError(
-                f"{out} holds a pack made with another tokenizer ({previous.get('tokenizer_hash')}, not "
-                f"{identity['tokenizer_hash']}): refusing to mix; use another --out or delete it"
-            )
+        _refuse_other_tokenizer(out, identity["tokenizer_hash"])
         what = "inputs" if previous.get("inputs") != identity["inputs"] else "settings"
         raise UsageError(f"{out} holds a pack of other {what}: refusing to mix; use another --out or delete it")
     if previous is None and out.is_dir() and any(out.glob("*.bin")):
