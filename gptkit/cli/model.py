@@ -262,6 +262,8 @@ def _load(path: Path, which: str, device: str | None, threads: int | None):
         torch_device = torch.device(device)
     except RuntimeError:
         raise UsageError(f"--device: unknown device {device!r}") from None
+    if torch_device.type == "cuda" and not torch.cuda.is_available():
+        raise UsageError("--device: CUDA is not available on this machine")
     return load_model(path, device=torch_device, which=which)  # type: ignore[arg-type]
 
 
