@@ -9,7 +9,7 @@ import shutil
 import pytest
 import torch
 from conftest import REPO, assert_one_line_error, run_gptkit, shared_path
-from train_data import make_text_token_dir, make_token_dir, tiny_config
+from train_data import make_token_dir, tiny_config
 
 from gptkit.config import dump_toml, resolve
 from gptkit.errors import ConfigError, InputError, UsageError
@@ -155,12 +155,15 @@ def test_bf16_autocast_on_cpu_is_opt_in(tokens, tmp_path):
 
 
 @pytest.mark.slow
-def test_trains_on_real_text_with_gpt2_tokenizer_and_samples(tmp_path):
-    torch.set_num_threads(1)
-    data = make_text_token_dir(tmp_path / "tokens", shared_path("corpora/tinyshakespeare/input.txt"),
-                               shared_path("tokenizers/gpt2"), max_docs=3000)  # fmt: skip
+def test_trains_on_packed_shared_data_with_gpt2_tokenizer_and_samples(tmp_path):
+    """The pipeline's own path: `gptkit data pack` real web text, then `gptkit train` on it."""
+    docs = shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")
+    tokens = tmp_path / "tokens"
+    proc = run_gptkit("data", "pack", docs, "-t", shared_path("tokenizers/gpt2"), "-o", tokens, "-w", "1",
+                      "--val-docs", "2")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
     run = tmp_path / "run"
-    proc = run_gptkit("train", "--data", data, "--out", run, "--steps", "40", "--threads", "1",
+    proc = run_gptkit("train", "--data", tokens, "--out", run, "--steps", "40", "--threads", "1",
                       "--set", "train.model.preset=nano", "--set", "train.block_size=32",
                       "--set", "train.micro_batch=4", "--set", "train.optim.lr=3e-3",
                       "--set", "train.eval_interval=20", "--set", "train.eval_batches=2")  # fmt: skip
@@ -168,9 +171,12 @@ def test_trains_on_real_text_with_gpt2_tokenizer_and_samples(tmp_path):
     assert "done: step 40/40" in proc.stdout
     records = read_jsonl(run / "metrics.jsonl")
     losses = [r["loss"] for r in records if "loss" in r]
-    assert losses[-1] < losses[0] - 2.0  # from ~ln(50257) = 10.8 towards unigram statistics
+    vals = [r["val_loss"] for r in records if "val_loss" in r]
+    assert losses[-1] < losses[0] - 2.0 and vals[-1] < vals[0]  # from ~ln(50257) = 10.8 down
     samples = read_jsonl(run / "samples.jsonl")
     assert {s["step"] for s in samples} == {20, 40} and any(s["text"].strip() for s in samples)
+    state = ckpt.read_state(ckpt.latest_checkpoint(run))
+    assert state["tokenizer_hash"] == json.loads((tokens / "manifest.json").read_text())["tokenizer_hash"]
     assert (ckpt.latest_checkpoint(run) / "tokenizer" / "tokenizer.json").is_file()
 
 

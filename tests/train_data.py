@@ -47,21 +47,3 @@ def tiny_config(data: Path, out: Path, **overrides) -> TrainConfig:
     base.update(overrides)
     return TrainConfig(**base)
 
-
-def make_text_token_dir(path: Path, text_file: Path, tokenizer_dir: Path, max_docs: int | None = None) -> Path:
-    """Pack a real text file (documents split at blank lines) with a real tokenizer, as
-    `gptkit data pack` lays it out: shards, tokenizer/ copy, manifest with the tokenizer hash."""
-    from gptkit.tokenizer import load_tokenizer
-
-    tok = load_tokenizer(tokenizer_dir)
-    texts = [t for t in text_file.read_text(encoding="utf-8").split("\n\n") if t.strip()][:max_docs]
-    docs = [[*ids, tok.eot_id] for ids in tok.encode_batch(texts)]
-    n_val = max(len(docs) // 20, 1)
-    path.mkdir(parents=True, exist_ok=True)
-    write_token_shard(path / "train_00000.bin", docs[n_val:], tok.vocab_size, tok.eot_id)
-    write_token_shard(path / "val_00000.bin", docs[:n_val], tok.vocab_size, tok.eot_id)
-    tok.save(path / "tokenizer")
-    meta = {"stage": "pack", "vocab_size": tok.vocab_size, "eot_id": tok.eot_id, "tokenizer_hash": tok.hash,
-            "dtype": "uint16"}  # fmt: skip
-    (path / "manifest.json").write_text(json.dumps(meta))
-    return path
