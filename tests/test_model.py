@@ -179,3 +179,25 @@ def test_bad_checkpoints_are_one_line_input_errors(tmp_path):
     meta_path.write_text("{not json")
     with pytest.raises(InputError, match="corrupt model config"):
         load_model(tmp_path / "m")
+
+
+def test_tokenizer_is_saved_checked_and_returned(tmp_path, shared):
+    from gptkit.errors import UsageError
+    from gptkit.tokenizer import load_tokenizer
+
+    gpt2 = shared("tokenizers/gpt2")
+    with pytest.raises(UsageError, match="tokenizer has 50257 ids but the model's vocab_size is 101"):
+        save_model(tmp_path / "bad", _model(), gpt2)
+    torch.manual_seed(0)
+    model = GPT(preset("nano", vocab_size=50257))
+    save_model(tmp_path / "m", model, gpt2)  # a path: loaded and copied
+    loaded, tok = load_model(tmp_path / "m")
+    assert tok.hash == load_tokenizer(gpt2).hash
+    assert json.loads((tmp_path / "m" / "model_config.json").read_text())["tokenizer_hash"] == tok.hash
+    vocab = tmp_path / "m" / "tokenizer" / "vocab.json"
+    ids = json.loads(vocab.read_text())
+    ids["hello"], ids["world"] = ids["world"], ids["hello"]  # a different tokenizer
+    vocab.write_text(json.dumps(ids))
+    (tmp_path / "m" / "tokenizer" / "tokenizer.json").unlink()
+    with pytest.raises(InputError, match="tokenizer differs"):
+        load_model(tmp_path / "m")

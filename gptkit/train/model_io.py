@@ -111,10 +111,16 @@ def load_model(
 
         model, tok = load_hf_model(model_dir)
     else:
-        config = read_model_config(model_dir)
-        model = GPT(config)
+        meta = read_model_meta(model_dir)
+        model = GPT(read_model_config(model_dir))
         load_weights(model, read_weights(model_dir / WEIGHTS_FILE), model_dir / WEIGHTS_FILE)
         tok = _load_tokenizer_dir(model_dir / TOKENIZER_DIR)
+        recorded = meta.get("tokenizer_hash")
+        if tok is not None and recorded and tok.hash != recorded:
+            raise InputError(
+                f"tokenizer differs from the one the model was saved with (hash {tok.hash} != {recorded})",
+                model_dir / TOKENIZER_DIR,
+            )
     model.to(device=device, dtype=dtype)
     model.eval()
     return model, tok
