@@ -263,8 +263,7 @@ class _Trainer:
         val_batches = self._val_batches()
         last_loss = last_val = None
         last_ckpt = self.resume_dir
-        train_time, window_time, window_tokens = 0.0, 0.0, 0
-        tokens_per_s = 0.0
+        clock = _TrainClock(self.device)
         mfu = None
         self.reporter.log(
             f"training {self.raw.num_params() / 1e6:.2f}M parameters for {cfg.steps} steps × "
@@ -274,34 +273,35 @@ class _Trainer:
         )
         with self.reporter.task("train", total=cfg.steps) as progress:
             progress.update(completed=step)
+            clock.start()
             while step < stop_at:
-                t0 = time.perf_counter()
                 lr = lr_at(step, cfg.optim.lr, cfg.steps, cfg.schedule)
                 loss, grad_norm = self._step(lr)
-                if self.device.type == "cuda":
-                    torch.cuda.synchronize()
-                dt = time.perf_counter() - t0
                 step += 1
-                train_time += dt
-                window_time += dt
-                window_tokens += self.tokens_per_step
+                clock.tokens += self.tokens_per_step
 
                 if step % cfg.log_interval == 0 or step == stop_at:
+                    clock.pause()
                     last_loss = dist_utils.all_reduce_mean(loss, info)
-                    tokens_per_s = window_tokens / window_time
+                    tokens_per_s = clock.window_rate()
                     mfu = flops_mfu(tokens_per_s, flops_per_token, peak, info.world_size)
-                    window_time, window_tokens = 0.0, 0
                     record = {"step": step, "loss": last_loss, "lr": lr, "grad_norm": float(grad_norm),
                               "tokens_per_s": tokens_per_s, "mfu": mfu, "tokens": step * self.tokens_per_step}  # fmt: skip
                     if metrics:
                         metrics.log(record)
                     progress.update(completed=step, loss=f"{last_loss:.4f}", lr=f"{lr:.2e}",
                                     tok_s=f"{tokens_per_s:,.0f}", mfu=_pct(mfu))  # fmt: skip
+                    clock.start()
                 else:
                     progress.update(completed=step)
 
                 is_best = False
-                if cfg.eval_interval and val_batches and (step % cfg.eval_interval == 0 or step == cfg.steps):
+                evaluate = cfg.eval_interval and val_batches and (step % cfg.eval_interval == 0 or step == cfg.steps)
+                periodic = cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0
+                if not (evaluate or periodic or step == stop_at):
+                    continue
+                clock.pause()  # evaluation and checkpoints are not training time
+                if evaluate:
                     last_val = self._evaluate(val_batches)
                     is_best = best_val is None or last_val < best_val
                     best_val = last_val if is_best else best_val
@@ -311,9 +311,10 @@ class _Trainer:
                         metrics.log_samples(step, samples)
                     self.reporter.log(f"step {step}: val loss {last_val:.4f}" + (" (best)" if is_best else "")
                                       + "".join(f"\n  {p!r} → {t!r}" for p, t in samples[:1]))  # fmt: skip
-                periodic = cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0
                 if periodic or step == stop_at or (is_best and cfg.checkpoint.keep_best):
                     last_ckpt = self._save(step, best_val, last_val, is_best and cfg.checkpoint.keep_best)
+                clock.start()
+            clock.pause()
 
         seconds = time.perf_counter() - started
         run_tokens = (step - (state["step"] if state else 0)) * self.tokens_per_step
@@ -321,8 +322,8 @@ class _Trainer:
             run_dir=self.run_dir, step=step, steps=cfg.steps, resumed_from=state["step"] if state else None,
             final_loss=last_loss, final_val_loss=last_val, best_val_loss=best_val,
             tokens=step * self.tokens_per_step, seconds=seconds,
-            tokens_per_s=run_tokens / train_time if train_time else 0.0,
-            mfu=flops_mfu(run_tokens / train_time, flops_per_token, peak, info.world_size) if train_time else None,
+            tokens_per_s=run_tokens / clock.total if clock.total else 0.0,
+            mfu=flops_mfu(run_tokens / clock.total, flops_per_token, peak, info.world_size) if clock.total else None,
             grad_accum=self.grad_accum, checkpoint=last_ckpt,
         )  # fmt: skip
         if metrics:
@@ -332,8 +333,9 @@ class _Trainer:
                 self._write_manifest(summary)
         return summary
 
-    def _step(self, lr: float) -> tuple[float, torch.Tensor]:
-        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm)."""
+    def _step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm) as
+        tensors, so the host does not wait for the device on every step."""
         set_lr(self.optimizer, lr)
         total = torch.zeros((), device=self.device)
         for micro in range(self.grad_accum):
@@ -349,7 +351,7 @@ class _Trainer:
             grad_norm = grad_norm.full_tensor()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return float(total) / self.grad_accum, grad_norm
+        return total / self.grad_accum, grad_norm
 
     def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
         x, y = self.loader.next_batch()
@@ -460,6 +462,36 @@ class _Trainer:
             timings={"seconds": summary.seconds},
             extra={"summary": summary.to_json(), "model": self.model_config.to_dict()},
         ).write(self.run_dir)
+
+
+class _TrainClock:
+    """Seconds and tokens of training, with evaluation and checkpoint pauses left out."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.total = 0.0  # seconds of training in this invocation
+        self.window = 0.0  # seconds since the last window_rate()
+        self.tokens = 0  # tokens since the last window_rate()
+        self._since: float | None = None
+
+    def start(self) -> None:
+        self._since = time.perf_counter()
+
+    def pause(self) -> None:
+        if self._since is None:
+            return
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+        elapsed = time.perf_counter() - self._since
+        self.total += elapsed
+        self.window += elapsed
+        self._since = None
+
+    def window_rate(self) -> float:
+        """Tokens per second since the previous call."""
+        rate = self.tokens / self.window if self.window else 0.0
+        self.window, self.tokens = 0.0, 0
+        return rate
 
 
 def seed_everything(seed: int) -> None:
