@@ -31,6 +31,9 @@ sys.path.insert(0, str(REPO))
 
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    p.add_argument(
+        "--model", type=Path, help="a trained gptkit model/run dir to use instead of random weights"
+    )
     p.add_argument("--preset", default="tiny", help="gptkit model preset (default: tiny = 4 layers x 128)")
     p.add_argument("--block-size", type=int, default=256, help="context length (default 256)")
     p.add_argument("--passages", type=int, default=1000, help="LAMBADA passages (0: all 5,153)")
@@ -56,10 +59,13 @@ def main() -> None:
     from gptkit.train.model import GPT, preset
     from gptkit.train.model_io import load_model, save_model
 
-    tok = load_tokenizer(SHARED / "tokenizers" / "gpt2")
-    torch.manual_seed(0)
-    model = GPT(preset(args.preset, vocab_size=tok.vocab_size, block_size=args.block_size))
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_"))
+    if args.model is not None:
+        model, tok = load_model(args.model)
+    else:
+        tok = load_tokenizer(SHARED / "tokenizers" / "gpt2")
+        torch.manual_seed(0)
+        model = GPT(preset(args.preset, vocab_size=tok.vocab_size, block_size=args.block_size))
     save_model(tmp / "gptkit", model, tok)
     export_hf(model, tok, tmp / "hf")
     model, tok = load_model(tmp / "gptkit")
@@ -88,8 +94,8 @@ def main() -> None:
         rows.append((name, ll_rate, gen_rate))
 
     print(
-        f"model: preset {args.preset}, {model.num_params(non_embedding=False) / 1e6:.1f}M params, "
-        f"context {args.block_size}; batch {args.batch_size}; torch threads {args.threads}"
+        f"model: {args.model or 'random preset ' + args.preset}, {model.num_params(non_embedding=False) / 1e6:.1f}M "
+        f"params, context {model.config.block_size}; batch {args.batch_size}; torch threads {args.threads}"
     )
     print(f"requests: {len(ll_requests)} LAMBADA log-likelihoods, {len(gen_requests)} CoQA generations\n")
     print(f"{'backend':<12} {'LAMBADA req/s':>14} {'CoQA gen req/s':>15}")
