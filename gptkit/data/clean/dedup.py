@@ -36,7 +36,7 @@ def shingles(text: str, n: int) -> list[str]:
     words = simplify(text).split()
     if len(words) <= n:
         return [" ".join(words)]
-    return [" ".join(words[i : i + n]) for i in range(len(words) - n + 1)]
+    return list(map(" ".join, zip(*(words[i:] for i in range(n)), strict=False)))
 
 
 class MinHasher:

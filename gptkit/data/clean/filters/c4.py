@@ -36,9 +36,10 @@ class C4Filter:
         for line in doc["text"].splitlines():
             line = line.strip()
             words = line.split()
-            if cfg.max_word_length != -1 and any(len(w) > cfg.max_word_length for w in words):
+            too_long = cfg.max_word_length != -1 and len(line) > cfg.max_word_length
+            if too_long and any(len(w) > cfg.max_word_length for w in words):
                 continue
-            if cfg.remove_citations:
+            if cfg.remove_citations and "[" in line:
                 line = CITATION.sub("", line)
             if cfg.filter_no_terminal_punct and (not line.endswith(END_PUNCTUATION) or line.endswith("...")):
                 continue

@@ -43,7 +43,7 @@ class GopherQualityFilter:
         ellipsis = sum(line.rstrip().endswith(("...", "…")) for line in lines)
         if ellipsis / len(lines) > cfg.max_ellipsis_lines_ratio:
             return "gopher_too_many_end_ellipsis"
-        alpha = sum(1 for w in words if _ALPHA.search(w))
+        alpha = sum(map(bool, map(_ALPHA.search, words)))
         if alpha / n_words < cfg.max_non_alpha_words_ratio:
             return "gopher_below_alpha_threshold"
         if len(self.stop_words.intersection(words)) < cfg.min_stop_words:

@@ -30,16 +30,15 @@ def find_duplicates(items: list[str]) -> tuple[int, int]:
 class NGrams:
     """Word n-grams of one text as 64-bit keys (numpy), so repetition counts avoid Python tuples.
 
-    Word ids come from a per-document dictionary; an n-gram key is a polynomial hash of its ids
-    (mod 2^64). Character lengths use prefix sums of word lengths.
+    A word's id is its (cached) Python string hash; an n-gram key is a polynomial hash of its ids
+    (mod 2^64). Keys are only compared within one document, so the per-process hash seed does not
+    matter. Character lengths use prefix sums of word lengths.
     """
 
     _BASE = np.uint64(0x9E3779B97F4A7C15)
 
     def __init__(self, words: list[str]):
-        vocab: dict[str, int] = {}
-        self.ids = np.fromiter((vocab.setdefault(w, len(vocab)) for w in words), dtype=np.uint64, count=len(words))
-        self.ids += np.uint64(1)
+        self.ids = np.fromiter(map(hash, words), dtype=np.int64, count=len(words)).view(np.uint64)
         self.cum = np.concatenate([[0], np.cumsum(np.fromiter(map(len, words), dtype=np.int64, count=len(words)))])
         self._keys = {1: self.ids}
 
