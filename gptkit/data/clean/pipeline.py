@@ -451,6 +451,7 @@ def _reset_if_changed(out: Path, config_json: dict, records: list[dict], reporte
         shutil.rmtree(out / sub, ignore_errors=True)
     for old in out.glob("*.jsonl.zst"):
         old.unlink()
+    (out / WORK / "filtered").mkdir(parents=True)  # before the stamp: a run sharing the folder sees both
     atomic_write_text(stamp, fingerprint)
 
 
