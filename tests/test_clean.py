@@ -131,6 +131,9 @@ def test_shared_corpora_via_cli(tmp_path):
     assert (out / "funnel.png").read_bytes()[:4] == b"\x89PNG"
     removed = list((out / "removed" / "language").glob("*.jsonl.zst"))
     assert sum(1 for p in removed for _ in iter_documents(p)) == sum(stats["steps"]["language"]["dropped"].values())
+    kept = [d for p in sorted(out.glob("*.jsonl.zst")) for d in iter_documents(p)]
+    assert len(kept) == stats["documents_out"]
+    assert all(d["metadata"]["language"] == "en" and d["metadata"]["language_score"] >= 0.65 for d in kept)
     assert verify(out) == [] and (out / "config.toml").is_file()
     again = run_gptkit(*args)
     assert again.returncode == 0 and "already complete" in again.stderr
@@ -213,3 +216,12 @@ def test_recipe_sets_the_config(tmp_path):
     with gzip.open(gz, "wt") as f:
         f.write(json.dumps(_english_docs(1)[0]) + "\n")
     assert clean([gz], tmp_path / "o", cfg).stats["documents_out"] == 1
+
+
+def test_tasks_group_input_files_in_order(tmp_path):
+    from gptkit.data.clean.pipeline import plan_tasks
+
+    files = [tmp_path / f"{i}.jsonl" for i in range(5)]
+    tasks = plan_tasks(files, 2, tmp_path)
+    assert [[p.rsplit("/", 1)[-1] for p in t.files] for t in tasks] == [["0.jsonl", "1.jsonl"], ["2.jsonl", "3.jsonl", "4.jsonl"]]
+    assert len(plan_tasks(files, 0, tmp_path)) == 5 and len(plan_tasks(files, 9, tmp_path)) == 5
