@@ -4,11 +4,13 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
-from conftest import assert_one_line_error, run_gptkit, shared_path
+from conftest import REPO, assert_one_line_error, run_gptkit, shared_path
 
 from gptkit.config import build
 from gptkit.errors import UsageError
@@ -313,12 +315,30 @@ def test_cli_zero_shot_lambada_and_coqa(model_dir, data_dir, tmp_path):
     samples = [json.loads(line) for line in (out / "samples_coqa.jsonl").read_text().splitlines()]
     assert len(samples) == 8 and samples[0]["arguments"]["gen_args_0"]["arg_0"].endswith("A:")
     assert (out / "manifest.json").is_file() and (out / "config.toml").is_file()
+    model_hash = results["gptkit"]["model"]["hash"].split(":")[1]
+    assert [p.name for p in (out / "cache").iterdir()] == [model_hash[:16]]  # one cache per weights
     assert run_gptkit("verify", out).returncode == 0
     # a second run with the same config, data and weights does nothing
     again = run_gptkit(
         "eval", model_dir, "--tasks", "lambada,coqa", "--limit", "8", "--data-dir", data_dir, "--out", out
     )
     assert again.returncode == 0 and "already evaluated" in again.stderr
+
+
+def test_evaluate_does_not_import_transformers(model_dir, tmp_path):
+    script = (
+        "import sys\n"
+        "from gptkit.config import build\n"
+        "from gptkit.eval.config import EvalConfig\n"
+        "from gptkit.eval.runner import evaluate\n"
+        f"cfg = build(EvalConfig, {{'model': {str(model_dir)!r}, 'out': {str(tmp_path / 'o')!r}, "
+        "'tasks': ['lambada'], 'limit': 2}, 'eval')\n"
+        "evaluate(cfg)\n"
+        "print('transformers' in sys.modules)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.strip().splitlines()[-1] == "False"
 
 
 def test_cli_few_shot_warns_about_truncated_demos(model_dir, data_dir, tmp_path):
