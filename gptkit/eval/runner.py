@@ -85,8 +85,31 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
     for name, report in truncation.items():
         if report["prompts_truncated"]:
             reporter.warn(truncation_message(name, report, lm.max_length))
-    results = {
-        **raw,
+    results = {**raw, **_run_info(config, out, t0), "gptkit": {
+        "model": {
+            "path": str(config.model), "hash": fingerprint, "params": model.num_params(non_embedding=False),
+            "block_size": model.config.block_size, "tokenizer_hash": tok.hash,
+        },
+        "shots": config.shots,
+        "tasks": {spec.name: spec.settings for spec in specs},
+        "truncation": truncation,
+        "versions": library_versions(),
+    }}  # fmt: skip
+    out.mkdir(parents=True, exist_ok=True)
+    written = write_results(out, results, samples)
+    dump_toml({STAGE: config}, out / "config.toml")
+    timings = {"load": t_load - t0, "evaluate": t_eval - t_load, "total": time.time() - t0}
+    Manifest(
+        stage=STAGE, config=manifest_config, inputs=inputs, outputs=[file_record(p, out) for p in written],
+        counts={name: len(rows) for name, rows in samples.items()},
+        timings={k: round(v, 3) for k, v in timings.items()},
+    ).write(out)  # fmt: skip
+    return results
+
+
+def _run_info(config: EvalConfig, out, started: float) -> dict[str, Any]:
+    """The ``config`` and ``date`` entries ``lm_eval.simple_evaluate`` adds to its results."""
+    return {
         "config": {
             "model": "gptkit", "model_args": str(config.model), "batch_size": config.batch_size,
             "device": config.device, "use_cache": str(out / "cache") if config.cache else None,
@@ -94,28 +117,8 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
             "random_seed": config.seed, "numpy_seed": config.seed, "torch_seed": config.seed,
             "fewshot_seed": config.seed,
         },
-        "date": t0,
-        "gptkit": {
-            "model": {
-                "path": str(config.model), "hash": fingerprint, "params": model.num_params(non_embedding=False),
-                "block_size": model.config.block_size, "tokenizer_hash": tok.hash,
-            },
-            "shots": config.shots,
-            "tasks": {spec.name: spec.settings for spec in specs},
-            "truncation": truncation,
-            "versions": library_versions(),
-        },
+        "date": started,
     }  # fmt: skip
-    out.mkdir(parents=True, exist_ok=True)
-    written = write_results(out, results, samples)
-    dump_toml({STAGE: config}, out / "config.toml")
-    Manifest(
-        stage=STAGE, config=manifest_config, inputs=inputs,
-        outputs=[file_record(p, out) for p in written],
-        counts={name: len(rows) for name, rows in samples.items()},
-        timings={"load": round(t_load - t0, 3), "evaluate": round(t_eval - t_load, 3), "total": round(time.time() - t0, 3)},
-    ).write(out)  # fmt: skip
-    return results
 
 
 def _quiet_offline_lm_eval() -> None:
@@ -216,11 +219,12 @@ def _spec(specs: list, name: str):
 def truncation_report(task: Any, samples: list[dict], spec: Any, tok: Any, lm: Any) -> dict[str, int]:
     """How many prompts did not fit the model's context (and were left-truncated), and how many
     of their demos were cut (wholly or partly), counted from the rendered demos."""
-    generate = task.OUTPUT_TYPE == "generate_until"
+    if task.OUTPUT_TYPE == "loglikelihood_rolling":  # rolling windows cover any length
+        return {"prompts": len(samples), "prompts_truncated": 0, "demos": 0, "demos_truncated": 0}
     texts, room = [], []
     for s in samples:
-        args = s["arguments"][0]
-        if generate:
+        args = s["arguments"][0]  # multiple choice: the first choice stands for the others
+        if task.OUTPUT_TYPE == "generate_until":  # room is left for the answer
             texts.append(args[0])
             room.append(lm.max_length - int(args[1].get("max_gen_toks", lm.max_gen_toks)))
         else:  # the window holds max_length + 1 tokens of context + continuation
