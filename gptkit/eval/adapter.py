@@ -161,7 +161,8 @@ class GptkitLM(TemplateLM):
                 max_new = int(gen_kwargs["max_gen_toks"])
                 if max_new >= self.max_length:
                     raise UsageError(
-                        f"max_gen_toks {max_new} leaves no room for a context in {self.max_length} tokens"
+                        f"max_gen_toks {max_new} leaves no room for a context in the model's {self.max_length} "
+                        "tokens (lower it, e.g. --set eval.coqa.max_gen_toks=16)"
                     )
                 members.sort(key=lambda i: -len(encoded[i]))
                 for chunk in _batches(members, self.batch_size):
