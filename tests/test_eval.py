@@ -153,6 +153,16 @@ def test_lambada_few_shot_cloze_prompt_never_uses_the_evaluated_passage(tmp_path
     assert lambada.task(eval_config(shots=0)).settings["format"] == "plain"
 
 
+def test_lambada_malformed_line_is_named(tmp_path):
+    from gptkit.errors import InputError
+    from gptkit.eval.tasks import lambada
+
+    path = tmp_path / "l.jsonl"
+    path.write_text('{"text": "a b c"}\n{"txt": "d e f"}\n')
+    with pytest.raises(InputError, match=r"l.jsonl:2: expected"):
+        lambada.load_passages(path)
+
+
 def test_lambada_too_few_passages_for_the_demos(tmp_path):
     from gptkit.eval.tasks import lambada
 

@@ -42,6 +42,10 @@ def render_cloze_demo(doc: dict) -> str:
     return cloze_context(doc) + target(doc) + "\n\n"
 
 
+def render_plain_demo(doc: dict) -> str:
+    return context(doc) + target(doc) + "\n\n"
+
+
 def data_file(cfg: EvalConfig) -> Path:
     """The configured file, else DATA_DIR/lambada/lambada_test.jsonl, else the bundled copy."""
     if cfg.lambada.file is not None:
@@ -99,10 +103,6 @@ def task(cfg: EvalConfig) -> TaskSpec:
     }
     return TaskSpec(
         name=NAME, config=config, num_fewshot=shots, inputs=[path],
-        description=config["description"], render_demo=render_cloze_demo if cloze else _render_plain_demo,
+        description=config["description"], render_demo=render_cloze_demo if cloze else render_plain_demo,
         settings={"format": fmt, "data_file": str(path), "documents": len(docs)},
     )  # fmt: skip
-
-
-def _render_plain_demo(doc: dict) -> str:
-    return context(doc) + target(doc) + "\n\n"
