@@ -43,13 +43,14 @@ def bare(name: str):
 
 
 def interleaved_best(repeat: int, variants: dict) -> dict[str, float]:
-    """Best time of each variant over ``repeat`` rounds, variants alternating within a round
-    (so a load change on a shared machine hits all of them alike)."""
+    """Best time of each variant over ``repeat`` rounds, variants alternating within a round and
+    the starting one rotating (so load changes on a shared machine hit all of them alike)."""
     best = dict.fromkeys(variants, float("inf"))
-    for _ in range(repeat):
-        for key, fn in variants.items():
+    keys = list(variants)
+    for r in range(repeat):
+        for key in keys[r % len(keys):] + keys[: r % len(keys)]:  # rotate who goes first
             t = time.perf_counter()
-            fn()
+            variants[key]()
             best[key] = min(best[key], time.perf_counter() - t)
     return best
 
@@ -79,9 +80,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--pages", type=Path, default=DEFAULT_PAGES, help="directory of .html.gz pages")
     ap.add_argument("--extractors", default="resiliparse,trafilatura")
-    ap.add_argument("--copies", type=int, default=2, help="times each page is processed")
+    ap.add_argument("--copies", type=int, default=6, help="times each page is processed")
     ap.add_argument("--repeat", type=int, default=3)
-    ap.add_argument("--task-size", type=int, default=64, help="html_files_per_task (tasks for --workers 2)")
+    ap.add_argument("--task-size", type=int, default=128, help="html_files_per_task (tasks for --workers 2)")
     args = ap.parse_args()
 
     pages_dir = link_copies(sorted(args.pages.glob("*.html.gz")), args.copies)

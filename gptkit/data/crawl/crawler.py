@@ -114,11 +114,12 @@ async def _worker(
 ) -> None:  # fmt: skip
     while (item := await frontier.take()) is not None:
         host, url = item
-        delay = cfg.delay
+        delay = 0.0
         try:
+            robots_fetched = robots.fetched
             result, crawl_delay = await _fetch_politely(url, cfg, fetcher, robots)
-            if crawl_delay is not None:
-                delay = max(delay, min(crawl_delay, cfg.max_crawl_delay))
+            if result.attempts or robots.fetched > robots_fetched:  # the host was contacted: rest it
+                delay = max(cfg.delay, min(crawl_delay or 0.0, cfg.max_crawl_delay))
             _record(result, log, warc)
             progress.advance()
         finally:
