@@ -128,9 +128,7 @@ def render_table(results: dict[str, Any]):
         table.add_column(name, justify=justify)
     for row in table_rows(results):
         unit = " %" if row["percent"] else ""
-        refs = "  ".join(
-            f"{r['paper']} {r['model']}: {r['value']:g}{unit.strip()}" for r in row["references"]
-        )
+        refs = " · ".join(f"{r['paper']} {r['model']}: {r['value']:g}" for r in row["references"])
         stderr = f"{row['stderr']:.2f}" if row["stderr"] is not None else "—"
         table.add_row(
             row["task"], str(row["shots"]), row["metric"] + unit, f"{row['value']:.2f}", stderr, refs or "—"
