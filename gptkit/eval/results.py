@@ -14,8 +14,6 @@ import json
 from pathlib import Path
 from typing import Any
 
-from lm_eval.utils import handle_non_serializable, hash_string, sanitize_list
-
 from gptkit.eval.references import nearest
 from gptkit.io.atomic import atomic_path, atomic_write_text
 
@@ -30,6 +28,8 @@ def samples_file(task: str) -> str:
 
 def write_results(out_dir: Path, results: dict[str, Any], samples: dict[str, list[dict]]) -> list[Path]:
     """Write ``results.json`` and one samples file per task (atomically); return their paths."""
+    from lm_eval.utils import handle_non_serializable, hash_string
+
     results["task_hashes"] = {
         task: hash_string("".join(s["doc_hash"] + s["prompt_hash"] + s["target_hash"] for s in rows))
         for task, rows in samples.items()
@@ -52,6 +52,8 @@ def write_results(out_dir: Path, results: dict[str, Any], samples: dict[str, lis
 
 def _loggable(sample: dict) -> dict:
     """lm-eval's sample sanitising: arguments as nested dicts, responses as strings."""
+    from lm_eval.utils import sanitize_list
+
     out = dict(sample)
     out["arguments"] = {
         f"gen_args_{i}": {f"arg_{j}": value for j, value in enumerate(args)}
