@@ -171,3 +171,15 @@ def test_unsupported_hf_tokenizer_is_rejected(tmp_path):
     (tmp_path / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
     with pytest.raises(InputError, match="normalizer"):
         load_tokenizer(tmp_path)
+
+
+def test_hf_engine_when_merge_ids_do_not_follow_the_merge_order():
+    """tiktoken cannot express merges whose ids are out of order: HF tokenizers encodes them."""
+    from gptkit.tokenizer import Tokenizer
+
+    ranks = {bytes([b]): b for b in range(256)} | {b"abc": 256, b"ab": 257}
+    tok = Tokenizer(ranks, [(b"a", b"b"), (b"ab", b"c")], {EOT: 258})
+    assert tok.engine == "hf"
+    assert tok.encode("abc abd") == [256, 32, 257, ord("d")] == tok.encode_batch(["abc abd"])[0]
+    assert tok.encode("ab<|endoftext|>", allowed_special="all") == [257, 258]
+    assert tok.decode([256, 258]) == "abc" + EOT

@@ -8,8 +8,9 @@ which would stop any whitespace pre-token from spanning a line break (no ``"\\n\
 the producer swaps the bytes ``\\n`` and ``\\v`` (both whitespace to the GPT-2 regex, so
 pre-tokenisation is unchanged), ends every document with a real ``\\n``, and swaps them back in
 the learned merges. Each document is therefore one training sequence, as in GPT-2 and CS336.
-Long documents are also cut, with no effect on pre-tokens, before a line break that follows a
-printable ASCII character, to keep HF's sequences short.
+HF's trainer takes about twice the memory on long lines, so the producer also cuts documents into
+lines of ~100 bytes, just before a space or line break that follows printable ASCII: no
+pre-token spans such a cut, so the counts are those of whole documents.
 
 The learned merges are renumbered GPT-2-style (256 bytes in GPT-2's order, merges in order,
 then the specials), which lets the tiktoken engine encode with ids identical to HF's.
@@ -17,10 +18,13 @@ then the specials), which lets the tiktoken engine encode with ids identical to 
 
 from __future__ import annotations
 
+import array
+import fcntl
 import json
 import os
 import re
 import tempfile
+import termios
 import threading
 import time
 from dataclasses import asdict, dataclass, field
@@ -28,25 +32,28 @@ from pathlib import Path
 from typing import Any, BinaryIO
 
 from gptkit.config import dump_toml, to_dict
-from gptkit.errors import StageFailure, UsageError
+from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
-from gptkit.io.shards import Issue, IssueLog, expand_inputs, is_jsonl, iter_chunks, iter_jsonl
+from gptkit.io.shards import Issue, IssueLog, is_jsonl, iter_chunks, iter_jsonl
+from gptkit.pack.pack import document_files
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
 from gptkit.tokenizer.config import TrainTokenizerConfig
 from gptkit.tokenizer.tokenizer import TOKENIZER_FILES, Tokenizer
 
 STAGE = "tokenizer"
-#: Files read when a directory is given.
-INPUT_SUFFIXES = (".jsonl.zst", ".jsonl.gz", ".jsonl.xz", ".jsonl", ".ndjson", ".txt", ".txt.zst", ".txt.gz")
 #: Held-out text kept in memory to measure bytes per token.
 HELD_OUT_MAX_BYTES = 8 << 20
 #: Text files are read in pieces of about this size; each piece counts as one document.
 TEXT_PIECE_BYTES = 64 << 10
 
 _SWAP = bytes.maketrans(b"\n\x0b", b"\x0b\n")
-_SAFE_BREAK = re.compile(rb"(?<=[!-~])(?=\x0b)")  # before a (swapped) newline that follows printable ASCII
+#: HF's trainer needs twice the memory (and more time) on long lines than on short ones: documents
+#: are cut into lines of at least this many bytes, before a space or a (swapped) newline that
+#: follows printable ASCII. No pre-token spans such a cut, so the counts do not change.
+LINE_BYTES = 96
+_CUT_POINT = re.compile(rb"[!-~](?=[ \x0b])")
 _ASCII_SPACE = b" \t\n\r\x0b\x0c"
 
 
@@ -96,7 +103,7 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     if not config.inputs:
         raise UsageError("no input files")
     out = Path(config.out)
-    files = expand_inputs(config.inputs, INPUT_SUFFIXES)
+    files = document_files(config.inputs)  # the documents 'data pack' would pack
     with reporter.task("hashing inputs", total=len(files), unit="files") as task:
         inputs = []
         for path in files:
@@ -108,9 +115,13 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     _set_threads(config.threads)
 
     start = time.perf_counter()
-    corpus = _Corpus(IssueLog(on_issue=lambda i: reporter.warn(str(i)) if len(corpus.issues.examples) <= 5 else None))
+    issues = IssueLog()
+    issues.on_issue = lambda issue: reporter.warn(str(issue)) if issues.total <= 5 else None
+    corpus = _Corpus(issues)
     merges = _train_merges(files, config, corpus, reporter)
     train_seconds = time.perf_counter() - start
+    if not corpus.documents:
+        raise InputError(f"no documents with text in {len(files)} input file(s) ({issues.total} bad records)")
     tokenizer = _renumber(merges, config.specials, name=out.name or "bpe")
     if tokenizer.engine != "tiktoken":  # cannot happen after _renumber; a guard for the fast path
         raise StageFailure("renumbered merges do not follow ids; please report this")
@@ -122,7 +133,7 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
         vocab_size=tokenizer.vocab_size, documents=corpus.documents, text_bytes=corpus.text_bytes,
         held_out_documents=len(corpus.held_out), bytes_per_token=bytes_per_token,
         train_seconds=round(train_seconds, 2), tokenizer_hash=tokenizer.hash, engines_agree=agree,
-        issues=corpus.issues.total, notes=_notes(config, tokenizer, corpus, agree),
+        issues=corpus.issues.total, notes=_notes(config, tokenizer, corpus, agree, len(merges)),
     )  # fmt: skip
     dump_toml({STAGE: config}, out / "config.toml")
     Manifest(
@@ -173,26 +184,42 @@ def _train_merges(
 
 def _produce(fd: int, files: list[Path], config: TrainTokenizerConfig, corpus: _Corpus, task: TaskHandle,
              stop: threading.Event) -> None:  # fmt: skip
-    """Producer thread: write every training document (swapped, one per line) to the pipe."""
+    """Producer thread: write every training document (swapped, cut into lines) to the pipe."""
     every = round(1 / config.held_out) if config.held_out else 0
     try:
         with os.fdopen(fd, "wb", buffering=1 << 20) as sink:
-            for path in files:
-                for text in _documents(path, config.text_key, corpus.issues):
-                    if stop.is_set():
-                        return
-                    corpus.documents += 1
-                    data = text.encode("utf-8")
-                    corpus.text_bytes += len(data)
-                    if every and corpus.documents % every == 0 and corpus.held_out_bytes < HELD_OUT_MAX_BYTES:
-                        corpus.held_out.append(text)
-                        corpus.held_out_bytes += len(data)
-                        continue
-                    _write_document(sink, data)
-                task.advance(path.stat().st_size)
-                task.update(documents=f"{corpus.documents:,}", MB=f"{corpus.text_bytes / 1e6:,.0f}")
+            try:
+                for path in files:
+                    for text in _documents(path, config.text_key, corpus.issues):
+                        if stop.is_set():
+                            return
+                        corpus.documents += 1
+                        data = text.encode("utf-8")
+                        corpus.text_bytes += len(data)
+                        if every and corpus.documents % every == 0 and corpus.held_out_bytes < HELD_OUT_MAX_BYTES:
+                            corpus.held_out.append(text)
+                            corpus.held_out_bytes += len(data)
+                            continue
+                        _write_document(sink, data)
+                    task.advance(path.stat().st_size)
+                    task.update(documents=f"{corpus.documents:,}", MB=f"{corpus.text_bytes / 1e6:,.0f}")
+            finally:
+                sink.write(b"\n")  # an empty line: something to read even when there was no text
+                sink.flush()
+                _wait_until_read(sink.fileno(), stop)
     except BaseException as e:  # reported by the training thread once HF has seen end of file
         corpus.error = e
+
+
+def _wait_until_read(fd: int, stop: threading.Event) -> None:
+    """Wait until HF has read everything from the pipe: only then is closing it an end of file
+    (closed before HF opens it, the pipe would be empty and HF's open would wait forever)."""
+    unread = array.array("i", [0])
+    while not stop.is_set():
+        fcntl.ioctl(fd, termios.FIONREAD, unread)
+        if unread[0] == 0:
+            return
+        time.sleep(0.005)
 
 
 def _write_document(sink: BinaryIO, data: bytes) -> None:
@@ -200,9 +227,14 @@ def _write_document(sink: BinaryIO, data: bytes) -> None:
 
     Whitespace at the very end of a document is left out: HF would glue the line end onto it.
     """
-    data = data.rstrip(_ASCII_SPACE)
-    if data:
-        sink.write(_SAFE_BREAK.sub(b"\n", data.translate(_SWAP)))
+    data = data.rstrip(_ASCII_SPACE).translate(_SWAP)
+    start = 0
+    while len(data) - start > LINE_BYTES and (cut := _CUT_POINT.search(data, start + LINE_BYTES)):
+        sink.write(data[start : cut.end()])
+        sink.write(b"\n")
+        start = cut.end()
+    if start < len(data):
+        sink.write(data[start:])
         sink.write(b"\n")
 
 
@@ -300,9 +332,12 @@ def _held_out_check(tokenizer: Tokenizer, texts: list[str], reporter: Reporter) 
     return round(n_bytes / max(n_tokens, 1), 4), ids == reference
 
 
-def _notes(config: TrainTokenizerConfig, tokenizer: Tokenizer, corpus: _Corpus, agree: bool | None) -> list[str]:
+def _notes(config: TrainTokenizerConfig, tokenizer: Tokenizer, corpus: _Corpus, agree: bool | None,
+           trained_merges: int) -> list[str]:  # fmt: skip
     notes = []
-    if len(tokenizer.merges) < config.merges:
+    if trained_merges > len(tokenizer.merges):
+        notes.append(f"{trained_merges - len(tokenizer.merges)} merges made an existing token again and were dropped")
+    if trained_merges < config.merges:
         notes.append(
             f"the corpus supports only {len(tokenizer.merges):,} merges at min_frequency "
             f"{config.min_frequency} (asked for {config.merges:,}): the vocabulary has "
