@@ -9,7 +9,6 @@ everything ``gptkit tokenizer train`` writes); otherwise it falls back to HF ``t
 
 from __future__ import annotations
 
-import json
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -93,6 +92,14 @@ class Tokenizer:
     @cached_property
     def hf(self):
         """The reference HF ``tokenizers.Tokenizer`` (specials split out, as in ``tokenizer.json``)."""
+        return self._build_hf(with_specials=True)
+
+    @cached_property
+    def hf_ordinary(self):
+        """HF tokenizer without added specials: the reference for ordinary encoding."""
+        return self._build_hf(with_specials=False)
+
+    def _build_hf(self, with_specials: bool):
         from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
 
         vocab = {to_unicode(b): i for b, i in self.ranks.items()}
@@ -102,18 +109,9 @@ class Tokenizer:
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         tok.decoder = decoders.ByteLevel()
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
-        tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in self.specials])
+        if with_specials:
+            tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in self.specials])
         return tok
-
-    @cached_property
-    def hf_ordinary(self):
-        """HF tokenizer without added specials: reference for ordinary encoding."""
-        from tokenizers import Tokenizer
-
-        tok = Tokenizer.from_str(self.hf.to_str())
-        data = json.loads(tok.to_str())
-        data["added_tokens"] = []
-        return Tokenizer.from_str(json.dumps(data))
 
     # -- encoding ----------------------------------------------------------------------------
     def encode(self, text: str, allowed_special: Literal["all"] | frozenset[str] | set[str] = frozenset()) -> list[int]:
