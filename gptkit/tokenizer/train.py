@@ -1,9 +1,9 @@
 """Train a GPT-2-style byte-level BPE with HF ``tokenizers``, streaming the corpus.
 
 HF trains fastest from files: Rust reads, pre-tokenises and counts them on every thread
-(``train_from_iterator`` over Python strings was ~2.5× slower here). So documents are streamed
-from the shards by a producer thread into a named pipe that HF reads as a file: nothing is held
-in Python lists and nothing is written to disk. HF's file reader cuts its input at every ``\\n``,
+(``train_from_iterator`` over Python strings was 1.2–2.5× slower, with twice the memory). So
+documents are streamed from the shards by a producer thread into a named pipe that HF reads as
+a file: nothing is held in Python lists and nothing is written to disk. HF's file reader cuts its input at every ``\\n``,
 which would stop any whitespace pre-token from spanning a line break (no ``"\\n\\n"`` token); so
 the producer swaps the bytes ``\\n`` and ``\\v`` (both whitespace to the GPT-2 regex, so
 pre-tokenisation is unchanged), ends every document with a real ``\\n``, and swaps them back in
