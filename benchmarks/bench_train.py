@@ -3,7 +3,7 @@
 The configuration is nanoGPT's CPU one (4 layers × 256 wide, 4 heads, block 256, batch 8,
 vocabulary ~40k, fp32, 2 threads), on random tokens written as gptkit token shards. The bare loop
 is what nanoGPT's train.py does per step with the same GPT module: random windows from a memmap,
-forward, backward, clip, AdamW. Runs alternate (bare, gptkit, bare, gptkit…) and the fastest of
+forward, backward, clip, AdamW. Runs alternate (bare, gptkit, gptkit, bare, …) and the fastest of
 each is compared (a busy machine only slows runs down); warm-up steps are not timed, nor is the
 checkpoint gptkit writes at the end.
 
@@ -107,19 +107,22 @@ def main() -> None:
     config = preset("mini", n_layer=args.layers, n_embd=args.width, n_head=args.heads,
                     block_size=args.block, vocab_size=args.vocab)  # fmt: skip
     fpt = flops_per_token(config, args.block)
-    # measured now, under the same load as the runs (not the cached figure gptkit train uses)
+    # measured in this run, before and after the runs, best kept (not the cached figure gptkit train uses)
     dtype = torch.bfloat16 if args.dtype == "bf16" else torch.float32
-    peak = Peak(measure_matmul_flops(dtype, args.threads), f"{args.dtype} matmul measured in this run")
+    peak_flops = measure_matmul_flops(dtype, args.threads)
     results: dict[str, list[float]] = {"bare PyTorch loop": [], "gptkit train": []}
     with tempfile.TemporaryDirectory() as tmp:
         n_tokens = (args.warmup + args.steps) * args.batch * (args.block + 1) * 2
         data = make_tokens(Path(tmp) / "tokens", args.vocab, n_tokens)
         for i in range(args.repeats):
-            results["bare PyTorch loop"].append(bare_loop(args, data))
-            results["gptkit train"].append(gptkit_run(args, data, Path(tmp) / f"run{i}"))
+            runs = [("bare PyTorch loop", lambda: bare_loop(args, data)),
+                    ("gptkit train", lambda i=i: gptkit_run(args, data, Path(tmp) / f"run{i}"))]  # fmt: skip
+            for name, run in runs if i % 2 == 0 else runs[::-1]:  # alternate the order too
+                results[name].append(run())
             print(f"repeat {i + 1}: bare {results['bare PyTorch loop'][-1]:,.0f} tok/s, "
                   f"gptkit {results['gptkit train'][-1]:,.0f} tok/s", file=sys.stderr)  # fmt: skip
 
+    peak = Peak(max(peak_flops, measure_matmul_flops(dtype, args.threads)), f"{args.dtype} matmul, best of this run")
     print(f"model {args.layers}x{args.width}, block {args.block}, batch {args.batch}, vocab {args.vocab}, "
           f"{args.dtype}, {args.threads} threads; {fpt / 1e6:.1f} MFLOP/token; peak {peak.flops / 1e9:.0f} "
           f"GFLOP/s ({peak.source}); {args.steps} timed steps x {args.repeats} alternating runs")  # fmt: skip
