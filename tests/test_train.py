@@ -260,3 +260,15 @@ def test_shipped_recipes_resolve(recipe):
     assert cfg.model.preset in PRESETS
     if cfg.batch_tokens is not None:  # a whole number of micro-batches on 1 process
         assert cfg.batch_tokens % (cfg.micro_batch * (cfg.block_size or 1)) == 0
+
+
+def test_checkpoint_state_with_bad_rng_is_refused(finished_run, tmp_path):
+    cfg, _ = finished_run
+    run = tmp_path / "run"
+    shutil.copytree(cfg.out, run)
+    path = ckpt.latest_checkpoint(run) / "state.json"
+    state = json.loads(path.read_text())
+    state["rng"] = [{"torch": "not base64 of a generator state"}]
+    path.write_text(json.dumps(state))
+    with pytest.raises(InputError, match="corrupt checkpoint state"):
+        train(dataclasses.replace(cfg, out=run, steps=6))

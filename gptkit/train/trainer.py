@@ -235,8 +235,12 @@ class _Trainer:
                 self.optimizer.load_state_dict(opt_state)
         except (ValueError, KeyError, RuntimeError) as e:
             raise InputError(f"optimizer state does not fit this model: {e}", self.resume_dir / ckpt.OPTIMIZER) from None
-        self.loader.load_state_dict(state["loader"][self.info.rank])
-        ckpt.set_rng_state(state["rng"][self.info.rank])
+        try:
+            self.loader.load_state_dict(state["loader"][self.info.rank])
+            ckpt.set_rng_state(state["rng"][self.info.rank])
+        except (KeyError, TypeError, ValueError, IndexError) as e:
+            raise InputError(f"corrupt checkpoint state: bad loader or RNG state ({e!r})",
+                             self.resume_dir / ckpt.STATE) from None  # fmt: skip
 
     # --- the loop --------------------------------------------------------------------------
 
@@ -250,7 +254,8 @@ class _Trainer:
             self._restore(state)
             step = state["step"]
             best_val = state.get("best_val_loss")
-            self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name})")
+            done = " (already finished: raise train.steps to train longer)" if step >= cfg.steps else ""
+            self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name}){done}")
         else:
             seed_everything(cfg.seed + info.rank)  # dropout differs per process, init did not
         if info.is_main:
