@@ -53,7 +53,9 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
     manifest_config = {**to_dict(config), "model_hash": fingerprint}
     if is_complete(out, STAGE, manifest_config, inputs):
         reporter.log(f"already evaluated with this config, data and model: {out / RESULTS_FILE}")
-        return json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))
+        results = json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))
+        results.setdefault("gptkit", {})["reused"] = True  # in memory only: nothing was evaluated
+        return results
     t_load = time.time()
 
     import lm_eval.evaluator

@@ -257,8 +257,7 @@ def stage_tokenizer(ctx: RunContext) -> dict:
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("tokenizer"))}
     cfg = ctx.config("tokenizer", wired)
     summary = train_tokenizer(cfg, ctx.reporter)
-    return {"skipped": summary.get("skipped", False), "vocab size": summary.get("vocab_size", 0),
-            "merges": summary.get("merges", 0)}  # fmt: skip
+    return {"skipped": summary.skipped, "vocab size": summary.vocab_size, "merges": summary.merges}
 
 
 def stage_pack(ctx: RunContext) -> dict:
@@ -302,7 +301,8 @@ def stage_eval(ctx: RunContext) -> dict:
     results = evaluate(ctx.config("eval", wired), ctx.reporter)
     metrics = results.get("results", {})
     first = next(iter(metrics.values()), {})
-    return {k.split(",")[0]: round(v, 4) for k, v in first.items() if isinstance(v, float) and "stderr" not in k}
+    scores = {k.split(",")[0]: round(v, 4) for k, v in first.items() if isinstance(v, float) and "stderr" not in k}
+    return {"skipped": results.get("gptkit", {}).get("reused", False), **scores}
 
 
 STAGES: dict[str, Callable[[RunContext], dict]] = {

@@ -35,8 +35,7 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
-from gptkit.io.shards import Issue, IssueLog, is_jsonl, iter_chunks, iter_jsonl
-from gptkit.pack.pack import document_files
+from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
 from gptkit.tokenizer.config import TrainTokenizerConfig
@@ -77,10 +76,6 @@ class TrainSummary:
     issues: int
     skipped: bool = False  # True when the output was already complete and nothing ran
     notes: list[str] = field(default_factory=list)
-
-    def get(self, key: str, default: Any = None) -> Any:
-        """Dict-style read (the pipeline reads stage summaries by key)."""
-        return getattr(self, key, default)
 
 
 @dataclass
