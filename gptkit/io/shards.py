@@ -271,6 +271,30 @@ def expand_inputs(items: Iterable[str | Path], suffixes: tuple[str, ...] | None 
     return out
 
 
+#: Document files a directory input contributes. Bare ``.json`` is left out: a stage folder holds
+#: manifest.json and stats.json.
+DOCUMENT_SUFFIXES = (
+    *(f"{s}{c}" for s in (".jsonl", ".ndjson") for c in ("", *COMPRESSION_SUFFIXES)),
+    ".json.zst", ".json.gz", ".txt",
+)  # fmt: skip
+
+
+def document_files(items: Iterable[str | Path]) -> list[Path]:
+    """Document inputs: files and globs as given; a directory gives its top-level document
+    shards (a stage's ``removed/`` is not read) or, when it has none, those found below it."""
+    out: list[Path] = []
+    for item in items:
+        p = Path(item)
+        if p.is_dir():
+            top = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
+                         and f.name.lower().endswith(DOCUMENT_SUFFIXES))  # fmt: skip
+            out.extend(top or expand_inputs([p], DOCUMENT_SUFFIXES))
+        else:
+            out.extend(expand_inputs([p]))
+    seen: set[Path] = set()
+    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]
+
+
 def shard_name(index: int) -> str:
     return f"{index:05d}{SHARD_SUFFIX}"
 

@@ -41,7 +41,15 @@ from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, read_manifest
-from gptkit.io.shards import Document, Issue, IssueLog, ShardWriter, expand_inputs, iter_documents, shard_name
+from gptkit.io.shards import (
+    Document,
+    Issue,
+    IssueLog,
+    ShardWriter,
+    document_files,
+    iter_documents,
+    shard_name,
+)
 from gptkit.io.tasks import COMPLETIONS, parse_task_range, read_marker, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -50,14 +58,6 @@ WORK = ".work"
 STATS = "stats.json"
 FUNNEL = "funnel.png"
 REMOVED = "removed"
-#: Suffixes of document files looked for inside input directories.
-#: Bare ``.json`` is left out: a stage folder holds manifest.json and stats.json.
-INPUT_SUFFIXES = (
-    *(f"{s}{c}" for s in (".jsonl", ".ndjson") for c in ("", ".zst", ".gz", ".xz", ".bz2")),
-    ".json.zst", ".json.gz", ".txt",
-)  # fmt: skip
-
-
 @dataclass(frozen=True)
 class ShardTask:
     index: int
@@ -369,7 +369,7 @@ def clean(
     """Run (or resume) the clean stage; see the package docstring."""
     cfg = config or CleanConfig()
     out = Path(out_dir)
-    files = expand_inputs(inputs, INPUT_SUFFIXES)
+    files = document_files(inputs)
     eval_files = [Path(p) for p in cfg.decontaminate.eval_files]
     for p in eval_files:
         if not p.is_file():
