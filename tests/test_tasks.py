@@ -1,5 +1,8 @@
 """The local executor skips tasks with completion markers and runs the rest on processes."""
 
+import signal
+
+from gptkit.io.pool import WorkerPool
 from gptkit.io.tasks import parse_task_range, read_marker, run_tasks
 
 
@@ -26,3 +29,12 @@ def test_parse_task_range():
     assert parse_task_range(None, 5) == range(5)
     assert parse_task_range("1:3", 5) == range(1, 3)
     assert parse_task_range(":2", 5) == range(0, 2)
+
+
+def test_worker_pool_workers_never_receive_ctrl_c():
+    """Ctrl-C reaches the whole process group; pool workers are born with SIGINT blocked so only
+    the parent handles it (a worker hit while starting up used to print its own traceback)."""
+    with WorkerPool(2) as pool:
+        masks = [f.result() for f in [pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []) for _ in range(4)]]
+    assert all(signal.SIGINT in mask for mask in masks)
+    assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the parent still gets it

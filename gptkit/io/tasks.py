@@ -11,14 +11,14 @@ too. ``task_range`` lets several machines sharing a filesystem each take a slice
 from __future__ import annotations
 
 import json
-import multiprocessing as mp
 from collections.abc import Callable, Sequence
-from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+from concurrent.futures import FIRST_COMPLETED, wait
 from pathlib import Path
 from typing import Any, TypeVar
 
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_json
+from gptkit.io.pool import WorkerPool
 
 T = TypeVar("T")
 
@@ -98,8 +98,7 @@ def run_tasks(
             finish(tid, fn(task))
         return results
 
-    ctx = mp.get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=initializer, initargs=initargs) as pool:
+    with WorkerPool(workers, initializer=initializer, initargs=initargs) as pool:
         queue = list(pending)
         running = {}
         while queue or running:

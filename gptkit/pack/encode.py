@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import signal
 from typing import Any
 
 import numpy as np
@@ -16,12 +15,6 @@ def init_worker(tokenizer: Any) -> None:
     """Keep the tokenizer for :func:`encode_documents` (once per worker process)."""
     _WORKER["tok"] = tokenizer
     _WORKER["dtype"] = dtype_for_vocab(tokenizer.vocab_size)
-
-
-def init_worker_process(tokenizer: Any) -> None:
-    """:func:`init_worker` for a pool process; Ctrl-C is left to the parent, which stops the pool."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-    init_worker(tokenizer)
 
 
 def encode_documents(texts: list[str]) -> tuple[np.ndarray, np.ndarray]:

@@ -23,9 +23,7 @@ import os
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import asdict, dataclass, field
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Any
 
@@ -35,10 +33,11 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import MANIFEST, Manifest, file_record, read_manifest, verify
-from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_documents
+from gptkit.io.pool import WorkerPool
+from gptkit.io.shards import Issue, IssueLog, document_files, iter_documents
 from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
-from gptkit.pack.encode import encode_documents, init_worker, init_worker_process
+from gptkit.pack.encode import encode_documents, init_worker
 from gptkit.pack.format import TokenShardWriter, dtype_for_vocab, index_path, read_doc_ends, read_header
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -47,13 +46,6 @@ SPLITS = ("train", "val")
 RUN_MARKER = "run"
 VAL_IDS = "val_ids.txt"
 TOKENIZER_DIR = "tokenizer"
-
-#: Files a directory input contributes (its top level; a stage's ``removed/`` is not packed).
-DOCUMENT_SUFFIXES = (
-    ".jsonl.zst", ".jsonl.zstd", ".jsonl.gz", ".jsonl.xz", ".jsonl.bz2", ".jsonl",
-    ".json.zst", ".json.gz", ".ndjson", ".txt",
-)  # fmt: skip
-
 
 @dataclass
 class PackSummary:
@@ -128,22 +120,6 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
 
 
 # -- inputs and the validation split ----------------------------------------------------------
-
-
-def document_files(items: list[Path] | list[str]) -> list[Path]:
-    """Input files: files and globs as given; a directory gives its top-level document shards
-    (or, when it has none, those found below it)."""
-    out: list[Path] = []
-    for item in items:
-        p = Path(item)
-        if p.is_dir():
-            top = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
-                         and f.name.lower().endswith(DOCUMENT_SUFFIXES))  # fmt: skip
-            out.extend(top or expand_inputs([p], DOCUMENT_SUFFIXES))
-        else:
-            out.extend(expand_inputs([p]))
-    seen: set[Path] = set()
-    return [f for f in out if not (f.resolve() in seen or seen.add(f.resolve()))]
 
 
 def is_empty(text: str) -> bool:
@@ -347,8 +323,7 @@ def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple
         for chunk in chunks:
             yield chunk, encode_documents(chunk.texts)
         return
-    ctx = get_context("spawn")
-    with ProcessPoolExecutor(workers, mp_context=ctx, initializer=init_worker_process, initargs=(tok,)) as pool:
+    with WorkerPool(workers, initializer=init_worker, initargs=(tok,)) as pool:
         pending: deque = deque()
         try:
             for chunk in chunks:

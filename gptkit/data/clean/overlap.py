@@ -9,7 +9,6 @@ percentage of eval documents touched by at least one shared 8-gram.
 
 from __future__ import annotations
 
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,8 @@ import numpy as np
 
 from gptkit.data.clean.decontaminate import contains, iter_eval_texts, ngram_keys
 from gptkit.data.clean.text import normalise_for_ngrams
-from gptkit.io.shards import IssueLog, expand_inputs, iter_documents
+from gptkit.io.pool import WorkerPool
+from gptkit.io.shards import IssueLog, document_files, iter_documents
 from gptkit.reporting import NULL_REPORTER, Reporter
 
 _eval_keys = np.zeros(0, dtype=np.uint64)
@@ -61,9 +61,7 @@ def overlap_report(
     reporter: Reporter = NULL_REPORTER,
 ) -> dict[str, Any]:  # fmt: skip
     """Overlap of ``eval_file`` with the corpus files (see the module docstring)."""
-    from gptkit.data.clean.pipeline import INPUT_SUFFIXES
-
-    files = expand_inputs(corpus, INPUT_SUFFIXES)
+    files = document_files(corpus)
     eval_set = load_eval_set(eval_file, n)
     keys = eval_set.all_keys
     found_parts = []
@@ -80,9 +78,7 @@ def overlap_report(
                 issues += iss["total"]
                 bar.advance()
         else:
-            import multiprocessing as mp
-
-            with ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"), initializer=_init, initargs=(keys,)) as pool:
+            with WorkerPool(workers, initializer=_init, initargs=(keys,)) as pool:
                 for part, d, iss in pool.map(_scan, jobs):
                     found_parts.append(part)
                     docs += d
