@@ -111,11 +111,11 @@ def run_pipeline(
         summary = STAGES[name](ctx)
         seconds = time.perf_counter() - started
         record = StageRecord(name, "skipped" if summary.pop("skipped", False) else "ran", seconds, summary)
-        if record.status == "skipped":  # show the time the stage took when it ran
-            record.seconds = _previous_seconds(run_dir, name, seconds)
+        if record.status == "skipped":  # show the time and figures of the run that made it
+            record.seconds, record.summary = _previous_run(run_dir, name, seconds, summary)
         else:
             atomic_write_json(run_dir / STATE_DIR / f"{name}.json", {"seconds": seconds, "summary": summary})
-        reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(summary)}")
+        reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(record.summary)}")
         report.stages.append(record)
 
     _fill_report(report, run_dir)
@@ -158,12 +158,14 @@ def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _previous_seconds(run_dir: Path, name: str, default: float) -> float:
+def _previous_run(run_dir: Path, name: str, seconds: float, summary: dict) -> tuple[float, dict]:
+    """Seconds and summary the stage recorded when it ran (``seconds``, ``summary`` if unknown)."""
     path = run_dir / STATE_DIR / f"{name}.json"
     try:
-        return float(json.loads(path.read_text(encoding="utf-8"))["seconds"])
-    except (OSError, ValueError, KeyError):
-        return default
+        state = json.loads(path.read_text(encoding="utf-8"))
+        return float(state["seconds"]), dict(state["summary"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return seconds, summary
 
 
 def _short(summary: dict[str, Any]) -> str:
@@ -275,8 +277,9 @@ def stage_train(ctx: RunContext) -> dict:
 
     cfg = ctx.config("train", {"data": str(ctx.path("pack")), "out": str(ctx.path("train"))})
     summary = train(cfg, ctx.reporter)
-    return {"skipped": summary.resumed_from == summary.steps, "step": summary.step,
-            "val loss": summary.best_val_loss, "tokens/s": round(summary.tokens_per_s)}  # fmt: skip
+    val_loss = None if summary.best_val_loss is None else round(summary.best_val_loss, 4)
+    return {"skipped": summary.resumed_from == summary.steps, "step": summary.step, "val loss": val_loss,
+            "tokens/s": round(summary.tokens_per_s)}  # fmt: skip
 
 
 def stage_generate(ctx: RunContext) -> dict:
