@@ -396,6 +396,58 @@ def test_cli_user_errors_are_one_line(model_dir, tmp_path):
     )
 
 
+LOCAL_CLOZE_YAML = """\
+task: local_cloze
+dataset_path: json
+dataset_kwargs:
+  data_files:
+    test: {data}
+test_split: test
+output_type: loglikelihood
+doc_to_text: "{{{{text.split(' ')[:-1]|join(' ')}}}}"
+doc_to_target: "{{{{' '+text.split(' ')[-1]}}}}"
+metric_list:
+  - metric: perplexity
+    aggregation: perplexity
+    higher_is_better: false
+  - metric: acc
+    aggregation: mean
+    higher_is_better: true
+"""
+
+
+def test_include_path_task_on_local_files_matches_gptkit_lambada(model_dir, tmp_path):
+    """A user's lm-eval YAML task (--include-path) over a local JSONL runs offline through the
+    same adapter: written as lm-eval's lambada_openai, it scores exactly what gptkit's lambada does."""
+    from gptkit.eval.tasks.lambada import load_passages
+
+    data = tmp_path / "passages.jsonl"
+    data.write_text("".join(json.dumps({"text": p["text"]}) + "\n" for p in load_passages(shared_path(LAMBADA))[:12]))
+    tasks = tmp_path / "tasks"
+    tasks.mkdir()
+    (tasks / "local_cloze.yaml").write_text(LOCAL_CLOZE_YAML.format(data=data))
+    out = tmp_path / "o"
+    args = ["eval", model_dir, "--tasks", "lambada,local_cloze", "--include-path", tasks, "--limit", "12",
+            "--bootstrap-iters", "0", "--set", "eval.lambada.file=" + str(data), "--out", out]  # fmt: skip
+    proc = run_gptkit(*args)
+    assert proc.returncode == 0, proc.stderr
+    results = json.loads((out / "results.json").read_text())["results"]
+    assert results["local_cloze"]["perplexity,none"] == pytest.approx(results["lambada"]["perplexity,none"], rel=1e-6)
+    assert results["local_cloze"]["acc,none"] == results["lambada"]["acc,none"]
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert {Path(i["path"]).name for i in manifest["inputs"]} >= {"passages.jsonl", "local_cloze.yaml"}
+
+    (tasks / "local_cloze.yaml").write_text(LOCAL_CLOZE_YAML.format(data=data).replace("- metric: acc\n    aggregation: mean\n    higher_is_better: true\n", ""))
+    again = run_gptkit(*args)  # the task changed: evaluated again, not reused
+    assert again.returncode == 0, again.stderr
+    assert "acc,none" not in json.loads((out / "results.json").read_text())["results"]["local_cloze"]
+
+
+def test_include_path_must_exist(model_dir, tmp_path):
+    proc = run_gptkit("eval", model_dir, "--tasks", "my_task", "--include-path", tmp_path / "nope", "--out", tmp_path / "o")
+    assert_one_line_error(proc, "include_path", "nope")
+
+
 def test_cli_unknown_task_is_one_line(model_dir, tmp_path):
     assert_one_line_error(
         run_gptkit("eval", model_dir, "--tasks", "lambada,no_such_task", "--out", tmp_path / "o"),

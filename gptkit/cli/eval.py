@@ -58,6 +58,13 @@ def eval_command(
             "--data-dir", help="Folder with lambada/lambada_test.jsonl and coqa/coqa-dev-v1.0.json."
         ),
     ] = None,
+    include_path: Annotated[
+        list[Path] | None,
+        typer.Option(
+            "--include-path",
+            help="Folder of lm-eval task YAMLs (as lm-eval's --include_path); repeat for several.",
+        ),
+    ] = None,
     coqa_turns: Annotated[
         str | None,
         typer.Option(
@@ -92,6 +99,8 @@ def eval_command(
       gptkit eval runs/w/train --tasks lambada,coqa --shots few --data-dir ~/data --limit 500
 
       gptkit eval runs/w/hf --tasks coqa --shots 1 --set eval.coqa.train_file=~/data/coqa-train-v1.0.json
+
+      gptkit eval runs/w/train --tasks my_cloze --include-path my_tasks/
     """
     from gptkit.cli.ui import RichReporter
     from gptkit.config import resolve
@@ -102,6 +111,7 @@ def eval_command(
         "model": str(model), "tasks": _split(tasks), "shots": shots, "fewshot_k": fewshot_k, "limit": limit,
         "batch_size": batch_size, "seed": seed, "bootstrap_iters": bootstrap_iters,
         "data_dir": str(data_dir) if data_dir else None, "coqa.turns": coqa_turns,
+        "include_path": [str(p) for p in include_path] if include_path else None,
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])

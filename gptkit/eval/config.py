@@ -58,6 +58,9 @@ class EvalConfig:
     bootstrap_iters: int = 1000
     #: folder holding lambada/ and coqa/ data files.
     data_dir: Path | None = None
+    #: folders of lm-eval task YAMLs (lm-eval's ``--include_path``); their tasks can be named in
+    #: ``tasks`` and read local files (``dataset_path: json`` + ``dataset_kwargs.data_files``).
+    include_path: list[Path] = field(default_factory=list)
     #: cache model answers per checkpoint under OUT/cache/<model hash>.
     cache: bool = True
     device: str = "cpu"

@@ -17,6 +17,7 @@ import logging
 import os
 import random
 import time
+from pathlib import Path
 from typing import Any
 
 from gptkit.config import dump_toml, to_dict
@@ -45,10 +46,10 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
         torch.set_num_threads(config.threads)
     out = config.out_dir()
     t0 = time.time()
-    specs, task_dict = _load_tasks(config, reporter)
+    specs, task_dict = _load_tasks(config)
     model, tok = _load_model(config)
     fingerprint = model_fingerprint(model, tok)
-    data_files = [p for spec in specs for p in spec.inputs]
+    data_files = [p for spec in specs for p in spec.inputs] + _passthrough_inputs(config, specs, task_dict)
     inputs = input_records(data_files)
     manifest_config = {**to_dict(config), "model_hash": fingerprint}
     if is_complete(out, STAGE, manifest_config, inputs):
@@ -133,7 +134,7 @@ def _quiet_offline_lm_eval() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _load_tasks(config: EvalConfig, reporter: Reporter) -> tuple[list, dict[str, Any]]:
+def _load_tasks(config: EvalConfig) -> tuple[list, dict[str, Any]]:
     """gptkit's task specs and lm-eval's task dict (with shots and demo seed set) for ``config.tasks``."""
     from gptkit.eval.tasks import TASKS
 
@@ -145,7 +146,7 @@ def _load_tasks(config: EvalConfig, reporter: Reporter) -> tuple[list, dict[str,
 
     task_dict = TaskManager(include_defaults=False).load([spec.config for spec in specs]) if specs else {}
     if others:
-        task_dict = _merge(task_dict, _load_passthrough(others, reporter))
+        task_dict = _merge(task_dict, _load_passthrough(others, config.include_path))
     shots = {spec.name: spec.num_fewshot for spec in specs}
     for name, task in task_dict["tasks"].items():
         task.set_config(key="num_fewshot", value=shots.get(name, config.num_fewshot(PASSTHROUGH_FEWSHOT_K)))
@@ -153,19 +154,25 @@ def _load_tasks(config: EvalConfig, reporter: Reporter) -> tuple[list, dict[str,
     return specs, task_dict
 
 
-def _load_passthrough(names: list[str], reporter: Reporter) -> dict[str, Any]:
-    """lm-eval's own tasks by name (index of bundled tasks built only now: ~10 s); their data
-    must already be in the local datasets cache."""
+def _load_passthrough(names: list[str], include_path: list[Path]) -> dict[str, Any]:
+    """lm-eval tasks by name: from the ``include_path`` YAMLs, else lm-eval's own (their index
+    is built only then: ~10 s). Their data must be local files or in the datasets cache."""
     from lm_eval.tasks import TaskManager
 
     from gptkit.eval.tasks import TASKS
 
-    manager = TaskManager()
+    for folder in include_path:
+        if not Path(folder).is_dir():
+            raise UsageError(f"include_path: no such folder: {folder}")
+    paths = [str(p) for p in include_path] or None
+    manager = TaskManager(include_path=paths, include_defaults=False) if paths else None
+    if manager is None or any(name not in manager.all_tasks for name in names):
+        manager = TaskManager(include_path=paths)
     unknown = [name for name in names if name not in manager.all_tasks]
     if unknown:
         raise UsageError(
             f"unknown task '{unknown[0]}' (gptkit's tasks: {', '.join(TASKS)}; or any lm-eval task whose data "
-            "is available locally)"
+            "is available locally, or one defined in an --include-path folder)"
         )
     try:
         return manager.load(names)
@@ -174,6 +181,23 @@ def _load_passthrough(names: list[str], reporter: Reporter) -> dict[str, Any]:
         raise InputError(
             f"lm-eval task(s) {', '.join(names)}: data not available offline ({type(e).__name__}: {first})"
         ) from None
+
+
+def _passthrough_inputs(config: EvalConfig, specs: list, task_dict: dict[str, Any]) -> list[Path]:
+    """What a pass-through task reads that can change: the include-path YAMLs and the local
+    ``data_files`` of each task (so editing either re-runs the evaluation)."""
+    own = {spec.name for spec in specs}
+    files = sorted(f for folder in config.include_path for f in Path(folder).rglob("*.y*ml") if f.is_file())
+    for name, task in task_dict["tasks"].items():
+        if name in own:
+            continue
+        data_files = (getattr(task.config, "dataset_kwargs", None) or {}).get("data_files")
+        values = data_files.values() if isinstance(data_files, dict) else [data_files]
+        for value in values:
+            for item in value if isinstance(value, list) else [value]:
+                if isinstance(item, str) and Path(item).is_file():
+                    files.append(Path(item))
+    return files
 
 
 def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
