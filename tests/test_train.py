@@ -272,3 +272,22 @@ def test_checkpoint_state_with_bad_rng_is_refused(finished_run, tmp_path):
     path.write_text(json.dumps(state))
     with pytest.raises(InputError, match="corrupt checkpoint state"):
         train(dataclasses.replace(cfg, out=run, steps=6))
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_like_eager_and_saves_plain_weights(tokens, tmp_path):
+    """train.compile=true (torch.compile, inductor on CPU): the same losses as eager, and the
+    checkpoint holds the plain model's weights (no ``_orig_mod.`` names) that load back."""
+    torch.set_num_threads(1)
+    model = dataclasses.replace(tiny_config(None, None).model, dropout=0.0)
+    runs = {name: train(tiny_config(tokens, tmp_path / name, steps=4, eval_interval=0, model=model, compile=flag))
+            for name, flag in (("eager", False), ("compiled", True))}  # fmt: skip
+    losses = {name: [r["loss"] for r in read_jsonl(tmp_path / name / "metrics.jsonl") if "loss" in r] for name in runs}
+    assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4)
+
+    from gptkit.train.model_io import load_model
+
+    compiled, _ = load_model(tmp_path / "compiled")
+    eager, _ = load_model(tmp_path / "eager")
+    for (name, a), (_, b) in zip(compiled.state_dict().items(), eager.state_dict().items(), strict=True):
+        assert "_orig_mod" not in name and torch.allclose(a, b, atol=1e-5), name
