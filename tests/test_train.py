@@ -131,6 +131,20 @@ def test_tiny_model_learns_and_writes_a_complete_run(tokens, tmp_path):
     assert model.config.n_layer == 2 and model.config.vocab_size == 96
 
 
+def test_tensorboard_scalars_match_metrics_jsonl(tokens, tmp_path):
+    """With the tensorboard extra installed (dev installs it), RUN/tensorboard holds the same scalars."""
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    torch.set_num_threads(1)
+    train(tiny_config(tokens, tmp_path / "run", steps=6, eval_interval=3))
+    events = EventAccumulator(str(tmp_path / "run" / "tensorboard"))
+    events.Reload()
+    records = read_jsonl(tmp_path / "run" / "metrics.jsonl")
+    for key in ("loss", "val_loss", "lr"):
+        logged = [(r["step"], r[key]) for r in records if key in r]
+        assert [(e.step, e.value) for e in events.Scalars(key)] == [(s, pytest.approx(v, rel=1e-6)) for s, v in logged]
+
+
 def test_grad_norm_is_logged_before_clipping(tokens, tmp_path):
     torch.set_num_threads(1)
     for name, clip in (("clip", 1e-3), ("noclip", 0.0)):
