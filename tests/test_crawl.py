@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import io
 import os
 import signal
 import socket
@@ -237,6 +238,26 @@ def test_failures_are_logged_and_never_crash(tmp_path, site):
     assert records[site.url("/page/1")].payload == page("/page/1")
     assert summary["counts"]["urls"] == len(paths) + 3
     assert summary["reasons"]["disallowed by robots.txt"] == 3
+
+
+def test_warc_is_standard_and_log_offsets_address_each_exchange(tmp_path, site):
+    """warcio reads our WARC.gz as written; each log line's (offset, length) is a self-contained
+    slice of gzip members holding that URL's request and response (random access, as CC's index)."""
+    from warcio.archiveiterator import ArchiveIterator
+
+    cfg = fast_config(tmp_path, [site.url(f"/page/{i}") for i in range(5)])
+    crawl(cfg)
+    warc = cfg.out / "warc" / "crawl-00000.warc.gz"
+    with warc.open("rb") as f:
+        records = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.content_stream().read())
+                   for r in ArchiveIterator(f)]  # fmt: skip
+    assert [t for t, _, _ in records] == ["request", "response"] * 5
+    data = warc.read_bytes()
+    for url, entry in read_log(cfg.out).items():
+        chunk = data[entry["warc_offset"] : entry["warc_offset"] + entry["warc_length"]]
+        pair = [(r.rec_type, r.rec_headers.get_header("WARC-Target-URI"), r.content_stream().read())
+                for r in ArchiveIterator(io.BytesIO(chunk))]  # fmt: skip
+        assert pair == [("request", url, b""), ("response", url, page("/" + url.split("/", 3)[3]))]
 
 
 def test_private_addresses_refused_after_resolution_and_on_redirect(tmp_path, site):

@@ -8,8 +8,8 @@ wget writes) is unwrapped. A corrupt or truncated region is reported as an
 the next gzip member (or ``WARC/`` header line) after it, so one bad record does not lose the
 rest of the file.
 
-Writing (:class:`RotatingWarcWriter`) appends request + response records, one gzip member each,
-to ``<prefix>-00000.warc.gz.open``; when that file passes ``max_bytes`` it is renamed to
+Writing (:class:`RotatingWarcWriter`) appends request + response records, one gzip member each
+(zlib level 6: 1.5× faster than warcio's level 9 on real HTML, 0.6 % larger), to ``<prefix>-00000.warc.gz.open``; when that file passes ``max_bytes`` it is renamed to
 ``<prefix>-00000.warc.gz`` (finished, never written again) and the next one is opened. A killed
 writer leaves only a ``.open`` file, which :meth:`RotatingWarcWriter.salvage` cuts back to the
 last record its caller confirmed and then finishes.
@@ -162,6 +162,17 @@ def _next_record_start(f: io.BufferedReader, pos: int) -> int | None:
         pos += block
 
 
+#: gzip level of written records (measured on the 181 benchmark pages: level 9 45.6 MB/s, ratio
+#: 0.1964; level 6 70.1 MB/s, 0.1975; level 1 180 MB/s, 0.2348).
+GZIP_LEVEL = 6
+
+
+def gzip_member(data: bytes, level: int = GZIP_LEVEL) -> bytes:
+    """``data`` as one complete gzip member (WARC.gz files are a series of them, one per record)."""
+    z = zlib.compressobj(level, zlib.DEFLATED, zlib.MAX_WBITS + 16)
+    return z.compress(data) + z.flush()
+
+
 class RotatingWarcWriter:
     """Gzipped WARC files ``<prefix>-NNNNN.warc.gz`` of about ``max_bytes`` each (see module doc)."""
 
@@ -210,7 +221,7 @@ class RotatingWarcWriter:
     def _ensure_open(self) -> None:
         if self._file is None:
             self._file = open(self.directory / (self.current_name + OPEN_SUFFIX), "ab")  # noqa: SIM115
-            self._writer = WARCWriter(self._file, gzip=True)
+            self._writer = WARCWriter(None, gzip=False)  # builds the records; write_exchange gzips them
 
     def write_exchange(
         self, url: str, request_line: str, request_headers: list[tuple[str, str]], status_line: str,
@@ -231,8 +242,10 @@ class RotatingWarcWriter:
             warc_headers_dict={k: v for k, v in warc_headers.items() if k in ("WARC-Date", "WARC-IP-Address")},
         )  # fmt: skip
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
-        self._writer.write_record(request)
-        self._writer.write_record(response)
+        for record in (request, response):
+            buf = io.BytesIO()
+            WARCWriter(buf, gzip=False).write_record(record)
+            self._file.write(gzip_member(buf.getvalue()))
         self._file.flush()
         name, end = self.current_name, self._file.tell()
         if end >= self.max_bytes:
