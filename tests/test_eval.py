@@ -392,7 +392,7 @@ def test_cli_user_errors_are_one_line(model_dir, tmp_path):
     )
     assert_one_line_error(run_gptkit("eval", model_dir, "--shots", "2", "--out", tmp_path / "o"), "shots")
     assert_one_line_error(
-        run_gptkit("eval", tmp_path / "nope", "--tasks", "lambada"), "no such model directory"
+        run_gptkit("eval", tmp_path / "nope"), "no such model directory"  # default tasks: CoQA data missing too
     )
 
 

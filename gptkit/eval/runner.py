@@ -44,6 +44,8 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
         import torch
 
         torch.set_num_threads(config.threads)
+    if not Path(config.model).exists():  # before the task data checks: the first thing to fix
+        raise InputError("no such model directory", config.model)
     out = config.out_dir()
     t0 = time.time()
     specs, task_dict = _load_tasks(config)
