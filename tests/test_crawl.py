@@ -72,11 +72,22 @@ class Site:
                 with site.lock:
                     site.requests[self.path] += 1
                     site.times.setdefault(self.path, []).append(time.monotonic())
+                self.gauges = [site.in_flight, site.shared]
+                for gauge in self.gauges:
+                    gauge.__enter__()
                 try:
-                    with site.in_flight, site.shared:
-                        site.respond(self)
+                    site.respond(self)
                 except (BrokenPipeError, ConnectionResetError):
                     pass
+                finally:
+                    self.answering()
+
+            def answering(self):
+                """The request stops counting as in flight when its answer starts: the client may
+                send its next request the moment the last byte arrives, before this thread moves on."""
+                for gauge in self.gauges:
+                    gauge.__exit__(None, None, None)
+                self.gauges = []
 
         self.server = ThreadingHTTPServer((host, 0), Handler)
         self.server.daemon_threads = True
@@ -150,6 +161,7 @@ class Site:
 
     @staticmethod
     def send(h, status: int, body: bytes, content_type: str | None, headers=()) -> None:
+        h.answering()
         h.send_response(status)
         if content_type:
             h.send_header("Content-Type", content_type)
