@@ -183,7 +183,8 @@ class RotatingWarcWriter:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.index = self._next_free_index()
         self._file = None
-        self._writer: WARCWriter | None = None
+        self._record = io.BytesIO()  # one record at a time, uncompressed; gzipped by write_exchange
+        self._writer = WARCWriter(self._record, gzip=False)
         self.finished: list[Path] = []
 
     def name(self, index: int) -> str:
@@ -221,7 +222,6 @@ class RotatingWarcWriter:
     def _ensure_open(self) -> None:
         if self._file is None:
             self._file = open(self.directory / (self.current_name + OPEN_SUFFIX), "ab")  # noqa: SIM115
-            self._writer = WARCWriter(None, gzip=False)  # builds the records; write_exchange gzips them
 
     def write_exchange(
         self, url: str, request_line: str, request_headers: list[tuple[str, str]], status_line: str,
@@ -229,7 +229,7 @@ class RotatingWarcWriter:
     ) -> tuple[str, int, int]:  # fmt: skip
         """Append a request and a response record; return ``(file name, offset, length)``."""
         self._ensure_open()
-        assert self._writer is not None and self._file is not None
+        assert self._file is not None
         offset = self._file.tell()
         response = self._writer.create_warc_record(
             url, "response", payload=io.BytesIO(body),
@@ -243,9 +243,10 @@ class RotatingWarcWriter:
         )  # fmt: skip
         request.rec_headers.add_header("WARC-Concurrent-To", response.rec_headers.get_header("WARC-Record-ID"))
         for record in (request, response):
-            buf = io.BytesIO()
-            WARCWriter(buf, gzip=False).write_record(record)
-            self._file.write(gzip_member(buf.getvalue()))
+            self._record.seek(0)
+            self._record.truncate()
+            self._writer.write_record(record)
+            self._file.write(gzip_member(self._record.getvalue()))
         self._file.flush()
         name, end = self.current_name, self._file.tell()
         if end >= self.max_bytes:
@@ -263,5 +264,5 @@ class RotatingWarcWriter:
         final = self.directory / self.current_name
         os.replace(path, final)
         self.finished.append(final)
-        self._file = self._writer = None
+        self._file = None
         self.index += 1
