@@ -22,6 +22,7 @@ from gptkit import __version__
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.hashing import DEFAULT_ALGO, hash_file
+from gptkit.io.json_files import read_json
 
 MANIFEST = "manifest.json"
 
@@ -93,10 +94,7 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     path = Path(out_dir) / MANIFEST
     if not path.is_file():
         raise InputError(f"no {MANIFEST} (not a gptkit output directory, or the stage did not finish)", path.parent)
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"corrupt manifest: {e}", path) from None
+    data = read_json(path, "corrupt manifest")
     if not isinstance(data, dict) or "stage" not in data:
         raise InputError("not a gptkit manifest (no 'stage')", path)
     return data

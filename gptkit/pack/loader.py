@@ -20,7 +20,6 @@ may even resume with another batch size or number of ranks without seeing a wind
 
 from __future__ import annotations
 
-import json
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any, Literal
@@ -28,6 +27,7 @@ from typing import Any, Literal
 import numpy as np
 
 from gptkit.errors import InputError, UsageError
+from gptkit.io.manifest import MANIFEST, read_manifest
 from gptkit.pack.format import TokenShard, read_token_shard
 
 Sampler = Literal["epoch", "random"]
@@ -42,12 +42,8 @@ def shard_paths(data_dir: str | Path, split: str) -> list[Path]:
 def read_meta(data_dir: str | Path, shards: list[TokenShard]) -> dict[str, Any]:
     """vocab_size, eot_id, tokenizer_hash, dtype: from the pack manifest, else the shard headers."""
     meta: dict[str, Any] = {"vocab_size": None, "eot_id": None, "tokenizer_hash": None, "dtype": None}
-    manifest = Path(data_dir) / "manifest.json"
-    if manifest.is_file():
-        try:
-            data = json.loads(manifest.read_text(encoding="utf-8"))
-        except (json.JSONDecodeError, UnicodeDecodeError) as e:
-            raise InputError(f"corrupt manifest: {e}", manifest) from None
+    if (Path(data_dir) / MANIFEST).is_file():
+        data = read_manifest(data_dir)
         meta.update({k: data[k] for k in meta if k in data})
     if shards:
         h = shards[0].header

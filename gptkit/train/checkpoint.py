@@ -29,6 +29,7 @@ import torch
 
 from gptkit.errors import InputError
 from gptkit.io.atomic import TMP_MARK, atomic_write_text
+from gptkit.io.json_files import read_json
 
 CHECKPOINTS = "checkpoints"
 OPTIMIZER = "optimizer.pt"
@@ -130,10 +131,7 @@ def read_state(ckpt_dir: Path) -> dict[str, Any]:
     path = Path(ckpt_dir) / STATE
     if not path.is_file():
         raise InputError("not a training checkpoint (no state.json)", ckpt_dir)
-    try:
-        state = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"corrupt checkpoint state: {e}", path) from None
+    state = read_json(path, "corrupt checkpoint state")
     if not isinstance(state, dict) or not isinstance(state.get("step"), int):
         raise InputError("corrupt checkpoint state: no integer 'step'", path)
     return state

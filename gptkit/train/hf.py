@@ -19,6 +19,7 @@ from safetensors.torch import save_file
 
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_path, atomic_write_json
+from gptkit.io.json_files import read_json
 from gptkit.train.model import GPT, GPTConfig
 
 #: Linear layers that transformers stores as Conv1D (weight transposed).
@@ -130,11 +131,9 @@ def load_hf_model(hf_dir: str | Path) -> tuple[GPT, Any]:
     hf_dir = Path(hf_dir)
     config_path = hf_dir / "config.json"
     try:
-        hf = json.loads(config_path.read_text(encoding="utf-8"))
+        hf = read_json(config_path, "corrupt config.json")
     except FileNotFoundError:
         raise InputError("missing config.json", hf_dir) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"corrupt config.json: {e}", config_path) from None
     config = gptkit_config(hf, config_path)
     model = GPT(config)
     from gptkit.train.model_io import load_weights

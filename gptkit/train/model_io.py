@@ -25,6 +25,7 @@ from safetensors.torch import load_file, save_file
 from gptkit.config import build
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.atomic import atomic_path, atomic_write_json
+from gptkit.io.json_files import read_json
 from gptkit.train.model import GPT, GPTConfig
 
 WEIGHTS_FILE = "model.safetensors"
@@ -154,11 +155,9 @@ def read_model_config(model_dir: str | Path) -> GPTConfig:
     """The :class:`GPTConfig` in ``model_dir/model_config.json``; malformed files are InputErrors."""
     path = Path(model_dir) / CONFIG_FILE
     try:
-        meta = json.loads(path.read_text(encoding="utf-8"))
+        meta = read_json(path, "corrupt model config")
     except FileNotFoundError:
         raise InputError("missing", path) from None
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"corrupt model config: {e}", path) from None
     if not isinstance(meta, dict) or meta.get("format") != FORMAT or not isinstance(meta.get("config"), dict):
         raise InputError(
             f'not a gptkit model config (expected "format": "{FORMAT}" and a "config" table)', path

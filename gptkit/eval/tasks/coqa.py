@@ -13,13 +13,13 @@ other stories (train stories when a train file is given).
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
 from gptkit.eval.squad import score_answer
 from gptkit.eval.tasks.common import DemoSampler, TaskSpec, demo_pool, local_dataset, require_file
+from gptkit.io.json_files import read_json
 
 NAME = "coqa"
 DEV_FILE = Path("coqa") / "coqa-dev-v1.0.json"
@@ -51,10 +51,7 @@ def process_results(doc: dict, results: list[str]) -> dict[str, float]:
 
 def load_stories(path: Path) -> list[dict]:
     """Stories of a CoQA JSON file (``{"data": [story, …]}``, the official format)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError) as e:
-        raise InputError(f"not a CoQA JSON file: {e}", path) from None
+    data = read_json(path, "not a CoQA JSON file")
     stories = data.get("data") if isinstance(data, dict) else None
     if not isinstance(stories, list) or not stories:
         raise InputError('not a CoQA JSON file (expected {"data": [stories]})', path)
