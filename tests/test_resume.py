@@ -14,6 +14,7 @@ from conftest import REPO, run_gptkit
 from safetensors.torch import load_file
 from train_data import make_token_dir, tiny_config
 
+from gptkit.config import dump_toml
 from gptkit.train.checkpoint import latest_checkpoint, load_optimizer_state, read_state
 from gptkit.train.metrics import read_jsonl
 from gptkit.train.trainer import train
@@ -98,32 +99,7 @@ def test_sigkill_then_resume_with_cli_is_bitwise_identical(tokens, tmp_path):
 
     # Resume through the real CLI with the same settings (written to a recipe).
     recipe = tmp_path / "tiny.toml"
-    recipe.write_text(textwrap.dedent(f"""
-        [train]
-        data = "{tokens}"
-        steps = 12
-        block_size = 32
-        micro_batch = 4
-        batch_tokens = 256
-        log_interval = 1
-        eval_interval = 4
-        eval_batches = 2
-        threads = 1
-        device = "cpu"
-        [train.model]
-        preset = "nano"
-        n_layer = 2
-        n_head = 2
-        n_embd = 32
-        dropout = 0.1
-        [train.optim]
-        lr = 3e-3
-        [train.schedule]
-        warmup_steps = 3
-        [train.checkpoint]
-        interval = 3
-        keep_last = 2
-    """))
+    dump_toml({"train": tiny_config(tokens, run, batch_tokens=256)}, recipe)
     proc = run_gptkit("--quiet", "train", "--recipe", recipe, "--out", run)
     assert proc.returncode == 0, proc.stderr
     assert "done: step 12/12" in proc.stdout
