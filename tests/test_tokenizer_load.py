@@ -64,7 +64,11 @@ def test_bytes_unicode_is_a_bijection():
     assert len(set(chars)) == 256 and chars[ord(" ")] == "Ġ" and chars[ord("\n")] == "Ċ" and chars[ord("A")] == "A"
     data = bytes(range(256))
     assert to_bytes(to_unicode(data)) == data
+    assert to_unicode(b" the\n") == "ĠtheĊ" and to_bytes("ĠtheĊ") == b" the\n"
     assert sorted(gpt2_byte_order()) == list(range(256))
+    for not_byte_level in (" ", "a b", "\x7f", "中", "<|endoftext|>\u0144"):  # raw space/DEL, beyond the map
+        with pytest.raises(KeyError):
+            to_bytes(not_byte_level)
 
 
 def test_all_layouts_load_the_same_tokenizer(gpt2, tmp_path):

@@ -38,10 +38,27 @@ def gpt2_byte_order() -> list[int]:
 
 def to_bytes(token: str) -> bytes:
     """The raw bytes of a byte-level token string; ``KeyError`` if it is not byte-level."""
-    table = char_to_byte()
-    return bytes(table[c] for c in token)
+    try:
+        return token.translate(_char_to_latin1()).encode("latin-1")
+    except UnicodeEncodeError:
+        raise KeyError(token) from None
 
 
 def to_unicode(data: bytes) -> str:
-    table = byte_to_char()
-    return "".join(table[b] for b in data)
+    """The byte-level string of raw bytes (``b" the"`` -> ``"Ġthe"``)."""
+    return data.decode("latin-1").translate(_latin1_to_char())
+
+
+@cache
+def _latin1_to_char() -> dict[int, str]:
+    """``str.translate`` table from latin-1 characters (one per byte) to byte-level characters."""
+    return {b: c for b, c in enumerate(byte_to_char()) if ord(c) != b}
+
+
+@cache
+def _char_to_latin1() -> dict[int, int]:
+    """The inverse table; latin-1 characters that stand for no byte map to one that latin-1
+    cannot encode, so that ``to_bytes`` fails on them."""
+    table = {ord(c): b for c, b in char_to_byte().items() if ord(c) != b}
+    table.update({b: 0xFFFF for b in range(256) if chr(b) not in char_to_byte()})
+    return table
