@@ -92,26 +92,43 @@ class Tokenizer:
     @cached_property
     def hf(self):
         """The reference HF ``tokenizers.Tokenizer`` (specials split out, as in ``tokenizer.json``)."""
-        return self._build_hf(with_specials=True)
+        from tokenizers import AddedToken
+
+        tok = self._new_hf()
+        tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in self.specials])
+        return tok
 
     @cached_property
     def hf_ordinary(self):
         """HF tokenizer without added specials: the reference for ordinary encoding."""
-        return self._build_hf(with_specials=False)
+        return self._new_hf()
 
-    def _build_hf(self, with_specials: bool):
-        from tokenizers import AddedToken, Tokenizer, decoders, models, pre_tokenizers, processors
+    def _new_hf(self):
+        """An HF tokenizer on the shared BPE model, with GPT-2's byte-level pieces."""
+        from tokenizers import Tokenizer, decoders, pre_tokenizers, processors
 
-        vocab = {to_unicode(b): i for b, i in self.ranks.items()}
-        vocab.update(self.specials)
-        merges = [(to_unicode(a), to_unicode(b)) for a, b in self.merges]
-        tok = Tokenizer(models.BPE(vocab=vocab, merges=merges, fuse_unk=False))
+        tok = Tokenizer(self._hf_model)
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False, use_regex=True)
         tok.decoder = decoders.ByteLevel()
         tok.post_processor = processors.ByteLevel(trim_offsets=False)
-        if with_specials:
-            tok.add_special_tokens([AddedToken(s, special=True, normalized=False) for s in self.specials])
         return tok
+
+    @cached_property
+    def _hf_model(self):
+        """One HF BPE model for both HF tokenizers (building it from 50k merges takes ~0.1 s)."""
+        from tokenizers import models
+
+        vocab = self._unicode_vocab | self.specials
+        return models.BPE(vocab=vocab, merges=self._unicode_merges, fuse_unk=False)
+
+    @cached_property
+    def _unicode_vocab(self) -> dict[str, int]:
+        """Ordinary tokens as byte-level strings (``Ġthe``), the form HF and GPT-2 files use."""
+        return {to_unicode(b): i for b, i in self.ranks.items()}
+
+    @cached_property
+    def _unicode_merges(self) -> list[tuple[str, str]]:
+        return [(to_unicode(a), to_unicode(b)) for a, b in self.merges]
 
     # -- encoding ----------------------------------------------------------------------------
     def encode(self, text: str, allowed_special: Literal["all"] | frozenset[str] | set[str] = frozenset()) -> list[int]:
@@ -153,9 +170,9 @@ class Tokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / "tokenizer.json") as tmp:
             self.hf.save(str(tmp))
-        vocab = {to_unicode(b): i for b, i in self.ranks.items()} | self.specials
+        vocab = self._unicode_vocab | self.specials
         atomic_write_json(directory / "vocab.json", dict(sorted(vocab.items(), key=lambda kv: kv[1])))
-        lines = "".join(f"{to_unicode(a)} {to_unicode(b)}\n" for a, b in self.merges)
+        lines = "".join(f"{a} {b}\n" for a, b in self._unicode_merges)
         atomic_write_text(directory / "merges.txt", "#version: 0.2\n" + lines)
         eot = EOT if EOT in self.specials else next(iter(self.specials), None)
         config = {
