@@ -5,7 +5,8 @@ Builds a corpus of about ``--mb`` MB from the shared corpora (repeated to size),
 separate processes (so peak RSS is per run):
 
 - training: ``gptkit tokenizer train`` on the shards vs bare HF ``tokenizers`` trained from the
-  ``.txt`` files (``Tokenizer.train(files)``, the fastest way HF offers), same merges and threads;
+  ``.txt`` files (``Tokenizer.train(files)``, the fastest way HF offers), same merges and threads,
+  the median of ``--train-repeats`` interleaved runs (the 2-core machine here varies by ~5 %);
 - encoding: gptkit ``encode_batch`` vs a raw ``tiktoken.Encoding`` built from the same merges,
   and HF ``encode_batch`` for reference.
 
@@ -17,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -111,6 +113,7 @@ def main() -> None:
     ap.add_argument("--threads", type=int, default=os.cpu_count())
     ap.add_argument("--work", type=Path, default=None, help="folder for the corpus (default: a temp dir)")
     ap.add_argument("--skip", choices=["train", "encode"], default=None)
+    ap.add_argument("--train-repeats", type=int, default=3, help="training runs per contender (median is shown)")
     ap.add_argument("--repeats", type=int, default=5, help="encoding runs per engine (best is shown)")
     ap.add_argument("--_child", nargs="*", help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -128,25 +131,42 @@ def main() -> None:
 
 
 def bench_train(args, work: Path, shards: list[Path], texts: list[Path]) -> None:
-    # RUSAGE_CHILDREN is a maximum over all children so far: run the smaller one first.
-    rows = []
-    for name, files in [("HF tokenizers, .txt files", texts), ("HF tokenizers, iterator of docs", shards)]:
-        run = measure([sys.executable, __file__, "--merges", str(args.merges), "--threads", str(args.threads),
-                       "--_child", *map(str, files)], args.threads)  # fmt: skip
-        inner = json.loads(run["stdout"])
-        rows.append((name, run["wall"], inner["seconds"], run["peak_mb"], inner["merges"]))
+    """Each contender ``--train-repeats`` times, interleaved; the median wall and train times."""
     out = work / "tok"
-    ours = measure([sys.executable, "-m", "gptkit", "-q", "tokenizer", "train", *map(str, shards), "--out", str(out),
-                    "--merges", str(args.merges), "--threads", str(args.threads), "--force"], args.threads)  # fmt: skip
-    manifest = json.loads((out / "manifest.json").read_text())
-    print(f"\ntraining, {args.merges} merges, {args.threads} threads (wall = whole process incl. start-up)")
+    contenders = {
+        "HF tokenizers, .txt files": lambda: _hf_run(args, texts),
+        "HF tokenizers, iterator of docs": lambda: _hf_run(args, shards),
+        "gptkit, .jsonl.zst shards": lambda: _gptkit_run(args, shards, out),
+    }
+    runs: dict[str, list[tuple[float, float, float, int]]] = {name: [] for name in contenders}
+    for _ in range(args.train_repeats):
+        for name, run in contenders.items():
+            runs[name].append(run())
+    print(f"\ntraining, {args.merges} merges, {args.threads} threads, median of {args.train_repeats} interleaved runs "
+          "(wall = whole process incl. start-up)")
     print(f"{'':32} {'wall s':>8} {'train s':>8} {'peak RSS MB':>12} {'merges':>7}")
-    rows.append(("gptkit, .jsonl.zst shards", ours["wall"], manifest["timings"]["train"], ours["peak_mb"],
-                 manifest["counts"]["merges"]))  # fmt: skip
-    for name, wall, train_s, peak, merges in rows:
-        print(f"{name:32} {wall:8.1f} {train_s:8.1f} {peak:12.0f} {merges:7d}")
-    for name, wall, _, peak, _ in rows[:2]:
-        print(f"ratio gptkit / {name}: time {rows[-1][1] / wall:.2f}x, memory {rows[-1][3] / peak:.2f}x")
+    rows = {}
+    for name, results in runs.items():
+        wall, train_s = statistics.median(r[0] for r in results), statistics.median(r[1] for r in results)
+        rows[name] = (wall, max(r[2] for r in results))
+        print(f"{name:32} {wall:8.1f} {train_s:8.1f} {rows[name][1]:12.0f} {results[0][3]:7d}")
+    ours = rows.pop("gptkit, .jsonl.zst shards")
+    for name, (wall, peak) in rows.items():
+        print(f"ratio gptkit / {name}: time {ours[0] / wall:.2f}x, memory {ours[1] / peak:.2f}x")
+
+
+def _hf_run(args, files: list[Path]) -> tuple[float, float, float, int]:
+    run = measure([sys.executable, __file__, "--merges", str(args.merges), "--threads", str(args.threads),
+                   "--_child", *map(str, files)], args.threads)  # fmt: skip
+    inner = json.loads(run["stdout"])
+    return run["wall"], inner["seconds"], run["peak_mb"], inner["merges"]
+
+
+def _gptkit_run(args, shards: list[Path], out: Path) -> tuple[float, float, float, int]:
+    run = measure([sys.executable, "-m", "gptkit", "-q", "tokenizer", "train", *map(str, shards), "--out", str(out),
+                   "--merges", str(args.merges), "--threads", str(args.threads), "--force"], args.threads)  # fmt: skip
+    manifest = json.loads((out / "manifest.json").read_text())
+    return run["wall"], manifest["timings"]["train"], run["peak_mb"], manifest["counts"]["merges"]
 
 
 def bench_encode(args, work: Path, texts: list[Path]) -> None:
