@@ -354,6 +354,7 @@ def test_kill_and_resume_fetches_nothing_twice(tmp_path):
 
         again = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=120)
         assert again.returncode == 0 and set(site.pages().values()) == {1}  # a finished crawl is skipped
+        assert "fetched" in again.stdout  # ... and shows its counts
     finally:
         site.close()
 

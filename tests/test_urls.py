@@ -98,5 +98,6 @@ def test_cli_and_rerun_is_skipped(tmp_path):
     assert urls and all(u["score"] >= 10 and "nytimes.com" not in u["url"] for u in urls)
     again = run_gptkit("data", "urls", str(folder), "--out", str(tmp_path / "u"), "--min-score", "10",
                        "--keep-domain", "wikipedia.org", "--exclude-domain", "nytimes.com")  # fmt: skip
-    assert again.returncode == 0 and "already done" in again.stderr
+    assert again.returncode == 0 and "already complete" in again.stderr
+    assert again.stdout == proc.stdout  # the reused output's counts, as the first run showed them
     assert_one_line_error(run_gptkit("data", "urls", str(tmp_path / "nope.zst"), "--out", str(tmp_path / "v")), "nope.zst")

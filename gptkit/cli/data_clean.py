@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, err, info, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, info, out
 
 
 def register(app: typer.Typer) -> None:
@@ -68,7 +68,7 @@ def clean(
         info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
         return
     if summary.skipped:
-        info(f"{out_dir}: already complete (same config and inputs)")
+        already_complete(out_dir)
     _print_summary(summary.stats)
     out.print(f"{summary.stats['documents_out']:,} documents → {out_dir}")
 

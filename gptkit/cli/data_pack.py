@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, err, info, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, out
 
 
 def register(app: typer.Typer) -> None:
@@ -67,7 +67,7 @@ def pack(
     cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides or [])
     summary = run_pack(cfg, RichReporter())
     if summary.already_complete:
-        info(f"already complete: {summary.out} (same inputs, tokenizer and settings)")
+        already_complete(summary.out, same="inputs, tokenizer and settings")
     for issue in summary.issues[:5]:
         err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
     t, d, s = summary.tokens, summary.documents, summary.shards

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, info, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, out
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (rerun the command to resume).")]
 
@@ -62,8 +62,7 @@ def urls(
     cfg.exclude_domains = [d for d in cfg.exclude_domains if d.lower() not in removed] + list(exclude_domain or [])
     summary = collect_urls(cfg, RichReporter())
     if summary.get("skipped"):
-        info(f"already done: {out_dir} (delete it to redo)")
-        return
+        already_complete(out_dir)
     _show_counts(f"urls → {out_dir}", summary["counts"], summary["excluded_domains"])
 
 
@@ -106,8 +105,7 @@ def crawl(
     cfg = resolve(CrawlConfig, "crawl", recipe, options, set_ or [])
     summary = run_crawl(cfg, RichReporter())
     if summary.get("skipped"):
-        info(f"already done: {out_dir} (delete it to redo)")
-        return
+        already_complete(out_dir)
     _show_counts(f"crawl → {out_dir}", summary["counts"], summary["reasons"])
 
 
@@ -145,6 +143,6 @@ def extract(
     cfg = resolve(ExtractConfig, "extract", recipe, options, set_ or [])
     summary = run_extract(cfg, RichReporter())
     if summary.get("skipped"):
-        info(f"already done: {out_dir} (delete it to redo)")
-        return
-    _show_counts(f"extract → {out_dir}", {**summary["counts"], "pages/s": summary["pages_per_s"]})
+        already_complete(out_dir)
+    speed = {} if summary.get("skipped") else {"pages/s": summary["pages_per_s"]}
+    _show_counts(f"extract → {out_dir}", {**summary["counts"], **speed})

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, err, info, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
 
@@ -71,7 +71,7 @@ def train(
     cfg = resolve(TrainTokenizerConfig, "tokenizer", recipe=recipe, options=options, overrides=overrides or [])
     s = train_tokenizer(cfg, RichReporter(), force=force)
     if s.skipped:
-        info(f"already complete: {s.out} (same inputs and settings; --force to train again)")
+        already_complete(s.out, redo="--force to train again")
     for note in s.notes:
         err.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)
     bpt = f"{s.bytes_per_token:.3f} bytes/token on {s.held_out_documents:,} held-out docs" if s.bytes_per_token else "bytes/token not measured"

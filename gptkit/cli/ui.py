@@ -111,3 +111,8 @@ class RichReporter(Reporter):
 def info(message: str) -> None:
     if not state.quiet:
         err.print(message)
+
+
+def already_complete(out_dir: str | Path, same: str = "config and inputs", redo: str = "delete it to redo") -> None:
+    """Say that a rerun found its output finished and reused it (what follows is that run's summary)."""
+    info(f"already complete: {out_dir} (same {same}; {redo})")

@@ -35,7 +35,7 @@ import orjson
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_path
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete
+from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
 from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_lines
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -180,7 +180,7 @@ def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> dict:
     config = to_dict(cfg)
     inputs = input_records(paths)
     if is_complete(out, "urls", config, inputs):
-        return {"skipped": True, "out": str(out)}
+        return recorded_summary(out, "excluded_domains", "issues")
 
     started = time.time()
     keep = UrlFilter(cfg)

@@ -100,6 +100,14 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     return data
 
 
+def recorded_summary(out_dir: str | Path, *keys: str) -> dict[str, Any]:
+    """What a finished stage reported, read back from its manifest when a rerun reuses the output:
+    its ``counts`` and the manifest entries named by ``keys``, marked ``skipped``."""
+    data = read_manifest(out_dir)
+    return {"counts": data.get("counts", {}), **{k: data[k] for k in keys if k in data}, "out": str(out_dir),
+            "skipped": True}  # fmt: skip
+
+
 @dataclass
 class Problem:
     path: str

@@ -17,7 +17,7 @@ from gptkit.data.crawl.robots import RobotsCache, origin_of
 from gptkit.data.crawl.safety import AddressGuard
 from gptkit.data.urls import URLS_FILE, read_url_list
 from gptkit.errors import UsageError
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete
+from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
 from gptkit.io.shards import IssueLog, expand_inputs
 from gptkit.io.warc import RotatingWarcWriter
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
@@ -55,7 +55,7 @@ def crawl(cfg: CrawlConfig, reporter: Reporter = NULL_REPORTER) -> dict:
     paths = crawl_inputs(cfg.inputs)
     config, inputs = to_dict(cfg), input_records(paths)
     if is_complete(out, "crawl", config, inputs):
-        return {"skipped": True, "out": str(out)}
+        return recorded_summary(out, "reasons", "issues")
 
     issues = IssueLog(on_issue=lambda i: reporter.warn(str(i)))
     urls = read_url_list(paths, issues)

@@ -15,7 +15,7 @@ from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_json
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete
+from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
 from gptkit.io.tasks import COMPLETIONS, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
@@ -129,7 +129,7 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
     config.pop("workers")  # does not change the output
     inputs = input_records(files)
     if is_complete(out, "extract", config, inputs):
-        return {"skipped": True, "out": str(out)}
+        return recorded_summary(out, "issue_examples")
     tasks = plan_tasks(cfg, files)
     _check_plan(out, tasks)
 
