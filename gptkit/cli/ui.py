@@ -7,17 +7,20 @@ from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich import filesize
 from rich.console import Console
 from rich.progress import (
     BarColumn,
-    MofNCompleteColumn,
     Progress,
+    ProgressColumn,
     SpinnerColumn,
+    Task,
     TaskProgressColumn,
     TextColumn,
     TimeElapsedColumn,
     TimeRemainingColumn,
 )
+from rich.table import Column
 
 from gptkit.reporting import Reporter, TaskHandle
 
@@ -46,6 +49,21 @@ SetOpt = Annotated[
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: all cores).")
 ]
+
+
+class _CountColumn(ProgressColumn):
+    """``done/total unit``; byte counts in kB/MB/GB."""
+
+    def __init__(self) -> None:
+        super().__init__(table_column=Column(no_wrap=True))
+
+    def render(self, task: Task) -> str:
+        unit = task.fields.get("unit", "")
+        if unit == "B":
+            total = "?" if task.total is None else filesize.decimal(int(task.total))
+            return f"{filesize.decimal(int(task.completed))}/{total}"
+        total = "?" if task.total is None else f"{task.total:,.0f}"
+        return f"{task.completed:,.0f}/{total} {unit}".rstrip()
 
 
 class _RichTask(TaskHandle):
@@ -81,7 +99,7 @@ class RichReporter(Reporter):
                 SpinnerColumn(),
                 TextColumn("[bold]{task.description}"),
                 BarColumn(),
-                MofNCompleteColumn(),
+                _CountColumn(),
                 TaskProgressColumn(),
                 TimeElapsedColumn(),
                 TextColumn("eta"),
@@ -92,7 +110,7 @@ class RichReporter(Reporter):
             )
             self.progress.start()
         self.open += 1
-        return _RichTask(self.progress, self.progress.add_task(description, total=total, status=""), self)
+        return _RichTask(self.progress, self.progress.add_task(description, total=total, status="", unit=unit), self)
 
     def _closed(self, task: _RichTask) -> None:
         self.open -= 1

@@ -201,7 +201,7 @@ def _produce(fd: int, files: list[Path], config: TrainTokenizerConfig, corpus: _
                             continue
                         _write_document(sink, data)
                     task.advance(path.stat().st_size)
-                    task.update(documents=f"{corpus.documents:,}", MB=f"{corpus.text_bytes / 1e6:,.0f}")
+                    task.update(documents=f"{corpus.documents:,}", text=f"{corpus.text_bytes / 1e6:,.0f} MB")
             finally:
                 sink.write(b"\n")  # an empty line: something to read even when there was no text
                 sink.flush()
