@@ -153,6 +153,30 @@ def bench_train(args, work: Path, shards: list[Path], texts: list[Path]) -> None
     ours = rows.pop("gptkit, .jsonl.zst shards")
     for name, (wall, peak) in rows.items():
         print(f"ratio gptkit / {name}: time {ours[0] / wall:.2f}x, memory {ours[1] / peak:.2f}x")
+    print(f"gptkit's producer alone (shards -> cut lines -> a drained pipe): {producer_rate(shards, args):.0f} MB/s")
+
+
+def producer_rate(shards: list[Path], args) -> float:
+    """Text MB/s of the thread that feeds HF, with nothing training: the most it can feed."""
+    import threading
+
+    from gptkit.io.shards import IssueLog
+    from gptkit.reporting import TaskHandle
+    from gptkit.tokenizer.train import TrainTokenizerConfig, _Corpus, _produce
+
+    read_fd, write_fd = os.pipe()
+    drain = threading.Thread(target=lambda: all(iter(lambda: os.read(read_fd, 1 << 20), b"")))
+    drain.start()
+    corpus = _Corpus(IssueLog())
+    cfg = TrainTokenizerConfig(inputs=list(shards), merges=args.merges)
+    t0 = time.perf_counter()
+    _produce(write_fd, shards, cfg, corpus, TaskHandle(), threading.Event())
+    seconds = time.perf_counter() - t0
+    drain.join()
+    os.close(read_fd)
+    if corpus.error is not None:
+        raise corpus.error
+    return corpus.text_bytes / 1e6 / seconds
 
 
 def _hf_run(args, files: list[Path]) -> tuple[float, float, float, int]:
