@@ -3,13 +3,18 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from collections import Counter
 from pathlib import Path
 
 import orjson
 import pytest
 import regex
-from conftest import assert_one_line_error, run_gptkit, shared_path
+from conftest import REPO, assert_one_line_error, run_gptkit, shared_path
 
 from gptkit.io.manifest import read_manifest
 from gptkit.io.shards import IssueLog, iter_documents, write_documents
@@ -227,3 +232,25 @@ def test_cli_user_errors_are_one_line(tmp_path, args, needles):
     gpt2 = shared_path("tokenizers/gpt2")
     args = [a.format(data=tmp_path / "d.txt", gpt2=gpt2) for a in args]
     assert_one_line_error(run_gptkit("tokenizer", *args, cwd=tmp_path), *needles)
+
+
+def test_ctrl_c_stops_training_at_once(tmp_path):
+    """HF's trainer is one native call: Ctrl-C must not wait for it to finish."""
+    book = shared_path("corpora/tinyshakespeare/input.txt").read_text(encoding="utf-8")
+    (tmp_path / "big.txt").write_text(book * 90, encoding="utf-8")  # ~100 MB: over 20 s of counting on 1 thread
+    out = tmp_path / "tok"
+    cmd = [sys.executable, "-m", "gptkit", "-q", "tokenizer", "train", str(tmp_path / "big.txt"), "--out", str(out),
+           "--threads", "1"]  # fmt: skip
+    env = {**os.environ, "PYTHONPATH": str(REPO), "TMPDIR": str(tmp_path)}
+    proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)
+    deadline = time.monotonic() + 120
+    while not list(tmp_path.glob("gptkit-bpe-*/corpus.txt")):  # the trainer's pipe: training has begun
+        assert proc.poll() is None and time.monotonic() < deadline, proc.stderr.read() if proc.stderr else ""
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGINT)
+    try:
+        _, stderr = proc.communicate(timeout=10)  # the old behaviour: exit only once HF had finished (20+ s)
+    finally:
+        proc.kill()
+    assert proc.returncode == 130 and stderr.strip().splitlines() == ["interrupted: rerun the same command to resume"]
+    assert not out.exists() and not list(tmp_path.glob("gptkit-bpe-*"))

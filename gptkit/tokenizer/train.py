@@ -27,6 +27,7 @@ import tempfile
 import termios
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -35,6 +36,7 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
+from gptkit.io.memory import release_free_memory
 from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
@@ -119,6 +121,9 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     corpus = _Corpus(issues)
     merges = _train_merges(files, config, corpus, reporter)
     train_seconds = time.perf_counter() - start
+    # HF freed its counts, but in the trainer thread's malloc arena, which the work below cannot
+    # reuse: hand that memory back first, or it adds to the peak (measured 271 MB -> 225 MB).
+    release_free_memory()
     if not corpus.documents:
         raise InputError(f"no documents with text in {len(files)} input file(s) ({issues.total} bad records)")
     tokenizer = _renumber(merges, config.specials, name=out.name or "bpe")
@@ -171,7 +176,7 @@ def _train_merges(
         producer = threading.Thread(target=_produce, args=(fd, files, config, corpus, task, stop), daemon=True)
         producer.start()
         try:
-            hf.train([str(fifo)], trainer)  # releases the GIL while it reads and merges
+            _interruptible(hf.train, [str(fifo)], trainer)
         finally:
             stop.set()
             _drain(fifo, producer)
@@ -179,6 +184,31 @@ def _train_merges(
         raise corpus.error
     model = json.loads(hf.to_str())["model"]
     return [_pair_bytes(m) for m in model["merges"]]
+
+
+def _interruptible(fn: Callable[..., Any], *args: Any) -> Any:
+    """``fn(*args)`` on a daemon thread, so that Ctrl-C stops the command at once.
+
+    HF's ``train`` is one native call (it releases the GIL) that can last hours and never
+    returns to Python in between, so signals would wait for its end. The main thread waits on it
+    instead; on Ctrl-C it leaves (the pipe gets its end of file, the process exits and takes the
+    abandoned thread with it).
+    """
+    outcome: dict[str, Any] = {}
+
+    def run() -> None:
+        try:
+            outcome["value"] = fn(*args)
+        except BaseException as e:
+            outcome["error"] = e
+
+    thread = threading.Thread(target=run, name="hf-trainer", daemon=True)
+    thread.start()
+    while thread.is_alive():
+        thread.join(0.2)
+    if "error" in outcome:
+        raise outcome["error"]
+    return outcome.get("value")
 
 
 def _produce(fd: int, files: list[Path], config: TrainTokenizerConfig, corpus: _Corpus, task: TaskHandle,
