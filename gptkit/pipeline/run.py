@@ -203,7 +203,7 @@ def stage_urls(ctx: RunContext) -> dict:
         inputs = [_site_url_list(ctx, site_cfg.port)]
     cfg = ctx.config("urls", {"inputs": [str(p) for p in inputs], "out": str(ctx.path("urls"))})
     summary = collect_urls(cfg, ctx.reporter)
-    counts = _counts(ctx.path("urls"))
+    counts = summary["counts"]  # a reused output's too, read back from its manifest
     return {"skipped": summary.get("skipped") is True, "urls kept": counts.get("kept", 0)}
 
 
@@ -226,7 +226,7 @@ def stage_crawl(ctx: RunContext) -> dict:
             summary = crawl(cfg, ctx.reporter)
     else:
         summary = crawl(cfg, ctx.reporter)
-    counts = _counts(ctx.path("crawl"))
+    counts = summary["counts"]
     shown = {k: v for k, v in counts.items() if isinstance(v, int) and k != "skipped"}
     return {"skipped": summary.get("skipped") is True, **shown}
 
@@ -238,7 +238,7 @@ def stage_extract(ctx: RunContext) -> dict:
     cfg = ctx.config("extract", {"inputs": inputs, "out": str(ctx.path("extract")),
                                                  "workers": ctx.workers})  # fmt: skip
     summary = extract(cfg, ctx.reporter)
-    counts = _counts(ctx.path("extract"))
+    counts = summary["counts"]
     return {"skipped": summary.get("skipped") is True, "documents": counts.get("documents", 0)}
 
 
