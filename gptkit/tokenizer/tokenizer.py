@@ -118,13 +118,13 @@ class Tokenizer:
         """One HF BPE model for both HF tokenizers (building it from 50k merges takes ~0.1 s)."""
         from tokenizers import models
 
-        vocab = self._unicode_vocab | self.specials
-        return models.BPE(vocab=vocab, merges=self._unicode_merges, fuse_unk=False)
+        return models.BPE(vocab=self._unicode_vocab, merges=self._unicode_merges, fuse_unk=False)
 
     @cached_property
     def _unicode_vocab(self) -> dict[str, int]:
-        """Ordinary tokens as byte-level strings (``Ġthe``), the form HF and GPT-2 files use."""
-        return {to_unicode(b): i for b, i in self.ranks.items()}
+        """Every token as HF and GPT-2 files write it: ordinary tokens as byte-level strings
+        (``Ġthe``), then the specials as they are."""
+        return {to_unicode(b): i for b, i in self.ranks.items()} | self.specials
 
     @cached_property
     def _unicode_merges(self) -> list[tuple[str, str]]:
@@ -170,8 +170,7 @@ class Tokenizer:
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / "tokenizer.json") as tmp:
             self.hf.save(str(tmp))
-        vocab = self._unicode_vocab | self.specials
-        atomic_write_json(directory / "vocab.json", dict(sorted(vocab.items(), key=lambda kv: kv[1])))
+        atomic_write_json(directory / "vocab.json", dict(sorted(self._unicode_vocab.items(), key=lambda kv: kv[1])))
         lines = "".join(f"{a} {b}\n" for a, b in self._unicode_merges)
         atomic_write_text(directory / "merges.txt", "#version: 0.2\n" + lines)
         eot = EOT if EOT in self.specials else next(iter(self.specials), None)
