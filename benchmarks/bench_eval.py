@@ -54,10 +54,10 @@ def main() -> None:
 
     from gptkit.eval.adapter import GptkitLM
     from gptkit.eval.tasks import coqa, lambada
+    from gptkit.model.gpt import GPT, preset
+    from gptkit.model.hf import export_hf
+    from gptkit.model.store import load_model, save_model
     from gptkit.tokenizer import load_tokenizer
-    from gptkit.train.hf import export_hf
-    from gptkit.train.model import GPT, preset
-    from gptkit.train.model_io import load_model, save_model
 
     tmp = Path(tempfile.mkdtemp(prefix="bench_eval_"))
     if args.model is not None:

@@ -52,10 +52,10 @@ def main() -> None:
 
     import transformers
 
-    from gptkit.train.flops import flops_per_token, measure_matmul_flops
-    from gptkit.train.generate import SamplingConfig, generate_ids
-    from gptkit.train.hf import export_hf
-    from gptkit.train.model import GPT, GPTConfig
+    from gptkit.model.flops import flops_per_token, measure_matmul_flops
+    from gptkit.model.generate import SamplingConfig, generate_ids
+    from gptkit.model.gpt import GPT, GPTConfig
+    from gptkit.model.hf import export_hf
 
     torch.set_num_threads(args.threads)
     rows = []

@@ -24,11 +24,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from gptkit.model.flops import Peak, flops_per_token, measure_matmul_flops, mfu
+from gptkit.model.gpt import GPT, preset
 from gptkit.pack.format import write_token_shard
 from gptkit.train.config import CheckpointSection, ModelSection, OptimSection, TrainConfig
-from gptkit.train.flops import Peak, flops_per_token, measure_matmul_flops, mfu
 from gptkit.train.metrics import read_jsonl
-from gptkit.train.model import GPT, preset
 from gptkit.train.trainer import train
 
 NANOGPT_REFERENCE = 1400  # tok/s measured with nanoGPT's own loop on this machine (shared/notes/training.md)

@@ -38,7 +38,7 @@ def gpt2_tok():
 
 @pytest.fixture(scope="module")
 def tiny_model(gpt2_tok):
-    from gptkit.train.model import GPT, GPTConfig
+    from gptkit.model.gpt import GPT, GPTConfig
 
     torch.manual_seed(0)
     model = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=128, vocab_size=gpt2_tok.vocab_size))
@@ -47,7 +47,7 @@ def tiny_model(gpt2_tok):
 
 @pytest.fixture(scope="module")
 def model_dir(tmp_path_factory, tiny_model, gpt2_tok):
-    from gptkit.train.model_io import save_model
+    from gptkit.model.store import save_model
 
     return save_model(tmp_path_factory.mktemp("model") / "tiny", tiny_model, gpt2_tok)
 

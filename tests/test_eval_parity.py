@@ -1,7 +1,7 @@
 """Parity: on the same weights, gptkit eval gives lm-eval's own ``hf`` backend's numbers.
 
 A tiny random GPT-2 (2 layers x 64, the real GPT-2 tokenizer) is saved as a gptkit model and
-exported with ``gptkit.train.hf.export_hf``; lm-eval's ``HFLM`` runs lm-eval's own
+exported with ``gptkit.model.hf.export_hf``; lm-eval's ``HFLM`` runs lm-eval's own
 ``lambada_openai`` YAML on it (data from the local file), gptkit runs its ``lambada`` task on
 the gptkit directory and on the HF directory (``load_model``'s import). Half of the passages
 get the model's own greedy next word as their last word, so ``acc`` is not trivially zero.
@@ -30,10 +30,10 @@ N_PASSAGES = 60
 
 @pytest.fixture(scope="module")
 def dirs(tmp_path_factory):
+    from gptkit.model.gpt import GPT, GPTConfig
+    from gptkit.model.hf import export_hf
+    from gptkit.model.store import save_model
     from gptkit.tokenizer import load_tokenizer
-    from gptkit.train.hf import export_hf
-    from gptkit.train.model import GPT, GPTConfig
-    from gptkit.train.model_io import save_model
 
     tok = load_tokenizer(shared_path("tokenizers/gpt2"))
     torch.manual_seed(0)
@@ -126,7 +126,7 @@ def test_greedy_generation_equals_lm_eval_hf_backend(dirs):
 
     from gptkit.eval.adapter import GptkitLM
     from gptkit.eval.tasks.coqa import doc_to_text, load_stories, turn_docs
-    from gptkit.train.model_io import load_model
+    from gptkit.model.store import load_model
 
     gptkit_dir, hf_dir, _ = dirs
     story = load_stories(shared_path("coqa/coqa-dev-v1.0.first-story.hf-dummy.json"))[0]

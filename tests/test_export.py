@@ -7,10 +7,10 @@ import torch
 from conftest import assert_one_line_error, run_gptkit
 
 from gptkit.errors import InputError
+from gptkit.model.gpt import GPT, preset
+from gptkit.model.hf import export_hf
+from gptkit.model.store import load_model, save_model
 from gptkit.tokenizer import load_tokenizer
-from gptkit.train.hf import export_hf
-from gptkit.train.model import GPT, preset
-from gptkit.train.model_io import load_model, save_model
 
 transformers = pytest.importorskip("transformers")
 torch.set_num_threads(1)

@@ -6,9 +6,9 @@ import pytest
 import torch
 from conftest import run_gptkit
 
-from gptkit.train import flops
-from gptkit.train.flops import Peak, count_params, device_peak, flops_per_token, gpu_peak, mfu
-from gptkit.train.model import GPT, PRESETS, preset
+from gptkit.model import flops
+from gptkit.model.flops import Peak, count_params, device_peak, flops_per_token, gpu_peak, mfu
+from gptkit.model.gpt import GPT, PRESETS, preset
 
 torch.set_num_threads(1)
 

@@ -4,8 +4,8 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_gptkit
 
-from gptkit.train.generate import SamplingConfig, generate_ids, next_token_distribution
-from gptkit.train.model import GPT, preset
+from gptkit.model.generate import SamplingConfig, generate_ids, next_token_distribution
+from gptkit.model.gpt import GPT, preset
 
 torch.set_num_threads(1)
 
@@ -83,8 +83,8 @@ def test_bad_sampling_options():
 def gpt2_model_dir(tmp_path_factory):
     from conftest import shared_path
 
+    from gptkit.model.store import save_model
     from gptkit.tokenizer import load_tokenizer
-    from gptkit.train.model_io import save_model
 
     tok = load_tokenizer(shared_path("tokenizers/gpt2"))
     torch.manual_seed(0)
@@ -94,8 +94,8 @@ def gpt2_model_dir(tmp_path_factory):
 
 
 def test_generate_text_streams_whole_characters(gpt2_model_dir):
-    from gptkit.train.generate import generate_text
-    from gptkit.train.model_io import load_model
+    from gptkit.model.generate import generate_text
+    from gptkit.model.store import load_model
 
     model, tok = load_model(gpt2_model_dir)
     config = SamplingConfig(max_tokens=40, seed=3, temperature=2.0)

@@ -7,8 +7,8 @@ import pytest
 import torch
 
 from gptkit.errors import ConfigError, InputError
-from gptkit.train.model import GPT, PRESETS, GPTConfig, doc_ids_from_eot, preset
-from gptkit.train.model_io import load_model, save_model
+from gptkit.model.gpt import GPT, PRESETS, GPTConfig, doc_ids_from_eot, preset
+from gptkit.model.store import load_model, save_model
 
 torch.set_num_threads(1)
 

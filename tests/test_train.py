@@ -13,10 +13,10 @@ from train_data import make_token_dir, tiny_config
 
 from gptkit.config import dump_toml, resolve
 from gptkit.errors import ConfigError, InputError, UsageError
+from gptkit.model.gpt import GPT, preset
 from gptkit.train import checkpoint as ckpt
 from gptkit.train.config import CheckpointSection, OptimSection, ScheduleSection, TrainConfig
 from gptkit.train.metrics import read_jsonl
-from gptkit.train.model import GPT, preset
 from gptkit.train.optim import build_optimizer, param_groups
 from gptkit.train.schedule import lr_at
 from gptkit.train.trainer import train
@@ -125,7 +125,7 @@ def test_tiny_model_learns_and_writes_a_complete_run(tokens, tmp_path):
     state = ckpt.read_state(ckpt.latest_checkpoint(run))
     assert state["tokenizer_hash"] == "xxh3_128:test-tokenizer" and state["config"]["steps"] == 30
 
-    from gptkit.train.model_io import load_model
+    from gptkit.model.store import load_model
 
     model, _ = load_model(run)  # the run dir resolves to its latest checkpoint
     assert model.config.n_layer == 2 and model.config.vocab_size == 96
@@ -268,7 +268,7 @@ def test_existing_run_without_resume_is_refused(finished_run):
 
 @pytest.mark.parametrize("recipe", sorted((REPO / "recipes" / "train").glob("*.toml")), ids=lambda p: p.name)
 def test_shipped_recipes_resolve(recipe):
-    from gptkit.train.model import PRESETS
+    from gptkit.model.gpt import PRESETS
 
     cfg = resolve(TrainConfig, "train", recipe=recipe)
     assert cfg.model.preset in PRESETS
@@ -299,7 +299,7 @@ def test_compiled_model_trains_like_eager_and_saves_plain_weights(tokens, tmp_pa
     losses = {name: [r["loss"] for r in read_jsonl(tmp_path / name / "metrics.jsonl") if "loss" in r] for name in runs}
     assert losses["compiled"] == pytest.approx(losses["eager"], rel=1e-4)
 
-    from gptkit.train.model_io import load_model
+    from gptkit.model.store import load_model
 
     compiled, _ = load_model(tmp_path / "compiled")
     eager, _ = load_model(tmp_path / "eager")

@@ -94,7 +94,7 @@ def generate(
       gptkit generate runs/w/train --which best --temperature 0
     """
     from gptkit.config import resolve
-    from gptkit.train.generate import SamplingConfig, generate_text
+    from gptkit.model.generate import SamplingConfig, generate_text
 
     config = resolve(
         SamplingConfig,
@@ -142,8 +142,8 @@ def export(
       gptkit export runs/w/train --which best --out runs/w/hf-best
     """
     from gptkit.io.manifest import is_complete
-    from gptkit.train.hf import export_hf
-    from gptkit.train.model_io import resolve_model_dir
+    from gptkit.model.hf import export_hf
+    from gptkit.model.store import resolve_model_dir
 
     source = resolve_model_dir(model_path, which)  # type: ignore[arg-type]
     config = {"format": fmt.value}
@@ -178,8 +178,8 @@ def import_(
     """
     from gptkit.errors import InputError
     from gptkit.io.manifest import is_complete
-    from gptkit.train.hf import load_hf_model
-    from gptkit.train.model_io import save_model
+    from gptkit.model.hf import load_hf_model
+    from gptkit.model.store import save_model
 
     if not (hf_dir / "config.json").is_file():
         raise InputError("not a transformers model directory (no config.json)", hf_dir)
@@ -228,7 +228,7 @@ def peak(
     import torch
     from rich.table import Table
 
-    from gptkit.train.flops import cache_path, cpu_name, cpu_peak, gpu_peak
+    from gptkit.model.flops import cache_path, cpu_name, cpu_peak, gpu_peak
 
     threads = threads or torch.get_num_threads()
     chosen = dtypes or [PeakDtype.fp32, PeakDtype.bf16]
@@ -251,7 +251,7 @@ def _load(path: Path, which: str, device: str | None, threads: int | None):
     import torch
 
     from gptkit.errors import UsageError
-    from gptkit.train.model_io import load_model
+    from gptkit.model.store import load_model
 
     if which not in ("latest", "best"):
         raise UsageError(f"--which must be 'latest' or 'best', got {which!r}")
@@ -276,7 +276,7 @@ def _with_seed(config, seed: int):
 def _input_records(model_dir: Path) -> list[dict]:
     """The model's own files (a checkpoint's optimizer state and run files are not read)."""
     from gptkit.io.manifest import file_record
-    from gptkit.train.model_io import CONFIG_FILE, TOKENIZER_DIR, WEIGHTS_FILE
+    from gptkit.model.store import CONFIG_FILE, TOKENIZER_DIR, WEIGHTS_FILE
 
     if (model_dir / CONFIG_FILE).is_file():
         files = [

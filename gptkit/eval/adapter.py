@@ -22,8 +22,8 @@ from lm_eval.api.model import TemplateLM
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 
 from gptkit.errors import UsageError
+from gptkit.model.gpt import GPT
 from gptkit.reporting import NULL_REPORTER, Reporter
-from gptkit.train.model import GPT
 
 Request = tuple[Any, list[int], list[int]]  # ((context, continuation) | None, context ids, continuation ids)
 

@@ -207,7 +207,7 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 
 def _load_model(config: EvalConfig):
-    from gptkit.train.model_io import load_model
+    from gptkit.model.store import load_model
 
     model, tok = load_model(config.model, device=config.device, which=config.checkpoint)
     if tok is None:

@@ -283,8 +283,8 @@ def stage_train(ctx: RunContext) -> dict:
 
 
 def stage_generate(ctx: RunContext) -> dict:
-    from gptkit.train.generate import SamplingConfig, generate_text
-    from gptkit.train.model_io import load_model
+    from gptkit.model.generate import SamplingConfig, generate_text
+    from gptkit.model.store import load_model
 
     cfg = ctx.config("generate")
     out = ctx.path("generate") / "sample.txt"

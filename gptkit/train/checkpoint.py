@@ -2,7 +2,7 @@
 
 Layout of a run directory::
 
-    RUN/checkpoints/step_00000100/   model files (model_io.save_model), optimizer.pt, state.json
+    RUN/checkpoints/step_00000100/   model files (gptkit.model.store.save_model), optimizer.pt, state.json
     RUN/latest                       name of the newest checkpoint directory
     RUN/best                         name of the checkpoint with the lowest validation loss
 
@@ -53,7 +53,7 @@ def save_checkpoint(
 ) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` (and ``best``) at it, prune old ones.
 
-    ``write_model(dir)`` writes the weights (``model_io.save_model``); ``state`` is JSON-serialisable.
+    ``write_model(dir)`` writes the weights (``gptkit.model.store.save_model``); ``state`` is JSON-serialisable.
     Checkpoints beyond the newest ``keep_last`` are deleted, except the one ``best`` names.
     """
     root = Path(run_dir) / CHECKPOINTS

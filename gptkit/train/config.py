@@ -18,7 +18,7 @@ DistMode = Literal["auto", "none", "ddp", "fsdp"]
 
 @dataclass
 class ModelSection:
-    """A preset from ``gptkit.train.model.PRESETS`` plus field overrides (None = preset's value).
+    """A preset from ``gptkit.model.gpt.PRESETS`` plus field overrides (None = preset's value).
 
     ``vocab_size`` always comes from the token directory (the tokenizer's size).
     """

@@ -31,27 +31,19 @@ import torch
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.manifest import Manifest, file_record
+from gptkit.model.flops import device_peak, flops_per_token
+from gptkit.model.flops import mfu as flops_mfu
+from gptkit.model.generate import SamplingConfig, generate_text
+from gptkit.model.gpt import GPT, GPTConfig, doc_ids_from_eot, preset
+from gptkit.model.store import load_model, read_model_config, save_model
+from gptkit.model.weights import WEIGHTS_FILE, load_weights, model_state, read_weights, unwrap
 from gptkit.pack.loader import TokenLoader, shard_paths
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
 from gptkit.train.distributed import DistInfo
-from gptkit.train.flops import device_peak, flops_per_token
-from gptkit.train.flops import mfu as flops_mfu
-from gptkit.train.generate import SamplingConfig, generate_text
 from gptkit.train.metrics import MetricsLog, plot_losses
-from gptkit.train.model import GPT, GPTConfig, doc_ids_from_eot, preset
-from gptkit.train.model_io import (
-    WEIGHTS_FILE,
-    load_model,
-    load_weights,
-    model_state,
-    read_model_config,
-    read_weights,
-    save_model,
-    unwrap,
-)
 from gptkit.train.optim import build_optimizer, set_lr
 from gptkit.train.schedule import lr_at
 

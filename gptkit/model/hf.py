@@ -20,7 +20,8 @@ from safetensors.torch import save_file
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_path, atomic_write_json
 from gptkit.io.json_files import read_json
-from gptkit.train.model import GPT, GPTConfig
+from gptkit.model.gpt import GPT, GPTConfig
+from gptkit.model.weights import load_weights, read_weights
 
 #: Linear layers that transformers stores as Conv1D (weight transposed).
 CONV1D = ("attn.c_attn.weight", "attn.c_proj.weight", "mlp.c_fc.weight", "mlp.c_proj.weight")
@@ -136,8 +137,6 @@ def load_hf_model(hf_dir: str | Path) -> tuple[GPT, Any]:
         raise InputError("missing config.json", hf_dir) from None
     config = gptkit_config(hf, config_path)
     model = GPT(config)
-    from gptkit.train.model_io import load_weights
-
     load_weights(model, from_hf_state(read_hf_weights(hf_dir), hf["model_type"], config), hf_dir)
     return model, _hf_tokenizer(hf_dir)
 
@@ -177,8 +176,6 @@ def gptkit_config(hf: dict[str, Any], source: Path) -> GPTConfig:
 
 def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
     """Tensors of ``model.safetensors`` (single or sharded) or ``pytorch_model.bin`` (weights only)."""
-    from gptkit.train.model_io import read_weights
-
     if (hf_dir / "model.safetensors").is_file():
         return read_weights(hf_dir / "model.safetensors")
     index = hf_dir / "model.safetensors.index.json"

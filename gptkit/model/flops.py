@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from gptkit.io.atomic import atomic_write_json
-from gptkit.train.model import GPTConfig
+from gptkit.model.gpt import GPTConfig
 
 #: Dense (no sparsity) peak FLOP/s from the vendors' data sheets: bf16/fp16 tensor cores, tf32 tensor
 #: cores, plain fp32. Matched against ``torch.cuda.get_device_name`` in order (first match wins).

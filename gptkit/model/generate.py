@@ -13,7 +13,7 @@ from typing import Any
 
 import torch
 
-from gptkit.train.model import GPT
+from gptkit.model.gpt import GPT
 
 
 @dataclass
