@@ -231,16 +231,15 @@ class GPT(nn.Module):
         p = self.transformer.wte.weight
         return KVCache(self.config, batch_size, max_len, p.dtype, p.device)
 
-    def forward(
+    def hidden(
         self,
         idx: torch.Tensor,
-        targets: torch.Tensor | None = None,
         *,
         cache: KVCache | None = None,
         doc_ids: torch.Tensor | None = None,
-    ):
-        """Logits ``(B, T, vocab_size)`` for token ids ``idx`` ``(B, T)``; with ``targets``
-        (``-1`` = ignore) returns ``(logits, mean cross-entropy)``.
+    ) -> torch.Tensor:
+        """Final hidden states ``(B, T, n_embd)`` (after the last LayerNorm) for token ids ``idx``
+        ``(B, T)``: what the LM head and every task head (classifier, reward, value) read.
 
         ``doc_ids`` ``(B, T)``: tokens attend only within their run of equal ids, and positions
         restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: append to a
@@ -272,10 +271,25 @@ class GPT(nn.Module):
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
         for block, kv in zip(self.transformer.h, kv_buffers, strict=True):
             x = block(x, mask, kv, start)
-        x = self.transformer.ln_f(x)
-        logits = self.lm_head(x)[..., : self.config.vocab_size]  # drop the padding rows
         if cache is not None:
             cache.length = start + T
+        return self.transformer.ln_f(x)
+
+    def logits(self, hidden: torch.Tensor) -> torch.Tensor:
+        """The LM head over the real vocabulary (the embedding's padding rows are never predicted)."""
+        return self.lm_head(hidden)[..., : self.config.vocab_size]
+
+    def forward(
+        self,
+        idx: torch.Tensor,
+        targets: torch.Tensor | None = None,
+        *,
+        cache: KVCache | None = None,
+        doc_ids: torch.Tensor | None = None,
+    ):
+        """Logits ``(B, T, vocab_size)`` for token ids ``idx`` ``(B, T)`` (see :meth:`hidden`);
+        with ``targets`` (``-1`` = ignore) returns ``(logits, mean cross-entropy)``."""
+        logits = self.logits(self.hidden(idx, cache=cache, doc_ids=doc_ids))
         if targets is None:
             return logits
         loss = F.cross_entropy(
