@@ -198,3 +198,16 @@ def test_logprobs_are_those_of_the_model(model):
     assert torch.allclose(torch.tensor(out.logprobs), expected.gather(1, torch.tensor(out.tokens)[:, None])[:, 0],
                           atol=1e-5)  # fmt: skip
     assert generate(model, [Request(prompt, 0)], SamplingConfig())[0].tokens == []
+
+
+def test_greedy_head_is_the_float32_argmax():
+    """The bfloat16-screened argmax equals float32's, near-ties and flat logits included."""
+    from gptkit.model.generate import _GreedyHead
+
+    torch.manual_seed(0)
+    weight = torch.randn(5000, 64) * 0.02
+    weight[7] = weight[3] + 1e-6  # two tokens bfloat16 cannot tell apart
+    head = _GreedyHead(weight)
+    for hidden in (torch.randn(32, 64), torch.randn(32, 64) * 40, torch.randn(32, 64) * 1e-3, weight[3:4] * 40):
+        assert torch.equal(head.argmax(hidden), (hidden @ weight.T).argmax(dim=-1))
+    assert head.argmax(weight[3:4] * 40).item() == 7

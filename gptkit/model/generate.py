@@ -172,6 +172,7 @@ class _Decoder:
         self.batch_size = max(1, min(batch_size, len(requests)))
         self.completions = [Completion(logprobs=[] if logprobs else None) for _ in requests]
         self.stop_bytes = [[s.encode() for s in r.stop if s] for r in requests]
+        self.greedy_head = _GreedyHead.for_model(model) if config.temperature == 0 and not logprobs else None
         # bytes of text to keep: a stop string ending in a new token starts at most this far back
         self.tail_len = [max(map(len, stops), default=1) - 1 for stops in self.stop_bytes]
 
@@ -248,10 +249,15 @@ class _Decoder:
         last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
         yield from self._advance(rows, slots, last)
 
-    def _advance(self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor) -> Iterator[tuple[int, int]]:
+    def _advance(
+        self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor
+    ) -> Iterator[tuple[int, int]]:
         """Choose the next token of the rows in ``slots`` from their last hidden states; a row
         that finishes leaves its slot (None)."""
-        tokens, logprobs = self._choose(self.model.logits(hidden).float(), [rows[s] for s in slots])
+        if self.greedy_head is not None:
+            tokens, logprobs = self.greedy_head.argmax(hidden).tolist(), []
+        else:
+            tokens, logprobs = self._choose(self.model.logits(hidden).float(), [rows[s] for s in slots])
         for b, slot in enumerate(slots):
             row = rows[slot]
             assert row is not None
@@ -298,6 +304,46 @@ class _Decoder:
         keep = self.tail_len[row.index]
         row.tail = text[-keep:] if keep else b""
         return any(s in text for s in stops)
+
+
+class _GreedyHead:
+    """The argmax of the output layer at about a third of its cost: logits in bfloat16 pick
+    the candidates, their exact float32 logits pick the token.
+
+    A bfloat16 logit differs from the float32 one by less than ``2**-6 * |h| * |w|`` (inputs
+    and output rounded to 8 significant bits, float32 accumulation), so the float32 argmax is
+    among the tokens within twice that bound of the best bfloat16 logit. When those are among
+    the ``CANDIDATES`` best (always, unless logits are nearly flat) they are rescored in float32;
+    otherwise the full float32 product decides. Ties go to the lowest id, as with ``argmax``.
+    Used where bfloat16 products are fast (GPUs, CPUs with AVX-512 BF16) on float32 weights.
+    """
+
+    ERROR = 2.0**-6
+    CANDIDATES = 16
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight
+        self.weight16 = weight.to(torch.bfloat16)
+        self.max_norm = float(weight.norm(dim=1).max())
+
+    @classmethod
+    def for_model(cls, model: GPT) -> _GreedyHead | None:
+        weight = model.lm_head.weight[: model.config.vocab_size].detach()
+        fast_bf16 = weight.is_cuda or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
+        return cls(weight) if weight.dtype == torch.float32 and fast_bf16 else None
+
+    def argmax(self, hidden: torch.Tensor) -> torch.Tensor:
+        """Greedy tokens ``(B,)`` for final hidden states ``(B, C)``."""
+        hidden = hidden.float()
+        approx = torch.nn.functional.linear(hidden.to(torch.bfloat16), self.weight16)
+        top, ids = approx.topk(min(self.CANDIDATES, len(self.weight)), dim=-1)
+        top = top.float()
+        slack = 2 * self.ERROR * self.max_norm * hidden.norm(dim=-1)
+        if len(self.weight) > ids.size(1) and bool((top[:, -1] >= top[:, 0] - slack).any()):
+            return torch.nn.functional.linear(hidden, self.weight).argmax(dim=-1)  # too many candidates
+        exact = torch.einsum("bc,bkc->bk", hidden, self.weight[ids])
+        best = exact.max(dim=-1, keepdim=True).values
+        return ids.masked_fill(exact < best, len(self.weight)).min(dim=-1).values
 
 
 def _take(items: Iterator[int], n: int) -> list[int]:
