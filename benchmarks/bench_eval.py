@@ -41,6 +41,7 @@ def main() -> None:
     p.add_argument("--max-gen-toks", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=16)
     p.add_argument("--threads", type=int, default=1, help="torch threads for both backends")
+    p.add_argument("--rounds", type=int, default=1, help="alternating rounds; each backend's best counts")
     args = p.parse_args()
 
     import logging
@@ -82,22 +83,24 @@ def main() -> None:
     prompts = [coqa.doc_to_text(d) for d in coqa.turn_docs(story, 0)] * args.coqa_repeats
     gen_requests = [Instance("generate_until", {}, (text, dict(gen)), i) for i, text in enumerate(prompts)]
 
-    rows = []
+    best: dict[str, list[float]] = {"gptkit": [0.0, 0.0], "lm-eval hf": [0.0, 0.0]}
     scores = {}
-    for name, lm in (("gptkit", ours), ("lm-eval hf", theirs)):
-        t = time.perf_counter()
-        scores[name] = lm.loglikelihood(ll_requests, disable_tqdm=True)
-        ll_rate = len(ll_requests) / (time.perf_counter() - t)
-        t = time.perf_counter()
-        scores[name + " gen"] = lm.generate_until(gen_requests, disable_tqdm=True)
-        gen_rate = len(gen_requests) / (time.perf_counter() - t)
-        rows.append((name, ll_rate, gen_rate))
+    for _ in range(args.rounds):  # backends alternate; each keeps its best round (load on shared machines)
+        for name, lm in (("gptkit", ours), ("lm-eval hf", theirs)):
+            t = time.perf_counter()
+            scores[name] = lm.loglikelihood(ll_requests, disable_tqdm=True)
+            best[name][0] = max(best[name][0], len(ll_requests) / (time.perf_counter() - t))
+            t = time.perf_counter()
+            scores[name + " gen"] = lm.generate_until(gen_requests, disable_tqdm=True)
+            best[name][1] = max(best[name][1], len(gen_requests) / (time.perf_counter() - t))
+    rows = [(name, ll_rate, gen_rate) for name, (ll_rate, gen_rate) in best.items()]
 
     print(
         f"model: {args.model or 'random preset ' + args.preset}, {model.num_params(non_embedding=False) / 1e6:.1f}M "
         f"params, context {model.config.block_size}; batch {args.batch_size}; torch threads {args.threads}"
     )
-    print(f"requests: {len(ll_requests)} LAMBADA log-likelihoods, {len(gen_requests)} CoQA generations\n")
+    print(f"requests: {len(ll_requests)} LAMBADA log-likelihoods, {len(gen_requests)} CoQA generations; "
+          f"best of {args.rounds} alternating round(s)\n")
     print(f"{'backend':<12} {'LAMBADA req/s':>14} {'CoQA gen req/s':>15}")
     for name, ll_rate, gen_rate in rows:
         print(f"{name:<12} {ll_rate:>14.1f} {gen_rate:>15.2f}")

@@ -33,7 +33,7 @@ from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.manifest import Manifest, file_record
 from gptkit.model.flops import device_peak, flops_per_token
 from gptkit.model.flops import mfu as flops_mfu
-from gptkit.model.generate import SamplingConfig, generate_text
+from gptkit.model.generate import Request, SamplingConfig, generate
 from gptkit.model.gpt import GPT, GPTConfig, doc_ids_from_eot, preset
 from gptkit.model.store import load_model, read_model_config, save_model
 from gptkit.model.weights import WEIGHTS_FILE, load_weights, model_state, read_weights, unwrap
@@ -405,14 +405,12 @@ class _Trainer:
         s = self.cfg.samples
         if self.tokenizer is None or not s.prompts or not (self.info.is_main or self.info.mode == "fsdp"):
             return []  # under FSDP every process takes part in each forward
-        model = unwrap(self.model)
-        out = []
-        for i, prompt in enumerate(s.prompts):
-            sampling = SamplingConfig(max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
-                                      seed=self.cfg.seed + step + i)  # fmt: skip
-            out.append((prompt, "".join(generate_text(model, self.tokenizer, prompt, sampling))))
-        model.train()
-        return out
+        tok = self.tokenizer
+        requests = [Request(tok.encode(p) if p else [tok.eot_id], s.max_tokens, stop_ids=[tok.eot_id])
+                    for p in s.prompts]  # fmt: skip
+        sampling = SamplingConfig(temperature=s.temperature, top_k=s.top_k, seed=self.cfg.seed + step)
+        done = generate(unwrap(self.model), requests, sampling, batch_size=len(requests))  # prompt i: seed + step + i
+        return [(p, tok.decode(c.tokens)) for p, c in zip(s.prompts, done, strict=True)]
 
     def _flops(self):
         """(training FLOPs per token, peak FLOP/s of one device or None if unknown)."""
