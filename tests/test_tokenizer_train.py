@@ -100,7 +100,7 @@ def test_manifest_records_inputs_counts_and_held_out(trained):
     assert m["timings"]["train"] > 0 and m["summary"]["engines_agree"] is True
     assert summary.held_out_documents > 0 and 1.2 < summary.bytes_per_token < 6.0
     again = train_tokenizer(cfg)
-    assert again.skipped and again.tokenizer_hash == summary.tokenizer_hash
+    assert again.reused and again.tokenizer_hash == summary.tokenizer_hash
 
 
 def test_text_files_are_cut_without_changing_pre_tokens(tmp_path):

@@ -30,7 +30,7 @@ import torch
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
-from gptkit.io.manifest import Manifest, file_record
+from gptkit.io.manifest import MANIFEST, Manifest, file_record
 from gptkit.model.flops import device_peak, flops_per_token
 from gptkit.model.flops import mfu as flops_mfu
 from gptkit.model.generate import SamplingConfig, generate_text
@@ -39,6 +39,7 @@ from gptkit.model.store import load_model, read_model_config, save_model
 from gptkit.model.weights import WEIGHTS_FILE, load_weights, model_state, read_weights, unwrap
 from gptkit.pack.loader import TokenLoader, shard_paths
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun, check_inputs, identity
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
@@ -49,7 +50,7 @@ from gptkit.train.schedule import lr_at
 
 
 @dataclass
-class TrainSummary:
+class TrainSummary(StageResult):
     """What a finished (or paused, see ``stop_after``) invocation of :func:`train` did."""
 
     run_dir: Path
@@ -67,21 +68,41 @@ class TrainSummary:
     checkpoint: Path | None  # the latest checkpoint
 
     def to_json(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items() if k != "reused"}
+
+    @classmethod
+    def recorded(cls, data: dict[str, Any]) -> TrainSummary:
+        """The summary a finished run wrote into its manifest, for a rerun that reuses it."""
+        paths = {k: Path(data[k]) if data.get(k) else None for k in ("run_dir", "checkpoint")}
+        return cls(**{**data, **paths}, reused=True)
+
+
+#: Settings that never change what a run produces (where it runs, how fast, where it writes).
+RUN_ONLY = ("out", "data", "threads", "device", "compile", "resume", "stop_after")
 
 
 def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER) -> TrainSummary:
-    """Train (or resume) the run described by ``config``; see the module docstring."""
+    """Train (or resume) the run described by ``config``; see the module docstring.
+
+    A finished run of the same settings and data is left as it is and its summary returned."""
     if config.data is None:
         raise ConfigError("train.data is not set: give --data TOKEN_DIR or set data in the recipe's [train] table")
+    check_inputs([config.data])
+    data_manifest = Path(config.data) / MANIFEST
+    inputs = [file_record(data_manifest)] if data_manifest.is_file() else []
+    run = StageRun("train", config.out, identity(to_dict(config), RUN_ONLY), inputs)
+    if config.resume and (done := run.reuse()) is not None:
+        return TrainSummary.recorded(done["summary"])
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device)
     info = dist_utils.init_distributed(config.distributed, device.type)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
+    if info.is_main:
+        run.begin()
     try:
-        return _Trainer(config, info, device, reporter).run()
+        return _Trainer(config, info, device, reporter, run).run()
     finally:
         dist_utils.shutdown(info)
 
@@ -95,8 +116,8 @@ def resolve_device(name: str) -> torch.device:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, info: DistInfo, device: torch.device, reporter: Reporter):
-        self.cfg, self.info, self.device, self.reporter = cfg, info, device, reporter
+    def __init__(self, cfg: TrainConfig, info: DistInfo, device: torch.device, reporter: Reporter, stage: StageRun):
+        self.cfg, self.info, self.device, self.reporter, self.stage = cfg, info, device, reporter, stage
         self.run_dir = Path(cfg.out)
         self.data_dir = Path(cfg.data)
 
@@ -448,17 +469,16 @@ class _Trainer:
         return self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step)
 
     def _write_manifest(self, summary: TrainSummary) -> None:
-        data_manifest = self.data_dir / "manifest.json"
         outputs = [file_record(p, self.run_dir) for p in sorted(summary.checkpoint.rglob("*")) if p.is_file()]
-        Manifest(
+        self.stage.finish(Manifest(
             stage="train",
             config=to_dict(self.cfg),
-            inputs=[file_record(data_manifest)] if data_manifest.is_file() else [],
+            inputs=self.stage.inputs,
             outputs=outputs,
             counts={"steps": summary.step, "tokens": summary.tokens, "parameters": self.raw.num_params(False)},
             timings={"seconds": summary.seconds},
             extra={"summary": summary.to_json(), "model": self.model_config.to_dict()},
-        ).write(self.run_dir)
+        ))  # fmt: skip
 
 
 class _TrainClock:
