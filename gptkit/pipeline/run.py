@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptkit.config import apply_overrides, build, load_recipe, parse_override
+from gptkit.config import apply_overrides, build, load_recipe, merge_tables, parse_override
 from gptkit.errors import ConfigError
 from gptkit.io.atomic import atomic_write_json, atomic_write_text
 from gptkit.pipeline import site
@@ -75,7 +75,7 @@ class RunContext:
 
     def config(self, section: str, wired: dict[str, Any] | None = None) -> Any:
         """The config of ``section``: wired defaults < recipe[section] < --set section.*."""
-        return stage_config(section, self.recipe, self.overrides, wired)
+        return stage_config(section, self.recipe, self.overrides, wired, self.run_dir)
 
 
 def run_pipeline(
@@ -138,24 +138,36 @@ CONFIG_CLASSES = {
 }
 
 
-def stage_config(section: str, recipe: dict[str, Any], overrides: list[str], wired: dict[str, Any] | None = None) -> Any:
-    """Build the config of ``section`` from wired defaults, the recipe's table and ``--set`` items."""
+def stage_config(section: str, recipe: dict[str, Any], overrides: list[str], wired: dict[str, Any] | None = None,
+                 run_dir: Path | None = None) -> Any:  # fmt: skip
+    """Build the config of ``section`` from wired defaults, the recipe's table and ``--set`` items.
+
+    A string value ``@<stage>`` names that stage's folder in ``run_dir``, ``@samples/<file>`` a
+    file bundled with gptkit (the quickstart's sample WARC and LAMBADA set)."""
     module, _, name = CONFIG_CLASSES[section].partition(":")
     cls = getattr(importlib.import_module(module), name)
-    data = _merge(wired or {}, recipe.get(section, {}))
+    data = merge_tables(wired or {}, recipe.get(section, {}))
     data = apply_overrides({section: data}, _only(overrides, section))[section]
-    return build(cls, data, section)
+    return build(cls, _expand_refs(data, run_dir or Path("runs") / "RUN"), section)
+
+
+def _expand_refs(value: Any, run_dir: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_refs(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_refs(v, run_dir) for v in value]
+    if not isinstance(value, str) or not value.startswith("@"):
+        return value
+    ref = value[1:]
+    if ref.startswith("samples/"):
+        return str(site.sample_path(ref.removeprefix("samples/")))
+    if ref not in STAGES:
+        raise ConfigError(f"{value!r}: unknown reference (use @samples/FILE or @STAGE, one of {', '.join(STAGES)})")
+    return str(run_dir / ref)
 
 
 def _only(overrides: list[str], section: str) -> list[str]:
     return [o for o in overrides if o.startswith(section + ".")]
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _previous_run(run_dir: Path, name: str, seconds: float, summary: dict) -> tuple[float, dict]:
@@ -232,9 +244,8 @@ def stage_crawl(ctx: RunContext) -> tuple[bool, dict]:
 def stage_extract(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.extract import extract
 
-    inputs = [str(ctx.path("crawl") / "warc"), str(site.sample_path(site.SAMPLE_WARC))]
-    cfg = ctx.config("extract", {"inputs": inputs, "out": str(ctx.path("extract")),
-                                                 "workers": ctx.workers})  # fmt: skip
+    wired = {"inputs": [str(ctx.path("crawl"))], "out": str(ctx.path("extract")), "workers": ctx.workers}
+    cfg = ctx.config("extract", wired)
     summary = extract(cfg, ctx.reporter)
     return summary.reused, {"documents": summary.counts.get("documents", 0)}
 
@@ -242,8 +253,7 @@ def stage_extract(ctx: RunContext) -> tuple[bool, dict]:
 def stage_clean(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.clean import clean
 
-    wired = {"decontaminate": {"eval_files": [str(site.sample_path(site.SAMPLE_LAMBADA))]}}
-    cfg = ctx.config("clean", wired)
+    cfg = ctx.config("clean")
     summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers)
     stats = summary.stats
     return summary.reused, {"documents in": stats.get("documents_in", 0), "documents out": stats.get("documents_out", 0)}
@@ -293,8 +303,7 @@ def stage_generate(ctx: RunContext) -> tuple[bool, dict]:
 def stage_eval(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.eval.runner import evaluate
 
-    wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"],
-             "lambada": {"file": str(site.sample_path(site.SAMPLE_LAMBADA))}}  # fmt: skip
+    wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"]}
     result = evaluate(ctx.config("eval", wired), ctx.reporter)
     metrics = result.results.get("results", {})
     first = next(iter(metrics.values()), {})
