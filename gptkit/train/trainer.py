@@ -39,7 +39,7 @@ from gptkit.model.store import load_model, read_model_config, save_model
 from gptkit.model.weights import WEIGHTS_FILE, load_weights, model_state, read_weights, unwrap
 from gptkit.pack.loader import TokenLoader, shard_paths
 from gptkit.reporting import NULL_REPORTER, Reporter
-from gptkit.stage import StageResult, StageRun, check_inputs, identity
+from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
@@ -91,6 +91,7 @@ def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER) -> TrainSumma
     data_manifest = Path(config.data) / MANIFEST
     inputs = [file_record(data_manifest)] if data_manifest.is_file() else []
     run = StageRun("train", config.out, identity(to_dict(config), RUN_ONLY), inputs)
+    check_out_dir(run.out, run.stage)
     if config.resume and (done := run.reuse()) is not None:
         return TrainSummary.recorded(done["summary"])
     if config.threads is not None:
@@ -99,10 +100,11 @@ def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER) -> TrainSumma
     info = dist_utils.init_distributed(config.distributed, device.type)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
-    if info.is_main:
-        run.begin()
     try:
-        return _Trainer(config, info, device, reporter, run).run()
+        trainer = _Trainer(config, info, device, reporter, run)  # checks the settings first
+        if info.is_main:
+            run.begin()
+        return trainer.run()
     finally:
         dist_utils.shutdown(info)
 
