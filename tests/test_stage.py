@@ -203,3 +203,16 @@ def test_a_pack_refused_by_validation_does_not_block_the_corrected_retry(tmp_pat
     retry = run_gptkit("data", "pack", docs, "-t", tmp_path / "tok", "--out", out, "-w", "1")
     assert retry.returncode == 0, retry.stderr
     assert json.loads((out / "manifest.json").read_text())["counts"]["train_documents"] > 0
+
+
+def test_a_train_killed_before_its_manifest_gets_the_figures_it_logged(tmp_path):
+    tokens = make_token_dir(tmp_path / "tokens")
+    args = ("train", "-r", NANO, "--data", tokens, "--out", tmp_path / "run", "--steps", "3",
+            "--set", "train.block_size=32", "--set", "train.eval_interval=3")  # fmt: skip
+    assert run_gptkit(*args).returncode == 0
+    first = json.loads((tmp_path / "run" / "manifest.json").read_text())["summary"]
+    (tmp_path / "run" / "manifest.json").unlink()  # what a kill after the last checkpoint leaves
+    assert run_gptkit(*args).returncode == 0
+    again = json.loads((tmp_path / "run" / "manifest.json").read_text())["summary"]
+    assert (again["final_loss"], again["final_val_loss"]) == (first["final_loss"], first["final_val_loss"])
+    assert again["tokens_per_s"] > 0

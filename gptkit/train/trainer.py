@@ -44,7 +44,7 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
 from gptkit.train.distributed import DistInfo
-from gptkit.train.metrics import MetricsLog, plot_losses
+from gptkit.train.metrics import METRICS, MetricsLog, plot_losses, read_jsonl
 from gptkit.train.optim import build_optimizer, set_lr
 from gptkit.train.schedule import lr_at
 
@@ -471,6 +471,8 @@ class _Trainer:
         return self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step)
 
     def _write_manifest(self, summary: TrainSummary) -> None:
+        if summary.resumed_from == summary.step:  # killed after its last checkpoint: nothing trained now
+            summary = _with_logged_figures(summary, self.run_dir)
         outputs = [file_record(p, self.run_dir) for p in sorted(summary.checkpoint.rglob("*")) if p.is_file()]
         self.stage.finish(Manifest(
             stage="train",
@@ -481,6 +483,18 @@ class _Trainer:
             timings={"seconds": summary.seconds},
             extra={"summary": summary.to_json(), "model": self.model_config.to_dict()},
         ))  # fmt: skip
+
+
+def _with_logged_figures(summary: TrainSummary, run_dir: Path) -> TrainSummary:
+    """``summary`` with the last loss, validation loss and speed that ``metrics.jsonl`` recorded:
+    the figures of the invocation that trained, for a manifest written by one that had nothing left."""
+    records = read_jsonl(run_dir / METRICS)
+
+    def last(key: str) -> Any:
+        return next((r[key] for r in reversed(records) if r.get(key) is not None), None)
+
+    return dataclasses.replace(summary, final_loss=last("loss"), final_val_loss=last("val_loss"),
+                               tokens_per_s=last("tokens_per_s") or 0.0, mfu=last("mfu"))  # fmt: skip
 
 
 class _TrainClock:
