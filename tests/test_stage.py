@@ -53,6 +53,9 @@ def test_a_finished_run_is_reused_only_for_the_same_identity_and_inputs(tmp_path
     assert StageRun("clean", out, {"k": 1}, [{**inputs[0], "hash": "xxh3_128:2"}]).reuse() is None
     (out / "result.txt").unlink()  # an output went missing: not finished any more
     assert StageRun("clean", out, {"k": 1}, inputs).reuse() is None
+    manifest = json.loads((out / "manifest.json").read_text())
+    (out / "manifest.json").write_text(json.dumps({**manifest, "outputs": [{"bytes": 1}]}))  # edited by hand
+    assert StageRun("clean", out, {"k": 1}, inputs).reuse() is None
 
 
 def test_begin_marks_the_folder_before_any_output_and_drops_an_old_manifest(tmp_path):
