@@ -131,7 +131,7 @@ def main() -> None:
                 else:
                     out = tmp / f"crawl-{r}"
                     summary = crawl(CrawlConfig(inputs=[url_file], out=out, delay=0.0, allow_private=True))
-                    assert summary["counts"]["fetched"] == n, summary["counts"]
+                    assert summary.counts["fetched"] == n, summary.counts
                     shutil.rmtree(out)
                 best[name] = min(best[name], time.perf_counter() - t0)
     finally:

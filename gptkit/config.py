@@ -23,18 +23,41 @@ from gptkit.errors import ConfigError
 T = TypeVar("T")
 
 
-def load_recipe(path: str | Path) -> dict[str, Any]:
-    """Read a TOML recipe; a missing file or a syntax error is a :class:`ConfigError`."""
+def load_recipe(path: str | Path, _including: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """Read a TOML recipe; a missing file or a syntax error is a :class:`ConfigError`.
+
+    ``include = ["train/gpt2-small.toml", ...]`` (paths relative to the recipe) reads other
+    recipes first, in order, so a model shape or stage preset is written once and composite
+    recipes name it; tables merge key by key, and the including recipe's own values win.
+    """
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"recipe not found: {path}")
     try:
         with path.open("rb") as f:
-            return tomllib.load(f)
+            data = tomllib.load(f)
     except tomllib.TOMLDecodeError as e:
         raise ConfigError(f"{path}: invalid TOML: {e}") from None
     except UnicodeDecodeError:
         raise ConfigError(f"{path}: not a UTF-8 text file") from None
+    includes = data.pop("include", [])
+    if not isinstance(includes, list) or not all(isinstance(i, str) for i in includes):
+        raise ConfigError(f"{path}: 'include' must be a list of recipe paths")
+    merged: dict[str, Any] = {}
+    for item in includes:
+        target = path.parent / item
+        if target.resolve() in (*_including, path.resolve()):
+            raise ConfigError(f"{path}: include {item!r} includes itself")
+        merged = merge_tables(merged, load_recipe(target, (*_including, path.resolve())))
+    return merge_tables(merged, data)
+
+
+def merge_tables(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` updated by ``top``, tables merged key by key (other values replaced)."""
+    out = dict(base)
+    for k, v in top.items():
+        out[k] = merge_tables(out[k], v) if isinstance(v, Mapping) and isinstance(out.get(k), Mapping) else v
+    return out
 
 
 def parse_override(item: str) -> tuple[list[str], Any]:

@@ -248,8 +248,8 @@ def test_failures_are_logged_and_never_crash(tmp_path, site):
     records = {r.url: r for r in iter_warc(cfg.out / "warc" / "crawl-00000.warc.gz", IssueLog())}
     assert records[site.url("/bomb")].truncated == "length"
     assert records[site.url("/page/1")].payload == page("/page/1")
-    assert summary["counts"]["urls"] == len(paths) + 3
-    assert summary["reasons"]["disallowed by robots.txt"] == 3
+    assert summary.counts["urls"] == len(paths) + 3
+    assert summary.details["reasons"]["disallowed by robots.txt"] == 3
 
 
 def test_warc_is_standard_and_log_offsets_address_each_exchange(tmp_path, site):

@@ -334,7 +334,7 @@ def test_cli_zero_shot_lambada_and_coqa(model_dir, data_dir, tmp_path):
     again = run_gptkit(
         "eval", model_dir, "--tasks", "lambada,coqa", "--limit", "8", "--data-dir", data_dir, "--out", out
     )
-    assert again.returncode == 0 and "already evaluated" in again.stderr
+    assert again.returncode == 0 and "already complete" in again.stderr
 
 
 def test_evaluate_does_not_import_transformers(model_dir, tmp_path):

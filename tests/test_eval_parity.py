@@ -93,7 +93,7 @@ def gptkit_eval(model_dir: Path, data_file: Path, out: Path) -> tuple[dict, list
          "batch_size": 8, "lambada": {"file": str(data_file)}},
         "eval",
     )  # fmt: skip
-    results = evaluate(config)
+    results = evaluate(config).results
     samples = [json.loads(line) for line in (out / "samples_lambada.jsonl").read_text().splitlines()]
     return results, samples
 

@@ -70,7 +70,7 @@ def test_export_with_tokenizer_loads_with_auto_classes(tmp_path, gpt2_tokenizer)
 
     # a second run finds the export complete; verify checks it
     again = run_gptkit("export", tmp_path / "model", "--out", out)
-    assert again.returncode == 0 and "already exported" in again.stderr
+    assert again.returncode == 0 and "already complete" in again.stderr
     assert run_gptkit("verify", out).returncode == 0
 
 

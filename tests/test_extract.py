@@ -35,7 +35,7 @@ def test_dolma_warcs_with_bracketed_uris(tmp_path):
     folder = shared_path("web/dolma-warc")
     summary = extract(ExtractConfig(inputs=[folder], out=tmp_path / "out"))
     docs = docs_of(tmp_path / "out")
-    assert len(docs) == summary["counts"]["documents"] > 30
+    assert len(docs) == summary.counts["documents"] > 30
     for d in docs:
         m = d["metadata"]
         assert m["url"].startswith("https://") and "<" not in m["url"]
@@ -66,7 +66,7 @@ def test_html_dir_both_extractors(tmp_path):
     for name in ("resiliparse", "trafilatura"):
         summary = extract(ExtractConfig(inputs=[tmp_path / "html"], out=tmp_path / name, extractor=name))
         docs = docs_of(tmp_path / name)
-        assert summary["counts"]["pages"] == 12 and len(docs) >= 11
+        assert summary.counts["pages"] == 12 and len(docs) >= 11
         assert all(d["metadata"]["extractor"] == name and d["metadata"]["title"] for d in docs)
         assert {d["id"] for d in docs} <= {p.name.split(".")[0] for p in pages}
         assert sum(len(d["text"]) for d in docs) > 12 * 500
@@ -90,9 +90,9 @@ def test_charsets_and_jsonl_input(tmp_path):
     for d in docs.values():
         assert "caf\u00e9 cr\u00e8me" in d["text"], d
     assert docs["https://j.example/"]["id"] == "j1" and docs["https://j.example/"]["metadata"]["title"] == "Caf\u00e9"
-    assert summary["counts"]["not HTML"] == 1 and summary["counts"]["bad input"] == 2
-    assert any("pages.jsonl:2" in e for e in summary["issue_examples"])
-    assert any("broken.html.gz: corrupt or truncated" in e for e in summary["issue_examples"])
+    assert summary.counts["not HTML"] == 1 and summary.counts["bad input"] == 2
+    assert any("pages.jsonl:2" in e for e in summary.details["issue_examples"])
+    assert any("broken.html.gz: corrupt or truncated" in e for e in summary.details["issue_examples"])
     assert decode_html(b"\xff\xfe\x00garbage \x80\x81", "text/html; charset=utf-8")[0]  # never raises
 
 
@@ -107,7 +107,7 @@ def test_corrupt_and_truncated_warc_reported_with_offset_rest_kept(tmp_path):
     (tmp_path / "in" / "corrupt.warc.gz").write_bytes(bytes(corrupt))
     (tmp_path / "in" / "truncated.warc.gz").write_bytes(data[: good[-3].offset + 100])
     summary = extract(ExtractConfig(inputs=[tmp_path / "in"], out=tmp_path / "out"))
-    examples = summary["issue_examples"]
+    examples = summary.details["issue_examples"]
     assert any("corrupt.warc.gz" in e and f"offset {middle}" in e for e in examples), examples
     assert any("truncated.warc.gz" in e and f"offset {good[-3].offset}" in e for e in examples), examples
     urls = [d["metadata"]["url"] for d in docs_of(tmp_path / "out") if d["metadata"]["source"] == "corrupt.warc.gz"]
@@ -130,9 +130,9 @@ def test_resume_per_input_and_workers(tmp_path):
     summary = extract(cfg)
     assert (out / "00000.jsonl.zst").stat().st_mtime_ns == mtime  # finished task skipped
     assert {p.name: p.read_bytes() for p in out.glob("*.jsonl.zst")} == first
-    assert summary["counts"]["documents"] == sum(1 for _ in docs_of(out))
+    assert summary.counts["documents"] == sum(1 for _ in docs_of(out))
     reused = extract(cfg)
-    assert reused["skipped"] is True and reused["counts"] == summary["counts"]  # the finished run's counts
+    assert reused.reused and reused.counts == summary.counts  # the finished run's counts
 
     (out / "manifest.json").unlink()
     with pytest.raises(UsageError, match="other inputs or options"):

@@ -4,7 +4,7 @@ import json
 
 from conftest import run_gptkit
 
-from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest, verify
+from gptkit.io.manifest import Manifest, file_record, read_manifest, verify
 from gptkit.io.shards import write_documents
 
 
@@ -56,15 +56,6 @@ def test_verify_reports_missing_file(tmp_path):
     out, _ = _make_output(tmp_path)
     (out / "00000.jsonl.zst").unlink()
     assert [p.reason for p in verify(out)] == ["missing"]
-
-
-def test_is_complete_tracks_config_and_inputs(tmp_path):
-    out, inp = _make_output(tmp_path)
-    inputs = [file_record(inp)]
-    assert is_complete(out, "test", {"a": 1}, inputs)
-    assert not is_complete(out, "test", {"a": 2}, inputs)
-    inp.write_text("changed")
-    assert not is_complete(out, "test", {"a": 1}, [file_record(inp)])
 
 
 def test_manifest_is_json(tmp_path):

@@ -120,7 +120,7 @@ def test_rerun_is_a_no_op_and_other_tokenizer_is_refused(corpus, gpt2, tmp_path)
     out = tmp_path / "tokens"
     _pack(corpus, gpt2, out)
     before = (out / "train_00000.bin").stat().st_mtime_ns
-    assert _pack(corpus, gpt2, out).already_complete
+    assert _pack(corpus, gpt2, out).reused
     assert (out / "train_00000.bin").stat().st_mtime_ns == before
 
     other = tmp_path / "bytes-tok"
@@ -141,7 +141,7 @@ def test_truncated_shard_is_detected_and_repaired(corpus, gpt2, tmp_path):
     with pytest.raises(InputError, match="truncated token shard"):
         TokenLoader(out, block_size=8)
     summary = _pack(corpus, gpt2, out)  # a rerun notices and re-encodes from that shard on
-    assert not summary.already_complete and summary.resumed_shards >= 1
+    assert not summary.reused and summary.resumed_shards >= 1
     assert (out / "train_00001.bin").read_bytes() == good
     proc = run_gptkit("data", "inspect", out)
     assert proc.returncode == 0, proc.stderr

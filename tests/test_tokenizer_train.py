@@ -100,7 +100,7 @@ def test_manifest_records_inputs_counts_and_held_out(trained):
     assert m["timings"]["train"] > 0 and m["summary"]["engines_agree"] is True
     assert summary.held_out_documents > 0 and 1.2 < summary.bytes_per_token < 6.0
     again = train_tokenizer(cfg)
-    assert again.skipped and again.tokenizer_hash == summary.tokenizer_hash
+    assert again.reused and again.tokenizer_hash == summary.tokenizer_hash
 
 
 def test_text_files_are_cut_without_changing_pre_tokens(tmp_path):
@@ -191,8 +191,8 @@ def test_cli_train_encode_decode_info(tmp_path):
     proc = run_gptkit("tokenizer", "train", shard, "--out", out, "--merges", "800", "--threads", "1")
     assert proc.returncode == 0, proc.stderr
     assert "800 merges (asked 800), vocab 1,057" in proc.stdout and "bytes/token" in proc.stdout
-    again = run_gptkit("tokenizer", "train", shard, "--out", out, "--merges", "800", "--threads", "1")
-    assert "already complete" in again.stderr
+    again = run_gptkit("tokenizer", "train", shard, "--out", out, "--merges", "800", "--threads", "2")
+    assert "already complete" in again.stderr  # only the threads differ: the output is reused
 
     text = "Hello world, it's 2024!\n\n  naïve 🚀<|endoftext|>"
     enc = run_gptkit("tokenizer", "encode", out, input=text)

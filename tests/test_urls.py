@@ -64,10 +64,10 @@ def test_scores_summed_over_dumps_and_compressions(tmp_path):
         "https://plain.example/a": None,
         "https://jsonl.example/b": None,
     }
-    c = summary["counts"]
+    c = summary.counts
     assert c["self post"] == 1 and c["excluded domain"] == 2 and c["excluded extension"] == 1
     assert c["invalid url"] == 1 and c["bad records"] == 1 and c["kept"] == 4
-    assert summary["excluded_domains"] == {"imgur.com": 1, "wikipedia.org": 1}
+    assert summary.details["excluded_domains"] == {"imgur.com": 1, "wikipedia.org": 1}
     manifest = read_manifest(tmp_path / "out")
     assert manifest["stage"] == "urls" and manifest["outputs"][0]["urls"] == 4
     assert (tmp_path / "out" / "config.toml").is_file()
@@ -85,7 +85,7 @@ def test_real_pushshift_dumps_match_an_independent_count(tmp_path):
     expected = {u for u, s in scores.items() if s >= 3}
     kept = {json.loads(line)["url"] for line in (tmp_path / "out" / "urls.jsonl").read_text().splitlines()}
     assert kept == expected and len(kept) > 700
-    assert summary["counts"]["records"] == 103 + 1079  # SOURCES.md: submissions per dump
+    assert summary.counts["records"] == 103 + 1079  # SOURCES.md: submissions per dump
 
 
 def test_cli_and_rerun_is_skipped(tmp_path):

@@ -67,7 +67,7 @@ def clean(
     if summary.pending:
         info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
         return
-    if summary.skipped:
+    if summary.reused:
         already_complete(out_dir)
     _print_summary(summary.stats)
     out.print(f"{summary.stats['documents_out']:,} documents → {out_dir}")

@@ -66,8 +66,8 @@ def pack(
                "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
     cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides or [])
     summary = run_pack(cfg, RichReporter())
-    if summary.already_complete:
-        already_complete(summary.out, same="inputs, tokenizer and settings")
+    if summary.reused:
+        already_complete(summary.out)
     for issue in summary.issues[:5]:
         err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
     t, d, s = summary.tokens, summary.documents, summary.shards

@@ -61,9 +61,9 @@ def urls(
     removed = {d.lower() for d in keep_domain or []}
     cfg.exclude_domains = [d for d in cfg.exclude_domains if d.lower() not in removed] + list(exclude_domain or [])
     summary = collect_urls(cfg, RichReporter())
-    if summary.get("skipped"):
+    if summary.reused:
         already_complete(out_dir)
-    _show_counts(f"urls → {out_dir}", summary["counts"], summary["excluded_domains"])
+    _show_counts(f"urls → {out_dir}", summary.counts, summary.details["excluded_domains"])
 
 
 def crawl(
@@ -104,9 +104,9 @@ def crawl(
     }  # fmt: skip
     cfg = resolve(CrawlConfig, "crawl", recipe, options, set_ or [])
     summary = run_crawl(cfg, RichReporter())
-    if summary.get("skipped"):
+    if summary.reused:
         already_complete(out_dir)
-    _show_counts(f"crawl → {out_dir}", summary["counts"], summary["reasons"])
+    _show_counts(f"crawl → {out_dir}", summary.counts, summary.details["reasons"])
 
 
 def extract(
@@ -142,7 +142,7 @@ def extract(
                "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
     cfg = resolve(ExtractConfig, "extract", recipe, options, set_ or [])
     summary = run_extract(cfg, RichReporter())
-    if summary.get("skipped"):
+    if summary.reused:
         already_complete(out_dir)
-    speed = {} if summary.get("skipped") else {"pages/s": summary["pages_per_s"]}
-    _show_counts(f"extract → {out_dir}", {**summary["counts"], **speed})
+    speed = {} if summary.reused else {"pages/s": summary.details["pages_per_s"]}
+    _show_counts(f"extract → {out_dir}", {**summary.counts, **speed})

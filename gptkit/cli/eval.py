@@ -102,7 +102,7 @@ def eval_command(
 
       gptkit eval runs/w/train --tasks my_cloze --include-path my_tasks/
     """
-    from gptkit.cli.ui import RichReporter
+    from gptkit.cli.ui import RichReporter, already_complete
     from gptkit.config import resolve
     from gptkit.eval.config import EvalConfig
     from gptkit.eval.runner import evaluate
@@ -115,8 +115,10 @@ def eval_command(
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])
-    results = evaluate(config, RichReporter())
-    out.print(render_table(results))
+    result = evaluate(config, RichReporter())
+    if result.reused:
+        already_complete(result.out)
+    out.print(render_table(result.results))
     err.print(f"results: {config.out_dir() / 'results.json'}")
 
 

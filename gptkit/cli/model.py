@@ -9,7 +9,8 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, SetOpt, err, info, out, state
+from gptkit.cli.ui import RecipeOpt, SetOpt, already_complete, err, info, out, state
+from gptkit.errors import UsageError
 
 ModelArg = Annotated[
     Path,
@@ -141,21 +142,16 @@ def export(
 
       gptkit export runs/w/train --which best --out runs/w/hf-best
     """
-    from gptkit.io.manifest import is_complete
-    from gptkit.model.hf import export_hf
-    from gptkit.model.store import resolve_model_dir
+    from gptkit.model.convert import export_model
 
-    source = resolve_model_dir(model_path, which)  # type: ignore[arg-type]
-    config = {"format": fmt.value}
-    inputs = _input_records(source)
-    if is_complete(out_dir, "export", config, inputs):
-        info(f"[green]already exported[/]: {out_dir}")
+    _check_which(which)
+    result = export_model(model_path, out_dir, fmt.value, which)  # type: ignore[arg-type]
+    if result.reused:
+        already_complete(out_dir)
         return
-    model, tok = _load(source, which, "cpu", None)
-    if tok is None:
+    if result.tokenizer is None:
         err.print("[yellow]warning:[/] the model has no tokenizer: AutoTokenizer will not load the export")
-    export_hf(model, tok, out_dir)
-    _write_manifest(out_dir, "export", config, inputs)
+    model = result.model
     out.print(
         f"exported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
     )
@@ -176,22 +172,15 @@ def import_(
 
       gptkit import runs/w/hf --out runs/w/model-again
     """
-    from gptkit.errors import InputError
-    from gptkit.io.manifest import is_complete
-    from gptkit.model.hf import load_hf_model
-    from gptkit.model.store import save_model
+    from gptkit.model.convert import import_model
 
-    if not (hf_dir / "config.json").is_file():
-        raise InputError("not a transformers model directory (no config.json)", hf_dir)
-    inputs = _input_records(hf_dir)
-    if is_complete(out_dir, "import", {}, inputs):
-        info(f"[green]already imported[/]: {out_dir}")
+    result = import_model(hf_dir, out_dir)
+    if result.reused:
+        already_complete(out_dir)
         return
-    model, tok = load_hf_model(hf_dir)
-    if tok is None:
+    if result.tokenizer is None:
         err.print("[yellow]warning:[/] no tokenizer files in the transformers directory; the model has none")
-    save_model(out_dir, model, tok)
-    _write_manifest(out_dir, "import", {}, inputs)
+    model = result.model
     out.print(
         f"imported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
     )
@@ -250,45 +239,21 @@ def peak(
 def _load(path: Path, which: str, device: str | None, threads: int | None):
     import torch
 
-    from gptkit.errors import UsageError
     from gptkit.model.store import load_model
     from gptkit.runtime import resolve_device
 
-    if which not in ("latest", "best"):
-        raise UsageError(f"--which must be 'latest' or 'best', got {which!r}")
+    _check_which(which)
     if threads:
         torch.set_num_threads(threads)
     return load_model(path, device=resolve_device(device), which=which)  # type: ignore[arg-type]
+
+
+def _check_which(which: str) -> None:
+    if which not in ("latest", "best"):
+        raise UsageError(f"--which must be 'latest' or 'best', got {which!r}")
 
 
 def _with_seed(config, seed: int):
     import dataclasses
 
     return dataclasses.replace(config, seed=seed)
-
-
-def _input_records(model_dir: Path) -> list[dict]:
-    """The model's own files (a checkpoint's optimizer state and run files are not read)."""
-    from gptkit.io.manifest import file_record
-    from gptkit.model.store import CONFIG_FILE, TOKENIZER_DIR, WEIGHTS_FILE
-
-    if (model_dir / CONFIG_FILE).is_file():
-        files = [
-            model_dir / WEIGHTS_FILE,
-            model_dir / CONFIG_FILE,
-            *sorted((model_dir / TOKENIZER_DIR).rglob("*")),
-        ]
-    else:
-        files = sorted(model_dir.rglob("*"))
-    return [file_record(p, model_dir) for p in files if p.is_file() and p.name != "manifest.json"]
-
-
-def _write_manifest(out_dir: Path, stage: str, config: dict, inputs: list[dict]) -> None:
-    from gptkit.io.manifest import Manifest, file_record
-
-    outputs = [
-        file_record(p, out_dir)
-        for p in sorted(out_dir.rglob("*"))
-        if p.is_file() and p.name != "manifest.json"
-    ]
-    Manifest(stage=stage, config=config, inputs=inputs, outputs=outputs).write(out_dir)

@@ -70,7 +70,7 @@ def train(
     }  # fmt: skip
     cfg = resolve(TrainTokenizerConfig, "tokenizer", recipe=recipe, options=options, overrides=overrides or [])
     s = train_tokenizer(cfg, RichReporter(), force=force)
-    if s.skipped:
+    if s.reused:
         already_complete(s.out, redo="--force to train again")
     for note in s.notes:
         err.print(f"[yellow]note:[/] {note}", markup=True, highlight=False)

@@ -8,7 +8,7 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, out
 
 
 def register(app: typer.Typer) -> None:
@@ -59,6 +59,8 @@ def train(
     summary = run_training(cfg, reporter) if reporter else run_training(cfg)
     if not main_process:
         return
+    if summary.reused:
+        already_complete(summary.run_dir)
     val = "n/a" if summary.final_val_loss is None else f"{summary.final_val_loss:.4f}"
     mfu = "n/a" if summary.mfu is None else f"{100 * summary.mfu:.1f}%"
     loss = "n/a" if summary.final_loss is None else f"{summary.final_loss:.4f}"

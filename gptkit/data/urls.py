@@ -35,9 +35,10 @@ import orjson
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_path
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
+from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import Issue, IssueLog, expand_inputs, iter_lines
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageRun, Summary, check_inputs, identity
 
 URLS_FILE = "urls.jsonl"
 
@@ -169,7 +170,7 @@ def iter_url_records(path: Path, on_issue: IssueLog) -> Iterator[tuple[str, int 
         yield url, score, bool(obj.get("is_self"))
 
 
-def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> dict:
+def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
     """Read every input, write ``urls.jsonl`` + manifest into ``cfg.out``; return the summary."""
     if cfg.out is None:
         raise UsageError("no output directory (--out)")
@@ -177,10 +178,11 @@ def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> dict:
         raise UsageError("no input files")
     out = Path(cfg.out)
     paths = expand_inputs(cfg.inputs)
+    check_inputs(paths)
     config = to_dict(cfg)
-    inputs = input_records(paths)
-    if is_complete(out, "urls", config, inputs):
-        return recorded_summary(out, "excluded_domains", "issues")
+    run = StageRun("urls", out, identity(config), input_records(paths))
+    if (done := run.reuse()) is not None:
+        return Summary.recorded(out, done, "excluded_domains", "issues")
 
     started = time.time()
     keep = UrlFilter(cfg)
@@ -211,7 +213,7 @@ def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> dict:
                     entry.score = (entry.score or 0) + score
             task.advance()
 
-    out.mkdir(parents=True, exist_ok=True)
+    run.begin()
     kept = 0
     with atomic_path(out / URLS_FILE) as tmp, open(tmp, "wb") as f:
         for url, entry in urls.items():
@@ -223,20 +225,14 @@ def collect_urls(cfg: UrlsConfig, reporter: Reporter = NULL_REPORTER) -> dict:
     counts["unique urls"] = len(urls)
     counts["kept"] = kept
     counts["bad records"] = issues.total
-    summary = {
-        "counts": dict(counts),
-        "excluded_domains": dict(excluded_domains.most_common(50)),
-        "issues": issues.to_json(),
-        "out": str(out),
-    }
-    Manifest(
-        stage="urls", config=config, inputs=inputs,
-        outputs=[file_record(out / URLS_FILE, out, urls=kept)], counts=dict(counts),
-        timings={"total_s": round(time.time() - started, 3)},
-        extra={"excluded_domains": summary["excluded_domains"], "issues": summary["issues"]},
-    ).write(out)  # fmt: skip
+    details = {"excluded_domains": dict(excluded_domains.most_common(50)), "issues": issues.to_json()}
     dump_toml({"urls": cfg}, out / "config.toml")
-    return summary
+    run.finish(Manifest(
+        stage="urls", config=config, inputs=run.inputs,
+        outputs=[file_record(out / URLS_FILE, out, urls=kept)], counts=dict(counts),
+        timings={"total_s": round(time.time() - started, 3)}, extra=details,
+    ))  # fmt: skip
+    return Summary(str(out), dict(counts), details)
 
 
 def read_url_list(paths: list[Path], on_issue: IssueLog) -> list[str]:

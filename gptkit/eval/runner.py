@@ -16,6 +16,7 @@ import json
 import logging
 import os
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,15 +24,26 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
 from gptkit.eval.results import RESULTS_FILE, write_results
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, library_versions
+from gptkit.io.manifest import Manifest, file_record, input_records, library_versions
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
 STAGE = "eval"
+#: Settings that never change the scores (the model and task files count by content instead).
+RUN_ONLY = ("out", "model", "threads", "device", "cache", "data_dir")
 #: demos per prompt for ``--shots few`` on lm-eval tasks gptkit does not define
 PASSTHROUGH_FEWSHOT_K = 5
 
 
-def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str, Any]:
+@dataclass
+class EvalResult(StageResult):
+    """lm-eval's results dict (with a ``gptkit`` table) and the folder it was written to."""
+
+    out: Path
+    results: dict[str, Any]
+
+
+def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResult:
     """Evaluate ``config.model`` on ``config.tasks``; write and return lm-eval's results dict
     (with a ``gptkit`` table: model, shots, task settings, truncated prompts and demos)."""
     _quiet_offline_lm_eval()
@@ -45,6 +57,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
         torch.set_num_threads(config.threads)
     if not Path(config.model).exists():  # before the task data checks: the first thing to fix
         raise InputError("no such model directory", config.model)
+    check_inputs([config.model], partial_ok=("train",))
     out = config.out_dir()
     t0 = time.time()
     specs, task_dict = _load_tasks(config)
@@ -53,11 +66,10 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
     data_files = [p for spec in specs for p in spec.inputs] + _passthrough_inputs(config, specs, task_dict)
     inputs = input_records(data_files)
     manifest_config = {**to_dict(config), "model_hash": fingerprint}
-    if is_complete(out, STAGE, manifest_config, inputs):
-        reporter.log(f"already evaluated with this config, data and model: {out / RESULTS_FILE}")
-        results = json.loads((out / RESULTS_FILE).read_text(encoding="utf-8"))
-        results.setdefault("gptkit", {})["reused"] = True  # in memory only: nothing was evaluated
-        return results
+    run = StageRun(STAGE, out, identity(manifest_config, RUN_ONLY), inputs)
+    if run.reuse() is not None:
+        return EvalResult(out, json.loads((out / RESULTS_FILE).read_text(encoding="utf-8")), reused=True)
+    run.begin()
     t_load = time.time()
 
     import lm_eval.evaluator
@@ -104,12 +116,12 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
     written = write_results(out, results, samples)
     dump_toml({STAGE: config}, out / "config.toml")
     timings = {"load": t_load - t0, "evaluate": t_eval - t_load, "total": time.time() - t0}
-    Manifest(
+    run.finish(Manifest(
         stage=STAGE, config=manifest_config, inputs=inputs, outputs=[file_record(p, out) for p in written],
         counts={name: len(rows) for name, rows in samples.items()},
         timings={k: round(v, 3) for k, v in timings.items()},
-    ).write(out)  # fmt: skip
-    return results
+    ))  # fmt: skip
+    return EvalResult(out, results)
 
 
 def _run_info(config: EvalConfig, out, started: float) -> dict[str, Any]:

@@ -3,16 +3,15 @@
 Every stage output directory holds one. It names the inputs (path, size, hash) and the
 outputs (path relative to the directory, size, hash, record counts), so any artefact can say
 where it came from, ``gptkit verify`` can check it, and a re-run can tell that a stage is done
-(:func:`is_complete`).
+(:class:`gptkit.stage.StageRun`).
 """
 
 from __future__ import annotations
 
-import json
 import platform
 import sys
 import time
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
 from pathlib import Path
@@ -100,14 +99,6 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     return data
 
 
-def recorded_summary(out_dir: str | Path, *keys: str) -> dict[str, Any]:
-    """What a finished stage reported, read back from its manifest when a rerun reuses the output:
-    its ``counts`` and the manifest entries named by ``keys``, marked ``skipped``."""
-    data = read_manifest(out_dir)
-    return {"counts": data.get("counts", {}), **{k: data[k] for k in keys if k in data}, "out": str(out_dir),
-            "skipped": True}  # fmt: skip
-
-
 @dataclass
 class Problem:
     path: str
@@ -136,22 +127,3 @@ def verify(out_dir: str | Path, check_hashes: bool = True) -> list[Problem]:
             if actual != rec["hash"]:
                 problems.append(Problem(rec["path"], f"hash {actual} != {rec['hash']} in manifest"))
     return problems
-
-
-def is_complete(out_dir: str | Path, stage: str, config: Mapping[str, Any], inputs: list[dict]) -> bool:
-    """True when ``out_dir`` holds a finished run of ``stage`` with the same config and inputs,
-    and every output is still present with its recorded size (hashes are not re-read)."""
-    try:
-        manifest = read_manifest(out_dir)
-    except InputError:
-        return False
-    if manifest.get("stage") != stage or manifest.get("config") != json.loads(json.dumps(config, default=str)):
-        return False
-    if _strip_paths(manifest.get("inputs", [])) != _strip_paths(inputs):
-        return False
-    return not verify(out_dir, check_hashes=False)
-
-
-def _strip_paths(records: list[dict]) -> list[tuple]:
-    """Compare inputs by content (hash, size), not by the path they were given as."""
-    return sorted((r.get("hash"), r.get("bytes")) for r in records)

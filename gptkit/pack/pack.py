@@ -32,7 +32,7 @@ import numpy as np
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
-from gptkit.io.manifest import MANIFEST, Manifest, file_record, read_manifest, verify
+from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.pool import WorkerPool
 from gptkit.io.shards import Issue, IssueLog, document_files, iter_documents
 from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
@@ -40,6 +40,7 @@ from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
 from gptkit.pack.encode import encode_documents, init_worker
 from gptkit.pack.format import TokenShardWriter, dtype_for_vocab, index_path, read_doc_ends, read_header
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir
 
 STAGE = "pack"
 SPLITS = ("train", "val")
@@ -48,7 +49,7 @@ VAL_IDS = "val_ids.txt"
 TOKENIZER_DIR = "tokenizer"
 
 @dataclass
-class PackSummary:
+class PackSummary(StageResult):
     """What a pack produced (the manifest's counts, plus what this run did)."""
 
     out: Path
@@ -59,7 +60,6 @@ class PackSummary:
     empty_documents: int
     skipped_records: int
     resumed_shards: int = 0
-    already_complete: bool = False
     seconds: float = 0.0
     issues: list[str] = field(default_factory=list)
 
@@ -79,7 +79,9 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     if not config.inputs:
         raise UsageError("no inputs: give document shards, directories or glob patterns")
     out = Path(config.out)
+    check_out_dir(out, STAGE)  # before hashing the inputs: a wrong --out fails at once
     files = document_files(config.inputs)
+    check_inputs([*files, Path(config.tokenizer)])
     tok = load_tokenizer(config.tokenizer)
     _refuse_other_tokenizer(out, tok.hash)
     with reporter.task("hash inputs", total=len(files), unit="files") as task:
@@ -92,11 +94,10 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
         "settings": config.identity(),
         "inputs": [[r["hash"], r["bytes"]] for r in inputs],  # in order: the order decides the output
     }
-    finished = _finished_run(out, identity)
-    if finished is not None:
-        finished.seconds = time.perf_counter() - started
-        return finished
-    _claim(out, identity)
+    run = StageRun(STAGE, out, identity, inputs)
+    if (done := run.reuse()) is not None:
+        return PackSummary(out=out, **done["summary"], seconds=time.perf_counter() - started, reused=True)
+    run.begin()
     timings: dict[str, float] = {}
 
     t = time.perf_counter()
@@ -104,6 +105,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     scan = scan_inputs(files, config.text_key, issues, reporter)
     val = choose_validation(scan.total, config)
     timings["scan"] = time.perf_counter() - t
+    _claim(out, identity)  # once the inputs passed the scan: a refused pack leaves no claim behind
 
     t = time.perf_counter()
     meta = {"vocab_size": tok.vocab_size, "eot_id": tok.eot_id, "dtype": dtype_for_vocab(tok.vocab_size).name}
@@ -114,7 +116,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     _encode_and_write(config, tok, files, scan, val, done, meta, reporter)
     timings["encode"] = time.perf_counter() - t
 
-    summary = _finish(config, out, tok, inputs, identity, scan, issues, val, meta, resumed, timings)
+    summary = _finish(config, run, tok, scan, issues, val, meta, resumed, timings)
     summary.seconds = time.perf_counter() - started
     return summary
 
@@ -202,18 +204,15 @@ _SPLIT_BLOCK = 1 << 20
 # -- output directory state -------------------------------------------------------------------
 
 
-def _finished_run(out: Path, identity: dict) -> PackSummary | None:
-    """The summary of a complete pack of the same inputs, tokenizer and settings, if ``out`` holds one."""
-    if not (out / MANIFEST).is_file():
+def _previous_claim(out: Path) -> dict | None:
+    """The identity of the pack whose finished shards ``out`` holds (None before the first shard)."""
+    if not any((out / COMPLETIONS).glob("*_0*.json")):
         return None
-    manifest = read_manifest(out)
-    if manifest.get("stage") != STAGE or manifest.get("identity") != identity or verify(out, check_hashes=False):
-        return None
-    return PackSummary(out=out, already_complete=True, **manifest["summary"])
+    return read_marker(out, RUN_MARKER)
 
 
 def _refuse_other_tokenizer(out: Path, tokenizer_hash: str) -> None:
-    previous = read_marker(out, RUN_MARKER)
+    previous = _previous_claim(out)
     if previous is not None and previous.get("tokenizer_hash") != tokenizer_hash:
         raise UsageError(
             f"{out} holds a pack made with another tokenizer ({previous.get('tokenizer_hash')}, not "
@@ -222,14 +221,12 @@ def _refuse_other_tokenizer(out: Path, tokenizer_hash: str) -> None:
 
 
 def _claim(out: Path, identity: dict) -> None:
-    """Refuse to add to another pack's shards; otherwise record who owns the markers."""
-    previous = read_marker(out, RUN_MARKER)
+    """Refuse to add to another pack's finished shards; otherwise record who owns the markers."""
+    previous = _previous_claim(out)
     if previous is not None and previous != identity:
         _refuse_other_tokenizer(out, identity["tokenizer_hash"])
         what = "inputs" if previous.get("inputs") != identity["inputs"] else "settings"
         raise UsageError(f"{out} holds a pack of other {what}: refusing to mix; use another --out or delete it")
-    if previous is None and out.is_dir() and any(out.glob("*.bin")):
-        raise UsageError(f"{out} holds token shards that this pack did not write; use another --out or delete it")
     remove_stale_temps(out)
     atomic_write_json(marker_path(out, RUN_MARKER), identity)
 
@@ -467,8 +464,9 @@ def copy_tokenizer(source: Path, dest: Path) -> None:
 
 
 
-def _finish(config: PackConfig, out: Path, tok: Any, inputs: list[dict], identity: dict, scan: Scan,
-            issues: IssueLog, val: np.ndarray, meta: dict, resumed: int, timings: dict) -> PackSummary:  # fmt: skip
+def _finish(config: PackConfig, run: StageRun, tok: Any, scan: Scan, issues: IssueLog, val: np.ndarray,
+            meta: dict, resumed: int, timings: dict) -> PackSummary:  # fmt: skip
+    out, inputs = run.out, run.inputs
     markers = {s: finished_shards(out, s) for s in SPLITS}
     copy_tokenizer(Path(config.tokenizer), out / TOKENIZER_DIR)
     val_ids = [i for m in markers["val"] for i in m.get("ids", [])]
@@ -506,11 +504,10 @@ def _finish(config: PackConfig, out: Path, tok: Any, inputs: list[dict], identit
         "skipped_records": issues.total,
         "resumed_shards": resumed,
     }
-    summary_json = {k: v for k, v in summary.to_json().items() if k not in ("out", "already_complete", "seconds")}
+    summary_json = {k: v for k, v in summary.to_json().items() if k not in ("out", "reused", "seconds")}
     dump_toml({"pack": config}, out / "config.toml")
-    Manifest(
+    run.finish(Manifest(
         stage=STAGE, config=to_dict(config), inputs=inputs, outputs=outputs, counts=counts, timings=timings,
-        extra={**meta, "tokenizer_hash": tok.hash, "identity": identity, "split": split,
-               "issues": issues.to_json(), "summary": summary_json},
-    ).write(out)  # fmt: skip
+        extra={**meta, "tokenizer_hash": tok.hash, "split": split, "issues": issues.to_json(), "summary": summary_json},
+    ))  # fmt: skip
     return summary

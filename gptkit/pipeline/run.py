@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from gptkit.config import apply_overrides, build, load_recipe, parse_override
+from gptkit.config import apply_overrides, build, load_recipe, merge_tables, parse_override
 from gptkit.errors import ConfigError
 from gptkit.io.atomic import atomic_write_json, atomic_write_text
 from gptkit.pipeline import site
@@ -75,7 +75,7 @@ class RunContext:
 
     def config(self, section: str, wired: dict[str, Any] | None = None) -> Any:
         """The config of ``section``: wired defaults < recipe[section] < --set section.*."""
-        return stage_config(section, self.recipe, self.overrides, wired)
+        return stage_config(section, self.recipe, self.overrides, wired, self.run_dir)
 
 
 def run_pipeline(
@@ -108,9 +108,9 @@ def run_pipeline(
     for name in run.stages:
         started = time.perf_counter()
         reporter.log(f"[bold]▶ {name}[/]")
-        summary = STAGES[name](ctx)
+        reused, summary = STAGES[name](ctx)
         seconds = time.perf_counter() - started
-        record = StageRecord(name, "skipped" if summary.pop("skipped", False) else "ran", seconds, summary)
+        record = StageRecord(name, "skipped" if reused else "ran", seconds, summary)
         if record.status == "skipped":  # show the time and figures of the run that made it
             record.seconds, record.summary = _previous_run(run_dir, name, seconds, summary)
         else:
@@ -138,24 +138,36 @@ CONFIG_CLASSES = {
 }
 
 
-def stage_config(section: str, recipe: dict[str, Any], overrides: list[str], wired: dict[str, Any] | None = None) -> Any:
-    """Build the config of ``section`` from wired defaults, the recipe's table and ``--set`` items."""
+def stage_config(section: str, recipe: dict[str, Any], overrides: list[str], wired: dict[str, Any] | None = None,
+                 run_dir: Path | None = None) -> Any:  # fmt: skip
+    """Build the config of ``section`` from wired defaults, the recipe's table and ``--set`` items.
+
+    A string value ``@<stage>`` names that stage's folder in ``run_dir``, ``@samples/<file>`` a
+    file bundled with gptkit (the quickstart's sample WARC and LAMBADA set)."""
     module, _, name = CONFIG_CLASSES[section].partition(":")
     cls = getattr(importlib.import_module(module), name)
-    data = _merge(wired or {}, recipe.get(section, {}))
+    data = merge_tables(wired or {}, recipe.get(section, {}))
     data = apply_overrides({section: data}, _only(overrides, section))[section]
-    return build(cls, data, section)
+    return build(cls, _expand_refs(data, run_dir or Path("runs") / "RUN"), section)
+
+
+def _expand_refs(value: Any, run_dir: Path) -> Any:
+    if isinstance(value, dict):
+        return {k: _expand_refs(v, run_dir) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_expand_refs(v, run_dir) for v in value]
+    if not isinstance(value, str) or not value.startswith("@"):
+        return value
+    ref = value[1:]
+    if ref.startswith("samples/"):
+        return str(site.sample_path(ref.removeprefix("samples/")))
+    if ref not in STAGES:
+        raise ConfigError(f"{value!r}: unknown reference (use @samples/FILE or @STAGE, one of {', '.join(STAGES)})")
+    return str(run_dir / ref)
 
 
 def _only(overrides: list[str], section: str) -> list[str]:
     return [o for o in overrides if o.startswith(section + ".")]
-
-
-def _merge(base: dict[str, Any], top: dict[str, Any]) -> dict[str, Any]:
-    out = dict(base)
-    for k, v in top.items():
-        out[k] = _merge(out[k], v) if isinstance(v, dict) and isinstance(out.get(k), dict) else v
-    return out
 
 
 def _previous_run(run_dir: Path, name: str, seconds: float, summary: dict) -> tuple[float, dict]:
@@ -182,7 +194,7 @@ def _counts(out: Path) -> dict[str, Any]:
 # -- stages ---------------------------------------------------------------------------------------
 
 
-def stage_site(ctx: RunContext) -> dict:
+def stage_site(ctx: RunContext) -> tuple[bool, dict]:
     cfg = ctx.config("site")
     out = ctx.path("site")
     urls_file = out / "urls.txt"
@@ -191,10 +203,10 @@ def stage_site(ctx: RunContext) -> dict:
         paths = site.build_site(out, cfg.pages)
         atomic_write_text(urls_file, "".join(f"{p}\n" for p in [*paths, "/private/secret.html"]))
     pages = sum(1 for _ in (out / "pages").iterdir())
-    return {"skipped": done, "pages": pages}
+    return done, {"pages": pages}
 
 
-def stage_urls(ctx: RunContext) -> dict:
+def stage_urls(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.urls import collect_urls
 
     site_cfg = ctx.config("site")
@@ -202,9 +214,8 @@ def stage_urls(ctx: RunContext) -> dict:
     if (ctx.path("site") / "urls.txt").is_file():  # the site's paths become URLs on its local server
         inputs = [_site_url_list(ctx, site_cfg.port)]
     cfg = ctx.config("urls", {"inputs": [str(p) for p in inputs], "out": str(ctx.path("urls"))})
-    summary = collect_urls(cfg, ctx.reporter)
-    counts = summary["counts"]  # a reused output's too, read back from its manifest
-    return {"skipped": summary.get("skipped") is True, "urls kept": counts.get("kept", 0)}
+    summary = collect_urls(cfg, ctx.reporter)  # a reused output's counts are read back from its manifest
+    return summary.reused, {"urls kept": summary.counts.get("kept", 0)}
 
 
 def _site_url_list(ctx: RunContext, port: int) -> Path:
@@ -215,7 +226,7 @@ def _site_url_list(ctx: RunContext, port: int) -> Path:
     return path
 
 
-def stage_crawl(ctx: RunContext) -> dict:
+def stage_crawl(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.crawl import crawl
 
     wired = {"inputs": [str(ctx.path("urls"))], "out": str(ctx.path("crawl"))}
@@ -226,63 +237,56 @@ def stage_crawl(ctx: RunContext) -> dict:
             summary = crawl(cfg, ctx.reporter)
     else:
         summary = crawl(cfg, ctx.reporter)
-    counts = summary["counts"]
-    shown = {k: v for k, v in counts.items() if isinstance(v, int) and k != "skipped"}
-    return {"skipped": summary.get("skipped") is True, **shown}
+    shown = {k: v for k, v in summary.counts.items() if isinstance(v, int) and k != "skipped"}
+    return summary.reused, shown
 
 
-def stage_extract(ctx: RunContext) -> dict:
+def stage_extract(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.extract import extract
 
-    inputs = [str(ctx.path("crawl") / "warc"), str(site.sample_path(site.SAMPLE_WARC))]
-    cfg = ctx.config("extract", {"inputs": inputs, "out": str(ctx.path("extract")),
-                                                 "workers": ctx.workers})  # fmt: skip
+    wired = {"inputs": [str(ctx.path("crawl"))], "out": str(ctx.path("extract")), "workers": ctx.workers}
+    cfg = ctx.config("extract", wired)
     summary = extract(cfg, ctx.reporter)
-    counts = summary["counts"]
-    return {"skipped": summary.get("skipped") is True, "documents": counts.get("documents", 0)}
+    return summary.reused, {"documents": summary.counts.get("documents", 0)}
 
 
-def stage_clean(ctx: RunContext) -> dict:
+def stage_clean(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.clean import clean
 
-    wired = {"decontaminate": {"eval_files": [str(site.sample_path(site.SAMPLE_LAMBADA))]}}
-    cfg = ctx.config("clean", wired)
+    cfg = ctx.config("clean")
     summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers)
     stats = summary.stats
-    return {"skipped": summary.skipped, "documents in": stats.get("documents_in", 0),
-            "documents out": stats.get("documents_out", 0)}  # fmt: skip
+    return summary.reused, {"documents in": stats.get("documents_in", 0), "documents out": stats.get("documents_out", 0)}
 
 
-def stage_tokenizer(ctx: RunContext) -> dict:
+def stage_tokenizer(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.tokenizer.train import train_tokenizer
 
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("tokenizer"))}
     cfg = ctx.config("tokenizer", wired)
     summary = train_tokenizer(cfg, ctx.reporter)
-    return {"skipped": summary.skipped, "vocab size": summary.vocab_size, "merges": summary.merges}
+    return summary.reused, {"vocab size": summary.vocab_size, "merges": summary.merges}
 
 
-def stage_pack(ctx: RunContext) -> dict:
+def stage_pack(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.pack.pack import pack
 
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("pack")),
              "tokenizer": str(ctx.path("tokenizer")), "workers": ctx.workers}  # fmt: skip
     summary = pack(ctx.config("pack", wired), ctx.reporter)
-    return {"skipped": summary.already_complete, "train tokens": summary.tokens.get("train", 0),
-            "val tokens": summary.tokens.get("val", 0)}  # fmt: skip
+    return summary.reused, {"train tokens": summary.tokens.get("train", 0), "val tokens": summary.tokens.get("val", 0)}
 
 
-def stage_train(ctx: RunContext) -> dict:
+def stage_train(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.train.trainer import train
 
     cfg = ctx.config("train", {"data": str(ctx.path("pack")), "out": str(ctx.path("train"))})
     summary = train(cfg, ctx.reporter)
     val_loss = None if summary.best_val_loss is None else round(summary.best_val_loss, 4)
-    return {"skipped": summary.resumed_from == summary.steps, "step": summary.step, "val loss": val_loss,
-            "tokens/s": round(summary.tokens_per_s)}  # fmt: skip
+    return summary.reused, {"step": summary.step, "val loss": val_loss, "tokens/s": round(summary.tokens_per_s)}
 
 
-def stage_generate(ctx: RunContext) -> dict:
+def stage_generate(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.model.generate import SamplingConfig, generate_text
     from gptkit.model.store import load_model
 
@@ -293,22 +297,22 @@ def stage_generate(ctx: RunContext) -> dict:
                               top_p=cfg.top_p, seed=cfg.seed)  # fmt: skip
     text = cfg.prompt + "".join(generate_text(model, tok, cfg.prompt, sampling))
     atomic_write_text(out, text)
-    return {"characters": len(text)}
+    return False, {"characters": len(text)}
 
 
-def stage_eval(ctx: RunContext) -> dict:
+def stage_eval(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.eval.runner import evaluate
 
-    wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"],
-             "lambada": {"file": str(site.sample_path(site.SAMPLE_LAMBADA))}}  # fmt: skip
-    results = evaluate(ctx.config("eval", wired), ctx.reporter)
-    metrics = results.get("results", {})
+    wired = {"model": str(ctx.path("train")), "out": str(ctx.path("eval")), "tasks": ["lambada"]}
+    result = evaluate(ctx.config("eval", wired), ctx.reporter)
+    metrics = result.results.get("results", {})
     first = next(iter(metrics.values()), {})
     scores = {k.split(",")[0]: round(v, 4) for k, v in first.items() if isinstance(v, float) and "stderr" not in k}
-    return {"skipped": results.get("gptkit", {}).get("reused", False), **scores}
+    return result.reused, scores
 
 
-STAGES: dict[str, Callable[[RunContext], dict]] = {
+#: Each stage returns whether it reused a finished output, and the figures the report shows.
+STAGES: dict[str, Callable[[RunContext], tuple[bool, dict]]] = {
     "site": stage_site,
     "urls": stage_urls,
     "crawl": stage_crawl,

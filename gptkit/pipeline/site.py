@@ -24,8 +24,6 @@ from gptkit.io.shards import iter_documents
 SAMPLES = resources.files("gptkit") / "samples"
 #: Documents that become the sample site's pages: real web pages, then Wikipedia articles.
 SAMPLE_DOCUMENTS = ("cc-by-sa-web-documents.jsonl.gz", "wikipedia-articles.jsonl.gz")
-SAMPLE_WARC = "commoncrawl-wikipedia.warc.gz"
-SAMPLE_LAMBADA = "lambada_test.jsonl.gz"
 
 ROBOTS = "User-agent: *\nDisallow: /private/\nCrawl-delay: 0\n"
 

@@ -35,10 +35,11 @@ from typing import Any, BinaryIO
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
-from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
+from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.memory import release_free_memory
 from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
+from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
 from gptkit.tokenizer.config import TrainTokenizerConfig
 from gptkit.tokenizer.tokenizer import TOKENIZER_FILES, Tokenizer
@@ -63,7 +64,7 @@ _ASCII_SPACE = b" \t\n\r\x0b\x0c"
 
 
 @dataclass
-class TokenizerSummary:
+class TokenizerSummary(StageResult):
     """What a training run produced (also what ``gptkit tokenizer train`` prints)."""
 
     out: str
@@ -78,7 +79,6 @@ class TokenizerSummary:
     tokenizer_hash: str
     engines_agree: bool | None
     issues: int
-    skipped: bool = False  # True when the output was already complete and nothing ran
     notes: list[str] = field(default_factory=list)
 
 
@@ -104,14 +104,18 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     if not config.inputs:
         raise UsageError("no input files")
     out = Path(config.out)
+    check_out_dir(out, STAGE)  # before hashing the inputs: a wrong --out fails at once
     files = document_files(config.inputs)  # the documents 'data pack' would pack
+    check_inputs(files)
     with reporter.task("hashing inputs", total=len(files), unit="files") as task:
         inputs = []
         for path in files:
             inputs.append(file_record(path))
             task.advance()
-    if not force and is_complete(out, STAGE, to_dict(config), inputs):
-        return _summary_from_manifest(out)
+    run = StageRun(STAGE, out, identity(to_dict(config)), inputs)
+    if not force and (done := run.reuse()) is not None:
+        return TokenizerSummary(**done["summary"], reused=True)
+    run.begin()
     remove_stale_temps(out)
     _set_threads(config.threads)
 
@@ -140,14 +144,14 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
         issues=corpus.issues.total, notes=_notes(config, tokenizer, corpus, agree, len(merges)),
     )  # fmt: skip
     dump_toml({STAGE: config}, out / "config.toml")
-    Manifest(
+    run.finish(Manifest(
         stage=STAGE, config=to_dict(config), inputs=inputs,
         outputs=[file_record(out / name, out) for name in (*TOKENIZER_FILES, "config.toml")],
         counts={k: v for k, v in asdict(summary).items() if isinstance(v, int) and not isinstance(v, bool)},
         timings={"train": summary.train_seconds, "total": round(time.perf_counter() - start, 2)},
-        extra={"summary": asdict(summary), "issues": corpus.issues.to_json(),
+        extra={"summary": _recorded(summary), "issues": corpus.issues.to_json(),
                "eot_id": tokenizer.eot_id, "specials": tokenizer.specials},
-    ).write(out)  # fmt: skip
+    ))  # fmt: skip
     return summary
 
 
@@ -392,10 +396,9 @@ def _notes(config: TrainTokenizerConfig, tokenizer: Tokenizer, corpus: _Corpus, 
     return notes
 
 
-def _summary_from_manifest(out: Path) -> TokenizerSummary:
-    data = read_manifest(out)["summary"]
-    data["skipped"] = True
-    return TokenizerSummary(**data)
+def _recorded(summary: TokenizerSummary) -> dict:
+    """The summary as the manifest keeps it for a rerun that reuses the output."""
+    return {k: v for k, v in asdict(summary).items() if k != "reused"}
 
 
 def _set_threads(threads: int | None) -> None:

@@ -112,6 +112,13 @@ class Objective(ABC):
 
     #: Recorded in checkpoints; a checkpoint of another objective is not resumed.
     name: ClassVar[str]
+    #: The stage name of the run's manifest (what `gptkit verify` and the stage runner see).
+    stage: ClassVar[str] = "train"
+
+    def input_dirs(self) -> list[Path]:
+        """gptkit outputs the data comes from, refused before :meth:`data` opens them when their
+        stage has not finished (an unfinished `data pack`, say)."""
+        return []
 
     @abstractmethod
     def data(self) -> DataSpec:
@@ -185,6 +192,9 @@ class LMObjective(Objective):
         if cfg.data is None:
             raise ConfigError("train.data is not set: give --data TOKEN_DIR or set data in the recipe's [train] table")
         return cls(cfg.data, cfg.sampler, cfg.doc_mask)
+
+    def input_dirs(self) -> list[Path]:
+        return [self.data_dir]
 
     def data(self) -> DataSpec:
         self.meta = TokenLoader(self.data_dir, "train", block_size=1, batch_size=1).meta

@@ -43,18 +43,19 @@ from gptkit.model.store import load_model, read_model_config, save_model
 from gptkit.model.weights import WEIGHTS_FILE, gathered_state, load_weights, model_state, read_weights
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.runtime import resolve_device, seed_everything
+from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
 from gptkit.train.distributed import DistInfo
-from gptkit.train.metrics import MetricsLog, plot_losses
-from gptkit.train.objective import LMObjective, Metrics, Objective, Setup, TrainModule
+from gptkit.train.metrics import METRICS, MetricsLog, plot_losses, read_jsonl
+from gptkit.train.objective import DataSpec, LMObjective, Metrics, Objective, Setup, TrainModule
 from gptkit.train.optim import build_optimizer, set_lr
 from gptkit.train.schedule import lr_at
 
 
 @dataclass
-class TrainSummary:
+class TrainSummary(StageResult):
     """What a finished (or paused, see ``stop_after``) invocation of :func:`train` did."""
 
     run_dir: Path
@@ -72,13 +73,31 @@ class TrainSummary:
     checkpoint: Path | None  # the latest checkpoint
 
     def to_json(self) -> dict[str, Any]:
-        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
+        return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items() if k != "reused"}
+
+    @classmethod
+    def recorded(cls, data: dict[str, Any]) -> TrainSummary:
+        """The summary a finished run wrote into its manifest, for a rerun that reuses it."""
+        paths = {k: Path(data[k]) if data.get(k) else None for k in ("run_dir", "checkpoint")}
+        return cls(**{**data, **paths}, reused=True)
+
+
+#: Settings that never change what a run produces (where it runs, how fast, where it writes).
+RUN_ONLY = ("out", "data", "threads", "device", "compile", "resume", "stop_after")
 
 
 def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER, objective: Objective | None = None) -> TrainSummary:
     """Train (or resume) the run described by ``config`` on ``objective`` (default: language
-    modelling on ``config.data``); see the module docstring."""
+    modelling on ``config.data``); see the module docstring.
+
+    A finished run of the same settings and data is left as it is and its summary returned."""
     objective = objective or LMObjective.from_config(config)
+    check_inputs(objective.input_dirs())
+    data = objective.data()
+    run = StageRun(objective.stage, config.out, identity(to_dict(config), RUN_ONLY), [file_record(p) for p in data.inputs])
+    check_out_dir(run.out, run.stage)
+    if config.resume and (done := run.reuse()) is not None:
+        return TrainSummary.recorded(done["summary"])
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device, "train.device")
@@ -86,7 +105,10 @@ def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER, objective: Ob
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     try:
-        return _Trainer(config, objective, info, device, reporter).run()
+        trainer = _Trainer(config, objective, data, info, device, reporter, run)  # checks the settings first
+        if info.is_main:
+            run.begin()
+        return trainer.run()
     finally:
         dist_utils.shutdown(info)
 
@@ -106,11 +128,11 @@ class _RunState:
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, objective: Objective, info: DistInfo, device: torch.device,
-                 reporter: Reporter):  # fmt: skip
-        self.cfg, self.objective, self.info, self.device, self.reporter = cfg, objective, info, device, reporter
+    def __init__(self, cfg: TrainConfig, objective: Objective, data: DataSpec, info: DistInfo,
+                 device: torch.device, reporter: Reporter, stage: StageRun):  # fmt: skip
+        self.cfg, self.objective, self.data, self.info = cfg, objective, data, info
+        self.device, self.reporter, self.stage = device, reporter, stage
         self.run_dir = Path(cfg.out)
-        self.data = objective.data()
         init_model = self._load_init_model()
         self.model_config = self._model_config(init_model)
         self.block_size = self._block_size()
@@ -497,17 +519,31 @@ class _Trainer:
         return summary
 
     def _write_manifest(self, summary: TrainSummary) -> None:
+        if summary.resumed_from == summary.step:  # killed after its last checkpoint: nothing trained now
+            summary = _with_logged_figures(summary, self.run_dir)
         outputs = [file_record(p, self.run_dir) for p in sorted(summary.checkpoint.rglob("*")) if p.is_file()]
-        Manifest(
-            stage="train",
+        self.stage.finish(Manifest(
+            stage=self.stage.stage,
             config=to_dict(self.cfg),
-            inputs=[file_record(p) for p in self.data.inputs],
+            inputs=self.stage.inputs,
             outputs=outputs,
             counts={"steps": summary.step, "tokens": summary.tokens, "parameters": self.raw.num_params(False)},
             timings={"seconds": summary.seconds},
             extra={"summary": summary.to_json(), "model": self.model_config.to_dict(),
                    "objective": self.objective.name},  # fmt: skip
-        ).write(self.run_dir)
+        ))  # fmt: skip
+
+
+def _with_logged_figures(summary: TrainSummary, run_dir: Path) -> TrainSummary:
+    """``summary`` with the last loss, validation loss and speed that ``metrics.jsonl`` recorded:
+    the figures of the invocation that trained, for a manifest written by one that had nothing left."""
+    records = read_jsonl(run_dir / METRICS)
+
+    def last(key: str) -> Any:
+        return next((r[key] for r in reversed(records) if r.get(key) is not None), None)
+
+    return dataclasses.replace(summary, final_loss=last("loss"), final_val_loss=last("val_loss"),
+                               tokens_per_s=last("tokens_per_s") or 0.0, mfu=last("mfu"))  # fmt: skip
 
 
 class _TrainClock:

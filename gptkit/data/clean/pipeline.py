@@ -40,7 +40,7 @@ from gptkit.data.clean.stats import StepStats, merge_issues, merge_steps
 from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, read_manifest
+from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import (
     Document,
     Issue,
@@ -52,6 +52,7 @@ from gptkit.io.shards import (
 )
 from gptkit.io.tasks import COMPLETIONS, parse_task_range, read_marker, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
 STAGE = "clean"
 WORK = ".work"
@@ -66,13 +67,12 @@ class ShardTask:
 
 
 @dataclass
-class CleanSummary:
+class CleanSummary(StageResult):
     """What :func:`clean` did. ``pending`` says what other task ranges still have to run."""
 
     out_dir: Path
     stats: dict[str, Any] = field(default_factory=dict)
     pending: str | None = None
-    skipped: bool = False  # the output was already complete
 
     @property
     def complete(self) -> bool:
@@ -370,16 +370,18 @@ def clean(
     cfg = config or CleanConfig()
     out = Path(out_dir)
     files = document_files(inputs)
+    check_inputs(files)
     eval_files = [Path(p) for p in cfg.decontaminate.eval_files]
     for p in eval_files:
         if not p.is_file():
             raise UsageError(f"--decontaminate: eval file not found: {p}")
-    config_json = to_dict(cfg)
-    records = input_records(files + eval_files)
-    if is_complete(out, STAGE, config_json, records):
-        return CleanSummary(out, json.loads((out / STATS).read_text(encoding="utf-8")), skipped=True)
-    _check_out_dir(out, files)
-    _reset_if_changed(out, config_json, records, reporter)
+    records = input_records(files + eval_files)  # the eval files count by content, not by path
+    _refuse_inputs_inside(out, files)
+    run = StageRun(STAGE, out, identity(to_dict(cfg), ("decontaminate.eval_files",)), records)
+    if run.reuse() is not None:
+        return CleanSummary(out, json.loads((out / STATS).read_text(encoding="utf-8")), reused=True)
+    run.begin()
+    _reset_if_changed(out, run.identity, records, reporter)
     remove_stale_temps(out)
     started = time.time()
 
@@ -403,7 +405,7 @@ def clean(
     if missing:
         return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} write tasks not done (other task ranges)")
 
-    stats = _finish(out, cfg, tasks, records, filter_ids, write_ids, time.time() - started)
+    stats = _finish(run, cfg, tasks, filter_ids, write_ids, time.time() - started)
     return CleanSummary(out, stats)
 
 
@@ -422,16 +424,11 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
         run_tasks(fn, chosen, chosen_ids, out, workers=max(1, workers), on_done=done, initializer=init[0], initargs=init[1])
 
 
-def _check_out_dir(out: Path, files: list[Path]) -> None:
-    """Refuse an output folder that holds the inputs or another tool's shards (it gets cleared)."""
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} exists and is not a directory")
+def _refuse_inputs_inside(out: Path, files: list[Path]) -> None:
+    """Refuse an output folder that holds the inputs (a changed config clears its shards)."""
     root = out.resolve()
     if any(root == f.resolve().parent or root in f.resolve().parents for f in files):
         raise UsageError(f"--out {out} contains input files; choose another folder")
-    ours = (out / WORK).exists() or (out / COMPLETIONS).exists()
-    if not ours and any(out.glob("*.jsonl.zst")):
-        raise UsageError(f"--out {out} already holds document shards not written by data clean; choose an empty folder")
 
 
 def _fingerprint(config_json: dict, records: list[dict]) -> str:
@@ -455,9 +452,11 @@ def _reset_if_changed(out: Path, config_json: dict, records: list[dict], reporte
     atomic_write_text(stamp, fingerprint)
 
 
-def _finish(out, cfg, tasks, records, filter_ids, write_ids, seconds) -> dict[str, Any]:
+def _finish(run: StageRun, cfg, tasks, filter_ids, write_ids, seconds) -> dict[str, Any]:
     """Merge the task results into stats.json, draw the funnel, write config.toml and the manifest."""
     from gptkit.data.clean.funnel import write_funnel
+
+    out = run.out
 
     phase1 = [read_marker(out, tid) for tid in filter_ids]
     phase3 = [read_marker(out, tid) for tid in write_ids]
@@ -482,11 +481,11 @@ def _finish(out, cfg, tasks, records, filter_ids, write_ids, seconds) -> dict[st
     extra = sorted((out / REMOVED).rglob("*.jsonl.zst")) if (out / REMOVED).is_dir() else []
     outputs += [file_record(p, out) for p in extra]
     outputs += [file_record(out / name, out) for name in (STATS, FUNNEL, "config.toml")]
-    Manifest(
-        stage=STAGE, config=to_dict(cfg), inputs=records, outputs=outputs,
+    run.finish(Manifest(
+        stage=STAGE, config=to_dict(cfg), inputs=run.inputs, outputs=outputs,
         counts={"documents_in": stats["documents_in"], "documents_out": docs_out, "shards": len(shards)},
         timings={"seconds": round(seconds, 3)},
-    ).write(out)  # fmt: skip
+    ))  # fmt: skip
     shutil.rmtree(out / WORK / "filtered", ignore_errors=True)
     shutil.rmtree(out / WORK / "signatures", ignore_errors=True)
     return stats

@@ -17,10 +17,11 @@ from gptkit.data.crawl.robots import RobotsCache, origin_of
 from gptkit.data.crawl.safety import AddressGuard
 from gptkit.data.urls import URLS_FILE, read_url_list
 from gptkit.errors import UsageError
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
+from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import IssueLog, expand_inputs
 from gptkit.io.warc import RotatingWarcWriter
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
+from gptkit.stage import StageRun, Summary, check_inputs, identity
 
 FETCH_LOG = "fetch_log.jsonl"
 WARC_DIR = "warc"
@@ -35,7 +36,7 @@ def crawl_inputs(items: list[Path]) -> list[Path]:
     return files
 
 
-def crawl(cfg: CrawlConfig, reporter: Reporter = NULL_REPORTER) -> dict:
+def crawl(cfg: CrawlConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
     """Fetch every input URL not yet in ``cfg.out``'s fetch log; return the summary.
 
     Writes ``warc/crawl-NNNNN.warc.gz`` (request + response records of the HTML pages fetched),
@@ -53,13 +54,15 @@ def crawl(cfg: CrawlConfig, reporter: Reporter = NULL_REPORTER) -> dict:
         raise UsageError(str(e)) from None
     out = Path(cfg.out)
     paths = crawl_inputs(cfg.inputs)
-    config, inputs = to_dict(cfg), input_records(paths)
-    if is_complete(out, "crawl", config, inputs):
-        return recorded_summary(out, "reasons", "issues")
+    check_inputs(paths)
+    config = to_dict(cfg)
+    run = StageRun("crawl", out, identity(config), input_records(paths))
+    if (done := run.reuse()) is not None:
+        return Summary.recorded(out, done, "reasons", "issues")
 
     issues = IssueLog(on_issue=lambda i: reporter.warn(str(i)))
     urls = read_url_list(paths, issues)
-    out.mkdir(parents=True, exist_ok=True)
+    run.begin()
     log = FetchLog(out / FETCH_LOG)
     warc = RotatingWarcWriter(out / WARC_DIR, "crawl", cfg.warc_max_bytes)
     warc.salvage(log.warc_ends)
@@ -75,16 +78,14 @@ def crawl(cfg: CrawlConfig, reporter: Reporter = NULL_REPORTER) -> dict:
 
     warcs = sorted((out / WARC_DIR).glob("crawl-*.warc.gz"))
     counts = {"urls": len(urls), **dict(log.outcomes), "bad input records": issues.total}
-    summary = {"counts": counts, "reasons": dict(log.reasons.most_common()), "out": str(out),
-               "fetched_this_run": len(todo), "issues": issues.to_json()}  # fmt: skip
-    Manifest(
-        stage="crawl", config=config, inputs=inputs,
-        outputs=[file_record(p, out) for p in warcs] + [file_record(out / FETCH_LOG, out, urls=len(log.done))],
-        counts=counts, timings={"last_run_s": round(time.time() - started, 3)},
-        extra={"reasons": summary["reasons"], "issues": summary["issues"]},
-    ).write(out)  # fmt: skip
+    details = {"reasons": dict(log.reasons.most_common()), "issues": issues.to_json()}
     dump_toml({"crawl": cfg}, out / "config.toml")
-    return summary
+    run.finish(Manifest(
+        stage="crawl", config=config, inputs=run.inputs,
+        outputs=[file_record(p, out) for p in warcs] + [file_record(out / FETCH_LOG, out, urls=len(log.done))],
+        counts=counts, timings={"last_run_s": round(time.time() - started, 3)}, extra=details,
+    ))  # fmt: skip
+    return Summary(str(out), counts, {**details, "fetched_this_run": len(todo)})
 
 
 async def _crawl(

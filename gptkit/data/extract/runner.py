@@ -15,10 +15,11 @@ from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_json
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
+from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
 from gptkit.io.tasks import COMPLETIONS, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageRun, Summary, check_inputs, identity
 
 PLAN = "tasks.json"
 
@@ -117,7 +118,7 @@ def _as_text(data: bytes | str) -> str:
     return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
 
 
-def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
+def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
     """Extract every input into document shards in ``cfg.out``; return the summary."""
     if cfg.out is None:
         raise UsageError("no output directory (--out)")
@@ -125,12 +126,13 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
         raise UsageError("no inputs")
     out = Path(cfg.out)
     files = find_inputs(cfg.inputs)
+    check_inputs(files)
     config = to_dict(cfg)
-    config.pop("workers")  # does not change the output
-    inputs = input_records(files)
-    if is_complete(out, "extract", config, inputs):
-        return recorded_summary(out, "issue_examples")
+    run = StageRun("extract", out, identity(config), input_records(files))
+    if (done := run.reuse()) is not None:
+        return Summary.recorded(out, done, "issue_examples")
     tasks = plan_tasks(cfg, files)
+    run.begin()
     _check_plan(out, tasks)
 
     started = time.time()
@@ -149,14 +151,13 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
 
     outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
     elapsed = time.time() - started
-    summary = {"counts": dict(counts), "issue_examples": examples[:100], "out": str(out),
-               "pages_per_s": round(counts["pages"] / elapsed, 1) if elapsed else None}  # fmt: skip
-    Manifest(
-        stage="extract", config=config, inputs=inputs, outputs=outputs, counts=dict(counts),
-        timings={"last_run_s": round(elapsed, 3)}, extra={"issue_examples": summary["issue_examples"]},
-    ).write(out)  # fmt: skip
+    details = {"issue_examples": examples[:100]}
     dump_toml({"extract": cfg}, out / "config.toml")
-    return summary
+    run.finish(Manifest(
+        stage="extract", config=config, inputs=run.inputs, outputs=outputs, counts=dict(counts),
+        timings={"last_run_s": round(elapsed, 3)}, extra=details,
+    ))  # fmt: skip
+    return Summary(str(out), dict(counts), {**details, "pages_per_s": round(counts["pages"] / elapsed, 1) if elapsed else None})
 
 
 def _check_plan(out: Path, tasks: list[ExtractTask]) -> None:
