@@ -2,8 +2,12 @@
 
 import signal
 
-from gptkit.io.pool import WorkerPool
-from gptkit.io.tasks import parse_task_range, read_marker, run_tasks
+from gptkit.exec import LocalExecutor, Phase, parse_task_range, read_marker
+from gptkit.exec.pool import WorkerPool
+
+
+def run_tasks(fn, tasks, ids, out, workers, on_done):
+    return LocalExecutor(workers).run(Phase(fn, tasks, ids, out), on_done)
 
 
 def square(x: int) -> dict:

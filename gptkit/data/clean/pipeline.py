@@ -40,6 +40,7 @@ from gptkit.data.clean.filters import Filter
 from gptkit.data.clean.stats import StepStats, merge_issues, merge_steps
 from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
+from gptkit.exec import COMPLETIONS, Phase, executor_for, parse_task_range, read_marker
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, read_manifest
 from gptkit.io.shards import (
@@ -51,7 +52,6 @@ from gptkit.io.shards import (
     iter_documents,
     shard_name,
 )
-from gptkit.io.tasks import COMPLETIONS, parse_task_range, read_marker, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
 
 STAGE = "clean"
@@ -381,7 +381,7 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
             bar.advance()
             bar.update(docs=f"{docs:,}")
 
-        run_tasks(fn, chosen, chosen_ids, out, workers=max(1, workers), on_done=done, initializer=init[0], initargs=init[1])
+        executor_for(workers).run(Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1]), on_done=done)
 
 
 def _check_out_dir(out: Path, files: list[Path]) -> None:

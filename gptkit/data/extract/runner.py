@@ -14,10 +14,10 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
+from gptkit.exec import COMPLETIONS, Phase, executor_for
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, recorded_summary
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
-from gptkit.io.tasks import COMPLETIONS, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
 
 PLAN = "tasks.json"
@@ -145,7 +145,8 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> dict:
             progress.advance()
             progress.update(documents=counts["documents"])
 
-        results = run_tasks(run_extract_task, tasks, [t.task_id for t in tasks], out, workers=cfg.workers, on_done=on_done)
+        phase = Phase(run_extract_task, tasks, [t.task_id for t in tasks], out)
+        results = executor_for(cfg.workers).run(phase, on_done=on_done)
 
     outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
     elapsed = time.time() - started
