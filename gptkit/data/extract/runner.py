@@ -32,7 +32,12 @@ class ExtractConfig:
     html_field: str = "html"  # field holding the page in JSONL inputs
     min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
     max_html_bytes: int = 10 << 20  # longer payloads are cut before extraction
-    html_files_per_task: int = 256  # loose .html files are grouped into tasks of this many
+    html_files_per_task: int = 256  # at most this many loose .html files per task ...
+    html_bytes_per_task: int = 1 << 20  # ... and a task closes once its files reach this many bytes on disk
+
+    def __post_init__(self) -> None:
+        if self.html_files_per_task < 1 or self.html_bytes_per_task < 1:
+            raise ValueError("html_files_per_task and html_bytes_per_task must be ≥ 1")
 
 
 @dataclass
@@ -52,16 +57,21 @@ class ExtractTask:
 
 
 def plan_tasks(cfg: ExtractConfig, files: list[Path]) -> list[ExtractTask]:
-    """One task per WARC/WET/JSONL file, one per ``html_files_per_task`` loose HTML files."""
+    """One task per WARC/WET/JSONL file; loose HTML files, in order, in groups of about
+    ``html_bytes_per_task`` bytes (at most ``html_files_per_task`` files), so that a folder of a
+    few hundred pages still gives every worker a task. The plan depends on the files alone (never
+    on ``workers``): the same inputs always give the same shards."""
     groups: list[tuple[str, list[str]]] = []
     html: list[str] = []
+    html_bytes = 0
     for f in files:
         kind = kind_of(f)
         if kind == "html":
             html.append(str(f))
-            if len(html) == cfg.html_files_per_task:
+            html_bytes += f.stat().st_size
+            if len(html) == cfg.html_files_per_task or html_bytes >= cfg.html_bytes_per_task:
                 groups.append(("html", html))
-                html = []
+                html, html_bytes = [], 0
         else:
             groups.append((kind, [str(f)]))
     if html:
