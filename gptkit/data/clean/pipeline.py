@@ -162,6 +162,7 @@ def filter_task(task: ShardTask) -> dict:
     contam_key: list[int] = []
     docs_in = bytes_in = 0
     removed = _RemovedWriter(out, task.index, cfg.keep_removed)
+    exact_on = steps.is_active(cfg, "exact_dedup")
     try:
         with ShardWriter(filtered_path(out, task.index), level=1) as kept:
             for path in task.files:
@@ -175,7 +176,7 @@ def filter_task(task: ShardTask) -> dict:
                     if _run_filters(w.filters, doc, nbytes, stats, removed):
                         continue
                     text = doc["text"]
-                    if steps.is_active(cfg, "exact_dedup"):
+                    if exact_on:
                         exact.append(dedup.exact_key(text))
                     if w.hasher is not None:
                         sigs.append(w.hasher.signature(text))
