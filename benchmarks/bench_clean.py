@@ -28,7 +28,7 @@ import orjson
 
 from gptkit.data.clean import CleanConfig, clean
 from gptkit.data.clean.dedup import EXACT_DUP, exact_key, find_duplicates
-from gptkit.data.clean.langid import LanguageFilter, bundled_model_path
+from gptkit.data.clean.filters.language import LanguageFilter, bundled_model_path
 from gptkit.io.shards import iter_documents
 
 REPO = Path(__file__).resolve().parents[1]
@@ -44,7 +44,7 @@ def build_input(sources: list[Path], folder: Path, args: argparse.Namespace) -> 
     """Source documents, ``variants`` rewritten copies of each (15% of words replaced: new text
     for the filters, not near-duplicates), then planted duplicates of documents that pass the
     filters (so they reach dedup): near (``change`` of the words replaced) and exact (whitespace)."""
-    from gptkit.data.clean.pipeline import build_filters
+    from gptkit.data.clean import steps
 
     rng = random.Random(args.seed)
     base = [d for src in sources for d in iter_documents(src) if d["text"]]  # datatrove skips empty texts
@@ -61,7 +61,8 @@ def build_input(sources: list[Path], folder: Path, args: argparse.Namespace) -> 
         docs += [{**d, "id": f"{d['id']}~v{k}", "text": rewrite(d["text"], 0.15)} for d in base]
     for i, d in enumerate(docs):
         d["id"] = f"{i:05d}-{d['id']}"
-    filters = build_filters(CleanConfig())
+    cfg = CleanConfig()
+    filters = [step.build(cfg) for step in steps.active(cfg, "document")]
     passing = [d for d in docs if all(f({**d, "metadata": {}}) is None for f in filters)]
     near = {d["id"] + "~near": d["id"] for d in rng.sample(passing, min(args.near, len(passing)))}
     exact = [d["id"] + "~exact" for d in rng.sample(docs, args.exact)]

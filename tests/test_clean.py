@@ -27,8 +27,8 @@ from gptkit.data.clean.filters.c4 import C4Filter
 from gptkit.data.clean.filters.fineweb import FineWebFilter
 from gptkit.data.clean.filters.gopher_quality import GopherQualityFilter
 from gptkit.data.clean.filters.gopher_repetition import GopherRepetitionFilter
+from gptkit.data.clean.filters.language import LanguageFilter
 from gptkit.data.clean.filters.url import UrlFilter
-from gptkit.data.clean.langid import LanguageFilter
 from gptkit.data.clean.pii import PiiMasker
 from gptkit.io.manifest import verify
 from gptkit.io.shards import iter_documents, write_documents

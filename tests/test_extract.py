@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gzip
+import os
 import shutil
 
 import orjson
@@ -148,3 +149,24 @@ def test_cli(tmp_path):
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     assert_one_line_error(run_gptkit("data", "extract", str(tmp_path / "notes.pdf"), "--out", str(tmp_path / "p")), "notes.pdf")
     assert_one_line_error(run_gptkit("data", "extract", str(folder), "--out", str(tmp_path / "q"), "-e", "magic"), "magic")
+
+
+def test_loose_html_is_split_by_bytes_and_the_shards_do_not_depend_on_workers(tmp_path):
+    """21.3: a few hundred small pages used to form one task, leaving the second worker idle."""
+    from gptkit.data.extract.runner import plan_tasks
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(30):
+        padding = f"<!-- {'x' * 20_000 * (1 + i % 3)} -->"  # 20–60 kB pages
+        (pages / f"{i:03d}.html").write_text(CAFE.replace("<body>", f"<body>{padding}<p>Page {i}.</p>"))
+    files = sorted(pages.iterdir())
+    tasks = plan_tasks(ExtractConfig(inputs=[pages], out=tmp_path / "o", html_bytes_per_task=200_000), files)
+    assert len(tasks) > 2 and [f for t in tasks for f in t.files] == [str(f) for f in files]
+    assert all(sum(os.path.getsize(f) for f in t.files[:-1]) < 200_000 for t in tasks)
+    shards = {}
+    for workers in (1, 2):
+        out = tmp_path / f"w{workers}"
+        extract(ExtractConfig(inputs=[pages], out=out, workers=workers, html_bytes_per_task=200_000))
+        shards[workers] = {p.name: p.read_bytes() for p in sorted(out.glob("*.jsonl.zst"))}
+    assert len(shards[1]) == len(tasks) and shards[1] == shards[2]

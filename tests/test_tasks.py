@@ -2,8 +2,12 @@
 
 import signal
 
-from gptkit.io.pool import WorkerPool
-from gptkit.io.tasks import parse_task_range, read_marker, run_tasks
+from gptkit.exec import Executor, LocalExecutor, Phase, parse_task_range, read_marker, run_task
+from gptkit.exec.pool import WorkerPool
+
+
+def run_tasks(fn, tasks, ids, out, workers, on_done):
+    return LocalExecutor(workers).run(Phase(fn, tasks, ids, out), on_done)
 
 
 def square(x: int) -> dict:
@@ -38,3 +42,31 @@ def test_worker_pool_workers_never_receive_ctrl_c():
         masks = [f.result() for f in [pool.submit(signal.pthread_sigmask, signal.SIG_BLOCK, []) for _ in range(4)]]
     assert all(signal.SIGINT in mask for mask in masks)
     assert signal.SIGINT not in signal.pthread_sigmask(signal.SIG_BLOCK, [])  # the parent still gets it
+
+
+class InOrderExecutor(Executor):
+    """A second executor in a few lines: what issue 20's Ray and Slurm executors add."""
+
+    def execute(self, phase, pending):
+        if phase.setup:
+            phase.setup(*phase.setup_args)
+        for task, tid in reversed(pending):
+            yield tid, run_task(phase.fn, task, tid, phase.out_dir)
+
+    def imap(self, fn, items, setup=None, setup_args=(), ahead=2):
+        return map(fn, items)
+
+
+def test_a_run_can_change_executor_midway(tmp_path):
+    ids = [f"t{i}" for i in range(6)]
+    LocalExecutor(2).run(Phase(square, [1, 2, 3], ids[:3], tmp_path))  # first half, local processes
+    seen = []
+    results = InOrderExecutor().run(Phase(square, list(range(1, 7)), ids, tmp_path),
+                                    on_done=lambda tid, r, skipped: seen.append((tid, skipped)))  # fmt: skip
+    assert seen == [("t0", True), ("t1", True), ("t2", True), ("t5", False), ("t4", False), ("t3", False)]
+    assert results == {f"t{i}": {"value": (i + 1) ** 2} for i in range(6)}
+    reference = tmp_path / "reference"
+    LocalExecutor(2).run(Phase(square, list(range(1, 7)), ids, reference))
+    markers = sorted(p.name for p in (tmp_path / "completions").iterdir())
+    assert all((tmp_path / "completions" / m).read_bytes() == (reference / "completions" / m).read_bytes() for m in markers)
+    assert len(markers) == 6

@@ -38,7 +38,7 @@ def clean(
 ) -> None:
     """Filter, deduplicate and decontaminate documents the way FineWeb does, corpus-wide.
 
-    Steps (each switchable in the recipe): URL block-list → fastText language id (score ≥ 0.65)
+    Steps (default order; clean.steps reorders them or leaves some out): URL block-list → fastText language id (score ≥ 0.65)
     → Gopher repetition → Gopher quality → C4 → FineWeb filters → exact dedup → MinHash LSH
     near dedup (14 bands × 8) → GPT-3 13-gram decontamination → PII masking. Writes kept
     documents as NNNNN.jsonl.zst, stats.json (counts and bytes per step and drop reason),
@@ -51,6 +51,8 @@ def clean(
       gptkit data clean shards/ -o clean/ -r recipes/clean/fineweb.toml --set clean.language.languages='["en","de"]'
 
       gptkit data clean shards/ -o clean/ --tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
+
+      gptkit data clean shards/ -o clean/ --set 'clean.steps=["c4","language","exact_dedup"]'
     """
     from gptkit.config import resolve
     from gptkit.data.clean import CleanConfig

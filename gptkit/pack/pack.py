@@ -31,11 +31,10 @@ import numpy as np
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
+from gptkit.exec import COMPLETIONS, executor_for, marker_path, read_marker
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record
-from gptkit.io.pool import WorkerPool
 from gptkit.io.shards import Issue, IssueLog, document_files, iter_documents
-from gptkit.io.tasks import COMPLETIONS, marker_path, read_marker
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
 from gptkit.pack.encode import encode_documents, init_worker
 from gptkit.pack.format import TokenShardWriter, dtype_for_vocab, index_path, read_doc_ends, read_header
@@ -315,25 +314,15 @@ def _ignore(issue: Issue) -> None:
 def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple[_Chunk, tuple]]:
     """``(chunk, encode_documents(chunk.texts))`` in input order, on ``workers`` processes
     (each gets a pickled copy of the tokenizer), with at most ``2 * workers`` chunks in flight."""
-    if workers <= 1:
-        init_worker(tok)
+    sent: deque[_Chunk] = deque()
+
+    def texts() -> Iterator[list[str]]:
         for chunk in chunks:
-            yield chunk, encode_documents(chunk.texts)
-        return
-    with WorkerPool(workers, initializer=init_worker, initargs=(tok,)) as pool:
-        pending: deque = deque()
-        try:
-            for chunk in chunks:
-                pending.append((chunk, pool.submit(encode_documents, chunk.texts)))
-                if len(pending) >= 2 * workers:
-                    done, fut = pending.popleft()
-                    yield done, fut.result()
-            while pending:
-                done, fut = pending.popleft()
-                yield done, fut.result()
-        except BaseException:  # interrupted or failed: do not encode what is still queued
-            pool.shutdown(wait=False, cancel_futures=True)
-            raise
+            sent.append(chunk)
+            yield chunk.texts
+
+    for encoded in executor_for(workers).imap(encode_documents, texts(), init_worker, (tok,)):
+        yield sent.popleft(), encoded
 
 
 class SplitWriter:

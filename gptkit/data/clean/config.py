@@ -1,7 +1,8 @@
 """Typed configuration of ``gptkit data clean`` (the ``[clean]`` table of a recipe).
 
 Defaults follow FineWeb's pipeline and datatrove's names and thresholds, except that the
-optional steps (URL block-list, PII masking, decontamination) are off until asked for.
+optional steps (URL block-list, PII masking, decontamination) are off until asked for. ``steps``
+orders the steps (see :mod:`gptkit.data.clean.steps`, where they are declared).
 See ``recipes/clean/fineweb.toml`` for every key with a comment.
 """
 
@@ -9,6 +10,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from typing import Literal
+
+from gptkit.data.clean.steps import DEFAULT_ORDER, check_order
 
 GOPHER_STOP_WORDS = ["the", "be", "to", "of", "and", "that", "have", "with"]
 
@@ -143,12 +146,14 @@ class CleanConfig:
     dedup: DedupConfig = field(default_factory=DedupConfig)
     decontaminate: DecontaminateConfig = field(default_factory=DecontaminateConfig)
     pii: PiiConfig = field(default_factory=PiiConfig)
+    steps: list[str] = field(default_factory=lambda: list(DEFAULT_ORDER))  # the order; a step left out is off
     tasks: int = 0  # input files are split into this many tasks (0: one task per input file)
     keep_removed: bool = False  # write dropped documents to removed/<step>/
     max_doc_bytes: int = 20_000_000  # longer JSON lines are reported as bad input and skipped
     text_key: str = "text"
 
     def __post_init__(self) -> None:
+        check_order(self.steps)
         if self.tasks < 0:
             raise ValueError("tasks must be ≥ 0")
         if self.max_doc_bytes < 1:

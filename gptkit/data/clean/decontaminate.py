@@ -17,6 +17,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import orjson
@@ -25,7 +26,10 @@ import xxhash
 from gptkit.data.clean.config import DecontaminateConfig
 from gptkit.data.clean.text import normalise_for_ngrams, word_spans
 from gptkit.errors import InputError
-from gptkit.io.shards import IssueLog, is_jsonl, iter_documents, iter_lines
+from gptkit.io.shards import Document, IssueLog, is_jsonl, iter_documents, iter_lines
+
+if TYPE_CHECKING:
+    from gptkit.data.clean.steps import ShardContext
 
 
 def iter_eval_texts(path: str | Path, issues: IssueLog | None = None) -> Iterator[str]:
@@ -149,3 +153,25 @@ def cut_contamination(text: str, keys: np.ndarray, cfg: DecontaminateConfig) -> 
         return Decontaminated([], hits, "too_many_pieces")
     kept = [p.strip() for p in pieces if len(p.strip()) >= cfg.min_piece_chars]
     return Decontaminated(kept, hits, None if kept else "no_piece_left")
+
+
+class DecontaminateStep:
+    """The shard step: cut the eval n-grams out of the documents phase 1 found them in."""
+
+    name = "decontaminate"
+
+    def __init__(self, cfg: DecontaminateConfig):
+        self.cfg = cfg
+
+    def __call__(self, doc: Document, ctx: ShardContext) -> tuple[str | None, list[Document]]:
+        if ctx.position not in ctx.dirty:
+            return None, [doc]
+        result = cut_contamination(doc["text"], ctx.eval_keys, self.cfg)
+        if result.reason is not None:
+            return result.reason, []
+        if result.hits == 0:
+            return None, [doc]
+        return None, [
+            {"id": f"{doc['id']}#{k}", "text": text, "metadata": {**doc["metadata"], "decontaminated": result.hits}}
+            for k, text in enumerate(result.pieces)
+        ]

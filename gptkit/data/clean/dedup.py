@@ -17,12 +17,17 @@ the defaults) + 8 bytes (union-find parent) per document, plus one band column b
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
 import xxhash
 
 from gptkit.data.clean.config import DedupConfig
 from gptkit.data.clean.text import simplify, whitespace_normalised
+from gptkit.io.shards import Document
+
+if TYPE_CHECKING:
+    from gptkit.data.clean.steps import ShardContext
 
 #: Fixed odd multipliers that fold a band of MinHash values into one 64-bit key.
 _FOLD = np.random.default_rng(20240521).integers(1, 2**63, size=64, dtype=np.uint64) * np.uint64(2) + np.uint64(1)
@@ -139,3 +144,28 @@ def find_duplicates(n: int, exact: np.ndarray | None, bands: np.ndarray | None) 
         decision[alive[dup]] = NEAR_DUP
         clusters = len(np.unique(roots[dup]))
     return DedupResult(decision, clusters)
+
+
+class _DuplicateStep:
+    """The shard step that drops the documents phase 2 marked as ``dropped_as``."""
+
+    name = ""
+    dropped_as = KEEP
+
+    def __init__(self, cfg: DedupConfig):
+        self.cfg = cfg
+
+    def __call__(self, doc: Document, ctx: ShardContext) -> tuple[str | None, list[Document]]:
+        if int(ctx.decision[ctx.position]) == self.dropped_as:
+            return "duplicate", []
+        return None, [doc]
+
+
+class ExactDuplicateStep(_DuplicateStep):
+    name = "exact_dedup"
+    dropped_as = EXACT_DUP
+
+
+class NearDuplicateStep(_DuplicateStep):
+    name = "minhash_dedup"
+    dropped_as = NEAR_DUP

@@ -17,7 +17,7 @@ import numpy as np
 
 from gptkit.data.clean.decontaminate import contains, iter_eval_texts, ngram_keys
 from gptkit.data.clean.text import normalise_for_ngrams
-from gptkit.io.pool import WorkerPool
+from gptkit.exec import executor_for
 from gptkit.io.shards import IssueLog, document_files, iter_documents
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -69,21 +69,12 @@ def overlap_report(
     issues = 0
     jobs = [(str(f), n) for f in files]
     with reporter.task("overlap", total=len(files), unit="files") as bar:
-        if workers <= 1 or len(files) <= 1:
-            _init(keys)
-            results = map(_scan, jobs)
-            for part, d, iss in results:
-                found_parts.append(part)
-                docs += d
-                issues += iss["total"]
-                bar.advance()
-        else:
-            with WorkerPool(workers, initializer=_init, initargs=(keys,)) as pool:
-                for part, d, iss in pool.map(_scan, jobs):
-                    found_parts.append(part)
-                    docs += d
-                    issues += iss["total"]
-                    bar.advance()
+        executor = executor_for(workers if len(files) > 1 else 1)
+        for part, d, iss in executor.imap(_scan, jobs, _init, (keys,)):
+            found_parts.append(part)
+            docs += d
+            issues += iss["total"]
+            bar.advance()
     found = np.unique(np.concatenate(found_parts)) if found_parts else np.zeros(0, dtype=np.uint64)
     per_doc = [contains(found, k).mean() for k in eval_set.keys_per_doc if len(k)]
     touched = sum(1 for share in per_doc if share > 0)

@@ -4,8 +4,13 @@ from __future__ import annotations
 
 import ipaddress
 import re
+from typing import TYPE_CHECKING
 
 from gptkit.data.clean.config import PiiConfig
+from gptkit.io.shards import Document
+
+if TYPE_CHECKING:
+    from gptkit.data.clean.steps import ShardContext
 
 EMAIL = re.compile(
     r"\b[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+(?:\.[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]+)*@"
@@ -48,3 +53,17 @@ class PiiMasker:
             return not self.cfg.only_public_ips or ipaddress.ip_address(value).is_global
         except ValueError:
             return False
+
+
+class PiiStep:
+    """The shard step: mask PII in place, counting the replacements."""
+
+    name = "pii"
+
+    def __init__(self, cfg: PiiConfig):
+        self.mask = PiiMasker(cfg)
+
+    def __call__(self, doc: Document, ctx: ShardContext) -> tuple[str | None, list[Document]]:
+        doc["text"], n = self.mask(doc["text"])
+        ctx.counts["pii_replacements"] += n
+        return None, [doc]

@@ -1,13 +1,15 @@
 """The clean stage as resumable phases of tasks.
 
+The steps and their order are declared once, in :mod:`gptkit.data.clean.steps`.
+
 1. ``filter-NNNNN`` (one task per group of input files, in parallel): read documents, run the
-   per-document steps (URL block-list → language id → Gopher repetition → Gopher quality → C4 →
-   FineWeb), write the survivors to ``.work/filtered/NNNNN.jsonl.zst`` and their dedup keys and
+   ``document`` steps (by default URL block-list → language id → Gopher repetition → Gopher
+   quality → C4 → FineWeb), write the survivors to ``.work/filtered/NNNNN.jsonl.zst`` and their dedup keys and
    eval n-gram hits to ``.work/signatures/NNNNN.npz``.
 2. ``index`` (one task): exact dedup, MinHash LSH clusters with union-find, and the eval n-grams
    too common to count (in more than ``max_train_docs`` documents), over all shards at once.
-3. ``write-NNNNN`` (in parallel): apply the dedup decisions, cut eval contamination, mask PII and
-   write ``NNNNN.jsonl.zst``.
+3. ``write-NNNNN`` (in parallel): run the ``shard`` steps (by default exact dedup → MinHash dedup
+   → decontamination → PII masking) and write ``NNNNN.jsonl.zst``.
 
 Every task writes its outputs atomically and then a completion marker, so a killed run resumes
 where it stopped and produces byte-identical output. ``task_range`` restricts phases 1 and 3 to a
@@ -31,14 +33,14 @@ import numpy as np
 import orjson
 
 from gptkit.config import dump_toml, to_dict
-from gptkit.data.clean import dedup
+from gptkit.data.clean import dedup, steps
 from gptkit.data.clean.config import CleanConfig
-from gptkit.data.clean.decontaminate import ContaminationScanner, build_eval_index, cut_contamination
+from gptkit.data.clean.decontaminate import ContaminationScanner, build_eval_index
 from gptkit.data.clean.filters import Filter
-from gptkit.data.clean.pii import PiiMasker
 from gptkit.data.clean.stats import StepStats, merge_issues, merge_steps
 from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
+from gptkit.exec import COMPLETIONS, Phase, executor_for, parse_task_range, read_marker
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import (
@@ -50,7 +52,6 @@ from gptkit.io.shards import (
     iter_documents,
     shard_name,
 )
-from gptkit.io.tasks import COMPLETIONS, parse_task_range, read_marker, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
@@ -95,16 +96,21 @@ class _Worker:
     def __init__(self, cfg: CleanConfig, eval_keys: np.ndarray):
         self.cfg = cfg
         self.eval_keys = eval_keys
-        self.scanner = ContaminationScanner(eval_keys, cfg.decontaminate.ngram) if cfg.decontaminate.eval_files else None
-        self.pii = PiiMasker(cfg.pii) if cfg.pii.enabled else None
+        self.scanner = (
+            ContaminationScanner(eval_keys, cfg.decontaminate.ngram) if steps.is_active(cfg, "decontaminate") else None
+        )
 
     @cached_property
     def filters(self) -> list[Filter]:  # built on first use: only phase 1 needs them
-        return build_filters(self.cfg)
+        return [step.build(self.cfg) for step in steps.active(self.cfg, "document")]
+
+    @cached_property
+    def shard_steps(self) -> list[Any]:  # only phase 3 needs them
+        return [step.build(self.cfg) for step in steps.active(self.cfg, "shard")]
 
     @cached_property
     def hasher(self) -> dedup.MinHasher | None:
-        return dedup.MinHasher(self.cfg.dedup) if self.cfg.dedup.minhash else None
+        return dedup.MinHasher(self.cfg.dedup) if steps.is_active(self.cfg, "minhash_dedup") else None
 
 
 _worker: _Worker | None = None
@@ -113,26 +119,6 @@ _worker: _Worker | None = None
 def _init_worker(cfg: CleanConfig, eval_keys: np.ndarray) -> None:
     global _worker
     _worker = _Worker(cfg, eval_keys)
-
-
-def build_filters(cfg: CleanConfig) -> list[Filter]:
-    """The enabled per-document steps in FineWeb's order."""
-    from gptkit.data.clean.filters.c4 import C4Filter
-    from gptkit.data.clean.filters.fineweb import FineWebFilter
-    from gptkit.data.clean.filters.gopher_quality import GopherQualityFilter
-    from gptkit.data.clean.filters.gopher_repetition import GopherRepetitionFilter
-    from gptkit.data.clean.filters.url import UrlFilter
-    from gptkit.data.clean.langid import LanguageFilter
-
-    steps: list[tuple[bool, Any]] = [
-        (cfg.url_filter.enabled, lambda: UrlFilter(cfg.url_filter)),
-        (cfg.language.enabled, lambda: LanguageFilter(cfg.language)),
-        (cfg.gopher_repetition.enabled, lambda: GopherRepetitionFilter(cfg.gopher_repetition)),
-        (cfg.gopher_quality.enabled, lambda: GopherQualityFilter(cfg.gopher_quality)),
-        (cfg.c4.enabled, lambda: C4Filter(cfg.c4)),
-        (cfg.fineweb.enabled, lambda: FineWebFilter(cfg.fineweb)),
-    ]
-    return [make() for enabled, make in steps if enabled]
 
 
 class _RemovedWriter:
@@ -176,6 +162,7 @@ def filter_task(task: ShardTask) -> dict:
     contam_key: list[int] = []
     docs_in = bytes_in = 0
     removed = _RemovedWriter(out, task.index, cfg.keep_removed)
+    exact_on = steps.is_active(cfg, "exact_dedup")
     try:
         with ShardWriter(filtered_path(out, task.index), level=1) as kept:
             for path in task.files:
@@ -189,7 +176,7 @@ def filter_task(task: ShardTask) -> dict:
                     if _run_filters(w.filters, doc, nbytes, stats, removed):
                         continue
                     text = doc["text"]
-                    if cfg.dedup.exact:
+                    if exact_on:
                         exact.append(dedup.exact_key(text))
                     if w.hasher is not None:
                         sigs.append(w.hasher.signature(text))
@@ -262,8 +249,8 @@ def index_task(task: IndexTask) -> dict:
     offsets = np.concatenate([[0], np.cumsum(counts)]).astype(np.int64)
     result = dedup.find_duplicates(
         int(offsets[-1]),
-        np.concatenate([p["exact"] for p in parts]) if cfg.dedup.exact else None,
-        np.concatenate([p["bands"] for p in parts]) if cfg.dedup.minhash else None,
+        np.concatenate([p["exact"] for p in parts]) if steps.is_active(cfg, "exact_dedup") else None,
+        np.concatenate([p["bands"] for p in parts]) if steps.is_active(cfg, "minhash_dedup") else None,
     )
     # Eval n-grams counted over the documents that survive dedup; the common ones are ignored.
     doc = np.concatenate([p["contam_doc"] + offsets[i] for i, p in enumerate(parts)])
@@ -288,71 +275,47 @@ def index_task(task: IndexTask) -> dict:
 
 
 def write_task(task: ShardTask) -> dict:
-    """Phase 3 for one task: apply decisions, decontaminate, mask PII, write the output shard."""
+    """Phase 3 for one task: run the shard steps (dedup, decontamination, PII) and write the output shard."""
     assert _worker is not None
-    w, cfg, out = _worker, _worker.cfg, Path(task.out)
+    w, out = _worker, Path(task.out)
     index = np.load(index_path(out))
     start, stop = index["offsets"][task.index], index["offsets"][task.index + 1]
-    decision = index["decision"][start:stop]
-    sig = np.load(signatures_path(out, task.index))
-    dirty = set(sig["contam_doc"].tolist())
+    dirty = set(np.load(signatures_path(out, task.index))["contam_doc"].tolist())
     active = np.setdiff1d(w.eval_keys, index["ignored"], assume_unique=True) if dirty else w.eval_keys
+    ctx = steps.ShardContext(index["decision"][start:stop], dirty, active)
     stats = StepStats()
-    removed = _RemovedWriter(out, task.index, cfg.keep_removed)
-    dedup_steps = (("exact_dedup", cfg.dedup.exact, dedup.EXACT_DUP), ("minhash_dedup", cfg.dedup.minhash, dedup.NEAR_DUP))
-    masked = 0
+    removed = _RemovedWriter(out, task.index, w.cfg.keep_removed)
     try:
-        with ShardWriter(Path(task.out) / shard_name(task.index)) as writer:
-            for i, doc in enumerate(iter_documents(filtered_path(out, task.index))):
-                nbytes = utf8_len(doc["text"])
-                code = int(decision[i])
-                for step, enabled, dropped_as in dedup_steps:
-                    if not enabled:
-                        continue
-                    if code == dropped_as:
-                        stats.drop(step, "duplicate", nbytes)
-                        removed.write(step, "duplicate", doc)
-                        break
-                    stats.keep(step, nbytes, nbytes)
-                if code != dedup.KEEP:
-                    continue
-                pieces = [doc]
-                if w.scanner is not None:
-                    pieces = _decontaminate(doc, i in dirty, active, nbytes, stats, removed)
-                for piece in pieces:
-                    if w.pii is not None:
-                        pbytes = utf8_len(piece["text"])
-                        piece["text"], n = w.pii(piece["text"])
-                        masked += n
-                        stats.keep("pii", pbytes, utf8_len(piece["text"]) if n else pbytes)
+        with ShardWriter(out / shard_name(task.index)) as writer:
+            for ctx.position, doc in enumerate(iter_documents(filtered_path(out, task.index))):
+                for piece in _run_shard_steps(w.shard_steps, doc, ctx, stats, removed):
                     writer.write(piece)
     except BaseException as e:
         removed.close(e)
         raise
     removed.close()
-    return {"documents_out": writer.documents, "pii_replacements": masked, "steps": stats.to_json()}
+    return {"documents_out": writer.documents, "pii_replacements": ctx.counts["pii_replacements"], "steps": stats.to_json()}
 
 
-def _decontaminate(
-    doc: Document, dirty: bool, active: np.ndarray, nbytes: int, stats: StepStats, removed: _RemovedWriter
+def _run_shard_steps(
+    shard_steps: list[Any], doc: Document, ctx: steps.ShardContext, stats: StepStats, removed: _RemovedWriter
 ) -> list[Document]:
-    if not dirty:
-        stats.keep("decontaminate", nbytes, nbytes)
-        return [doc]
-    result = cut_contamination(doc["text"], active, _worker.cfg.decontaminate)  # type: ignore[union-attr]
-    if result.reason is not None:
-        stats.drop("decontaminate", result.reason, nbytes)
-        removed.write("decontaminate", result.reason, doc)
-        return []
-    if result.hits == 0:
-        stats.keep("decontaminate", nbytes, nbytes)
-        return [doc]
-    pieces = [
-        {"id": f"{doc['id']}#{k}", "text": text, "metadata": {**doc["metadata"], "decontaminated": result.hits}}
-        for k, text in enumerate(result.pieces)
-    ]
-    stats.keep("decontaminate", nbytes, sum(utf8_len(p["text"]) for p in pieces), docs_out=len(pieces))
-    return pieces
+    """Run ``doc`` through the shard steps; the documents that come out (none if one dropped it)."""
+    docs = [(doc, utf8_len(doc["text"]))]
+    for step in shard_steps:
+        after: list[tuple[Document, int]] = []
+        for piece, nbytes in docs:
+            before = piece["text"]
+            reason, pieces = step(piece, ctx)
+            if reason is not None:
+                stats.drop(step.name, reason, nbytes)
+                removed.write(step.name, reason, piece)
+                continue
+            sizes = [nbytes if p is piece and p["text"] is before else utf8_len(p["text"]) for p in pieces]
+            stats.keep(step.name, nbytes, sum(sizes), docs_out=len(pieces))
+            after += zip(pieces, sizes, strict=True)
+        docs = after
+    return [d for d, _ in docs]
 
 
 # ---------------------------------------------------------------- driver
@@ -421,7 +384,7 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
             bar.advance()
             bar.update(docs=f"{docs:,}")
 
-        run_tasks(fn, chosen, chosen_ids, out, workers=max(1, workers), on_done=done, initializer=init[0], initargs=init[1])
+        executor_for(workers).run(Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1]), on_done=done)
 
 
 def _refuse_inputs_inside(out: Path, files: list[Path]) -> None:
@@ -462,14 +425,14 @@ def _finish(run: StageRun, cfg, tasks, filter_ids, write_ids, seconds) -> dict[s
     phase3 = [read_marker(out, tid) for tid in write_ids]
     index = read_marker(out, "index")
     docs_out = sum(r["documents_out"] for r in phase3)
-    steps = merge_steps([r["steps"] for r in phase1] + [r["steps"] for r in phase3])
+    step_stats = merge_steps([r["steps"] for r in phase1] + [r["steps"] for r in phase3], cfg.steps)
     stats = {
         "documents_in": sum(r["documents_in"] for r in phase1),
         "bytes_in": sum(r["bytes_in"] for r in phase1),
         "documents_out": docs_out,
-        "bytes_out": _last_bytes_out(steps, phase1),
+        "bytes_out": _last_bytes_out(step_stats, phase1),
         "input_issues": merge_issues([r["issues"] for r in phase1]),
-        "steps": steps,
+        "steps": step_stats,
         "dedup": index,
         "pii_replacements": sum(r["pii_replacements"] for r in phase3),
     }

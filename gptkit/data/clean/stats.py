@@ -5,12 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from typing import Any
 
-#: The order of the steps in the funnel (FineWeb's order, then the corpus-wide steps).
-STEPS = (
-    "url_filter", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb",
-    "exact_dedup", "minhash_dedup", "decontaminate", "pii",
-)  # fmt: skip
-
 
 class StepStats:
     """Counts of one run of steps: ``enter``/``keep``/``drop`` per document and step."""
@@ -40,8 +34,8 @@ class StepStats:
         return {name: {**s, "dropped": dict(sorted(s["dropped"].items()))} for name, s in self.steps.items()}
 
 
-def merge_steps(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
-    """Sum ``StepStats.to_json()`` dicts; steps in :data:`STEPS` order."""
+def merge_steps(parts: list[dict[str, Any]], order: list[str]) -> dict[str, dict[str, Any]]:
+    """Sum ``StepStats.to_json()`` dicts; steps in ``order`` (the config's ``steps``)."""
     total: dict[str, dict[str, Any]] = {}
     for part in parts:
         for name, s in part.items():
@@ -50,10 +44,10 @@ def merge_steps(parts: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
                 t[key] += s[key]
             for reason, n in s["dropped"].items():
                 t["dropped"][reason] = t["dropped"].get(reason, 0) + n
-    order = {name: i for i, name in enumerate(STEPS)}
+    rank = {name: i for i, name in enumerate(order)}
     return {
         name: {**total[name], "dropped": dict(sorted(total[name]["dropped"].items()))}
-        for name in sorted(total, key=lambda n: order.get(n, len(order)))
+        for name in sorted(total, key=lambda n: rank.get(n, len(rank)))
     }
 
 

@@ -14,10 +14,10 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
+from gptkit.exec import COMPLETIONS, Phase, executor_for
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
-from gptkit.io.tasks import COMPLETIONS, run_tasks
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.stage import StageRun, Summary, check_inputs, identity
 
@@ -33,7 +33,12 @@ class ExtractConfig:
     html_field: str = "html"  # field holding the page in JSONL inputs
     min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
     max_html_bytes: int = 10 << 20  # longer payloads are cut before extraction
-    html_files_per_task: int = 256  # loose .html files are grouped into tasks of this many
+    html_files_per_task: int = 256  # at most this many loose .html files per task ...
+    html_bytes_per_task: int = 1 << 20  # ... and a task closes once its files reach this many bytes on disk
+
+    def __post_init__(self) -> None:
+        if self.html_files_per_task < 1 or self.html_bytes_per_task < 1:
+            raise ValueError("html_files_per_task and html_bytes_per_task must be ≥ 1")
 
 
 @dataclass
@@ -53,16 +58,21 @@ class ExtractTask:
 
 
 def plan_tasks(cfg: ExtractConfig, files: list[Path]) -> list[ExtractTask]:
-    """One task per WARC/WET/JSONL file, one per ``html_files_per_task`` loose HTML files."""
+    """One task per WARC/WET/JSONL file; loose HTML files, in order, in groups of about
+    ``html_bytes_per_task`` bytes (at most ``html_files_per_task`` files), so that a folder of a
+    few hundred pages still gives every worker a task. The plan depends on the files alone (never
+    on ``workers``): the same inputs always give the same shards."""
     groups: list[tuple[str, list[str]]] = []
     html: list[str] = []
+    html_bytes = 0
     for f in files:
         kind = kind_of(f)
         if kind == "html":
             html.append(str(f))
-            if len(html) == cfg.html_files_per_task:
+            html_bytes += f.stat().st_size
+            if len(html) == cfg.html_files_per_task or html_bytes >= cfg.html_bytes_per_task:
                 groups.append(("html", html))
-                html = []
+                html, html_bytes = [], 0
         else:
             groups.append((kind, [str(f)]))
     if html:
@@ -147,7 +157,8 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
             progress.advance()
             progress.update(documents=counts["documents"])
 
-        results = run_tasks(run_extract_task, tasks, [t.task_id for t in tasks], out, workers=cfg.workers, on_done=on_done)
+        phase = Phase(run_extract_task, tasks, [t.task_id for t in tasks], out)
+        results = executor_for(cfg.workers).run(phase, on_done=on_done)
 
     outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
     elapsed = time.time() - started
