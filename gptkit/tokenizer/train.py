@@ -37,7 +37,16 @@ from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
 from gptkit.io.memory import release_free_memory
-from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
+from gptkit.io.shards import (
+    DamagedStream,
+    Issue,
+    IssueLog,
+    damage_reason,
+    document_files,
+    is_jsonl,
+    iter_chunks,
+    iter_jsonl,
+)
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
 from gptkit.tokenizer.config import TrainTokenizerConfig
@@ -299,8 +308,8 @@ def _text_pieces(path: Path, issues: IssueLog):
             yield buf.decode("utf-8")
     except UnicodeDecodeError as e:
         issues(Issue(str(path), line, f"invalid UTF-8 (rest of file skipped): {e}"))
-    except (OSError, EOFError, ValueError) as e:
-        issues(Issue(str(path), None, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+    except (DamagedStream, OSError) as e:
+        issues(Issue(str(path), None, damage_reason(e)))
 
 
 def _safe_cut(buf: bytes, start: int) -> int:
