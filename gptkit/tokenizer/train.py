@@ -134,7 +134,8 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     # reuse: hand that memory back first, or it adds to the peak (measured 271 MB -> 225 MB).
     release_free_memory()
     if not corpus.documents:
-        raise InputError(f"no documents with text in {len(files)} input file(s) ({issues.total} bad records)")
+        named = files[0] if len(files) == 1 else f"{len(files)} input files ({files[0]}, …)"
+        raise InputError(f"no documents with text ({issues.total} bad records)", named)
     tokenizer = _renumber(merges, config.specials, name=out.name or "bpe")
     if tokenizer.engine != "tiktoken":  # cannot happen after _renumber; a guard for the fast path
         raise StageFailure("renumbered merges do not follow ids; please report this")
