@@ -477,3 +477,9 @@ def test_a_line_without_newline_stops_at_the_document_limit(tmp_path):
     assert issues["examples"] == [f"{path}:4: document too large: a line over 20,000,000 bytes (skipped)"]
     assert stats["documents_in"] == 6
     assert usage.ru_maxrss < 250 << 10, f"peak memory {usage.ru_maxrss >> 10} MB"  # KB on Linux
+
+
+def test_eval_help_says_include_path_runs_python():
+    """Minor point: an lm-eval task folder is code (``!function``); ``--help`` says so."""
+    proc = _run(["eval", "--help"], REPO, {"COLUMNS": "400"})
+    assert proc.returncode == 0 and "runs Python from that folder" in " ".join(proc.stdout.split())
