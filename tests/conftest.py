@@ -12,22 +12,58 @@ os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
 os.environ.setdefault("HF_DATASETS_OFFLINE", "1")
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+import gzip  # noqa: E402
+import shutil  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
+import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
 
 REPO = Path(__file__).resolve().parents[1]
+TEST_DATA = REPO / "tests" / "data"
 SHARED_DATA = Path(os.environ.get("GPTKIT_SHARED_DATA", REPO.parent / "shared" / "data"))
+_UNPACKED = Path(tempfile.gettempdir()) / f"gptkit-test-data-{os.getuid()}"
 
 
 def shared_path(relative: str) -> Path:
-    """A file or folder under ../shared/data; skips the test (with the reason) when absent."""
+    """A test data file or folder: the repository's own fixtures (tests/data, see its SOURCES.md) first,
+    else ../shared/data (large optional checks); skips the test (with the reason) when neither has it."""
+    if (TEST_DATA / relative).exists() or (TEST_DATA / f"{relative}.fixture.gz").exists():
+        return _unpacked(relative)
     path = SHARED_DATA / relative
     if not path.exists():
         pytest.skip(f"shared data not available: {path} (set GPTKIT_SHARED_DATA to its folder)")
     return path
+
+
+def _unpacked(relative: str) -> Path:
+    """tests/data stores big text fixtures as ``NAME.fixture.gz``; tests read them as ``NAME``, from a
+    per-user copy of the file or folder (made once)."""
+    source = TEST_DATA / relative
+    if source.is_file() or (source.is_dir() and not any(source.rglob("*.fixture.gz"))):
+        return source
+    target = _UNPACKED / relative
+    if not source.exists():
+        _place(source.with_name(source.name + ".fixture.gz"), target)
+    for path in sorted(source.rglob("*")) if source.is_dir() else []:
+        if path.is_file():
+            _place(path, target / path.relative_to(source))
+    return target
+
+
+def _place(source: Path, target: Path) -> None:
+    """Copy (gunzipping a ``.fixture.gz``) once; renamed into place so parallel runs never see half a file."""
+    packed = source.name.endswith(".fixture.gz")
+    target = target.with_name(target.name.removesuffix(".fixture.gz"))
+    if target.exists():
+        return
+    target.parent.mkdir(parents=True, exist_ok=True)
+    partial = target.with_name(f"{target.name}.{os.getpid()}.partial")
+    with gzip.open(source) if packed else open(source, "rb") as f, open(partial, "wb") as out:
+        shutil.copyfileobj(f, out)
+    os.replace(partial, target)
 
 
 @pytest.fixture

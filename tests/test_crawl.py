@@ -60,6 +60,7 @@ class Site:
         self.in_flight = Gauge()
         self.shared = gauge or Gauge()
         self.lock = threading.Lock()
+        self.release = threading.Event()  # ``/held/…`` answers only once this is set
         site = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -109,11 +110,16 @@ class Site:
         if path.startswith("/redirect-loop/"):
             nxt = "/redirect-loop/b" if path.endswith("/a") else "/redirect-loop/a"
             return self.send(h, 302, b"", "text/html", [("Location", nxt)])
+        if path.startswith("/to-address/"):  # a public-looking redirect to a literal address
+            target = path.removeprefix("/to-address/")
+            return self.send(h, 302, b"", "text/html", [("Location", f"http://{target}/latest/meta-data")])
         if path == "/to-private":
             port = self.server.server_address[1]
             return self.send(h, 302, b"", "text/html", [("Location", f"http://127.0.0.2:{port}/page/x")])
         if path.startswith("/wait"):
             time.sleep(0.1)
+        if path.startswith("/held/"):
+            self.release.wait(120)
         if path == "/404":
             return self.send(h, 404, b"not found", "text/html")
         if path == "/500":
@@ -292,6 +298,20 @@ def test_private_addresses_refused_after_resolution_and_on_redirect(tmp_path, si
     assert site.requests["/page/1"] == 1
 
 
+@pytest.mark.parametrize("address", ["100.100.100.200", "[2002:7f00:1::]", "[64:ff9b::a9fe:a9fe]", "[::ffff:10.0.0.1]",
+                                     "198.18.0.1", "[2001:0:4136:e378:8000:63bf:80ff:fffe]", "192.0.0.170"])
+def test_redirects_to_special_purpose_addresses_are_refused_via_cli(tmp_path, site, address):
+    """Carrier-grade NAT (the 100.100.100.200 metadata service), 6to4 / NAT64 / mapped IPv6 that
+    carry a private IPv4 address, benchmarking, Teredo, IETF assignments: none is public."""
+    url = site.url(f"/to-address/{address}")
+    (tmp_path / "urls.txt").write_text(url + "\n")
+    proc = run_gptkit("data", "crawl", tmp_path / "urls.txt", "--out", tmp_path / "c", "--delay", "0.01",
+                      "--set", 'crawl.allow_networks=["127.0.0.1/32"]', "--set", "crawl.retries=0")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    entry = read_log(tmp_path / "c")[url]
+    assert entry["outcome"] == "skipped" and entry["reason"].startswith("private address"), entry
+
+
 def test_crawl_delay_per_host_serialisation_and_robots_cache(tmp_path):
     slow = Site("127.0.0.1", robots=b"User-agent: *\nCrawl-delay: 0.3\n")
     other = Site("127.0.0.2", robots=None)
@@ -360,24 +380,29 @@ def test_kill_and_resume_fetches_nothing_twice(tmp_path):
 
 
 def test_ctrl_c_finishes_the_warc_and_exits_130(tmp_path):
+    """The server holds every page after the third until Ctrl-C has been sent, so however slow a
+    loaded machine is, the crawl cannot finish before the signal arrives."""
     site = Site(robots=None)
     try:
-        urls = [site.url(f"/page/{i}") for i in range(20)]
+        urls = [site.url(f"/page/{i}") for i in range(3)] + [site.url(f"/held/{i}") for i in range(3, 20)]
         (tmp_path / "urls.txt").write_text("\n".join(urls) + "\n")
         out = tmp_path / "crawl"
         cmd = [sys.executable, "-m", "gptkit", "-q", "data", "crawl", str(tmp_path / "urls.txt"), "--out", str(out),
-               "--allow-private", "--delay", "0.2", "--concurrency", "1"]  # fmt: skip
+               "--allow-private", "--delay", "0.01", "--concurrency", "1"]  # fmt: skip
         env = {**os.environ, "PYTHONPATH": str(REPO)}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_for_log_lines(out / "fetch_log.jsonl", 3)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=30)
+        _, stderr = proc.communicate(timeout=100)
+        site.release.set()
         assert proc.returncode == 130, stderr
         assert "interrupted" in stderr
         assert not list((out / "warc").glob("*.open")) and list((out / "warc").glob("*.warc.gz"))
         assert subprocess.run(cmd, env=env, capture_output=True, timeout=120).returncode == 0
-        assert set(read_log(out)) == set(urls) and set(site.pages().values()) == {1}
+        assert set(read_log(out)) == set(urls)
+        assert {p: n for p, n in site.pages().items() if not p.startswith("/held/")} == {f"/page/{i}": 1 for i in range(3)}
     finally:
+        site.release.set()
         site.close()
 
 

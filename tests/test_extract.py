@@ -59,7 +59,7 @@ def test_common_crawl_warc_and_wet(tmp_path):
 
 
 def test_html_dir_both_extractors(tmp_path):
-    src = shared_path("web/article-extraction-benchmark/html")
+    src = shared_path("web/html-pages")
     pages = sorted(src.glob("*.html.gz"))[:12]
     (tmp_path / "html").mkdir()
     for p in pages:

@@ -62,7 +62,8 @@ def eval_command(
         list[Path] | None,
         typer.Option(
             "--include-path",
-            help="Folder of lm-eval task YAMLs (as lm-eval's --include_path); repeat for several.",
+            help="Folder of lm-eval task YAMLs (as lm-eval's --include_path); repeat for several. "
+            "Trusted folders only: a YAML's '!function' runs Python from that folder.",
         ),
     ] = None,
     coqa_turns: Annotated[

@@ -9,12 +9,13 @@ where it came from, ``gptkit verify`` can check it, and a re-run can tell that a
 from __future__ import annotations
 
 import platform
+import re
 import sys
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from importlib import metadata
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 from typing import Any
 
 from gptkit import __version__
@@ -96,7 +97,30 @@ def read_manifest(out_dir: str | Path) -> dict[str, Any]:
     data = read_json(path, "corrupt manifest")
     if not isinstance(data, dict) or "stage" not in data:
         raise InputError("not a gptkit manifest (no 'stage')", path)
+    for key in ("inputs", "outputs"):
+        _check_records(data.get(key, []), key, path, inside=key == "outputs")
     return data
+
+
+_HASH = re.compile(r"(xxh3_128|xxh64|md5|sha1|sha256|sha512|blake2b):[0-9a-f]+")
+
+
+def _check_records(records: Any, key: str, path: Path, inside: bool) -> None:
+    """A hand-edited manifest fails here, naming the entry, instead of deep inside a stage;
+    ``inside``: each path must stay in the directory (``verify`` never reads files elsewhere)."""
+    if not isinstance(records, list):
+        raise InputError(f"corrupt manifest: '{key}' is not a list", path)
+    for i, rec in enumerate(records):
+        where = f"corrupt manifest: {key}[{i}]"
+        if not isinstance(rec, dict) or not isinstance(rec.get("path"), str) or not rec["path"]:
+            raise InputError(f"{where} has no 'path'", path)
+        if "bytes" in rec and (not isinstance(rec["bytes"], int) or isinstance(rec["bytes"], bool) or rec["bytes"] < 0):
+            raise InputError(f"{where}: 'bytes' is not a size", path)
+        if "hash" in rec and not (isinstance(rec["hash"], str) and _HASH.fullmatch(rec["hash"])):
+            raise InputError(f"{where}: 'hash' {rec['hash']!r} is not 'algorithm:hexdigest'", path)
+        relative = PurePosixPath(rec["path"])
+        if inside and (relative.is_absolute() or ".." in relative.parts or "\\" in rec["path"]):
+            raise InputError(f"{where}: path {rec['path']!r} leaves the directory", path)
 
 
 @dataclass
@@ -113,8 +137,12 @@ def verify(out_dir: str | Path, check_hashes: bool = True) -> list[Problem]:
     out_dir = Path(out_dir)
     manifest = read_manifest(out_dir)
     problems = []
+    root = out_dir.resolve()
     for rec in manifest.get("outputs", []):
         path = out_dir / rec["path"]
+        if not path.resolve().is_relative_to(root):
+            problems.append(Problem(rec["path"], "a link that leaves the directory (not followed)"))
+            continue
         if not path.is_file():
             problems.append(Problem(rec["path"], "missing"))
             continue

@@ -11,8 +11,8 @@ line) and counted, and reading goes on with the next line (or the next file).
 from __future__ import annotations
 
 import bz2
-import gzip
 import lzma
+import zlib
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -85,75 +85,176 @@ def compression_of(path: str | Path) -> str | None:
 _CHUNK = 1 << 20
 
 
+class DamagedStream(Exception):
+    """A compressed file is corrupt or truncated; ``offset`` is the byte of the file where the
+    decoder stopped (everything before it has been yielded)."""
+
+    def __init__(self, offset: int, detail: str):
+        super().__init__(f"at byte {offset:,} of the file: {detail}")
+        self.offset = offset
+
+
 def iter_chunks(path: str | Path) -> Iterator[bytes]:
     """Yield the decompressed bytes of ``path`` in blocks (by suffix: .zst, .gz, .xz, .bz2).
 
-    A truncated or corrupt file raises after every intact block has been yielded. For zstd this
-    includes a frame cut short at the end of the file, which zstd's stream reader would take
-    for a clean end of data.
+    Decoding is incremental, so a truncated or corrupt file raises :class:`DamagedStream` only
+    after every byte that decodes before the damage has been yielded (a file cut inside a zstd,
+    gzip, xz or bz2 stream included, which the libraries' file readers lose or take for a clean end).
+    Concatenated streams (multi-member gzip, several zstd frames) are read in turn.
     """
-    kind = compression_of(path)
+    new_decoder = _DECODERS.get(compression_of(path) or "")
     with open(path, "rb") as raw:
-        if kind == "zst":
-            yield from _zstd_chunks(raw)
+        if new_decoder is None:
+            while block := raw.read(_CHUNK):
+                yield block
             return
-        f: BinaryIO
-        if kind == "gz":
-            f = gzip.GzipFile(fileobj=raw, mode="rb")  # type: ignore[assignment]
-        elif kind == "xz":
-            f = lzma.LZMAFile(raw)  # type: ignore[assignment]  # noqa: SIM115
-        elif kind == "bz2":
-            f = bz2.BZ2File(raw)  # type: ignore[assignment]
-        else:
-            f = raw
-        while block := f.read(_CHUNK):
-            yield block
+        yield from _decoded_chunks(raw, new_decoder)
 
 
-def _zstd_chunks(raw: BinaryIO) -> Iterator[bytes]:
-    dctx = zstandard.ZstdDecompressor(max_window_size=2**31)
-    dobj = dctx.decompressobj()
-    in_frame = False
+def _decoded_chunks(raw: BinaryIO, new_decoder: Callable[[], Any]) -> Iterator[bytes]:
+    decoder, offset, in_stream = new_decoder(), 0, False
     while block := raw.read(_CHUNK):
         while block:
-            in_frame = True
-            out = dobj.decompress(block)
-            if out:
-                yield out
-            if dobj.eof:  # a frame ended; the rest of the block starts the next one
-                block = dobj.unused_data
-                dobj = dctx.decompressobj()
-                in_frame = False
-            else:
-                block = b""
-    if in_frame:
-        raise zstandard.ZstdError("file ends inside a zstd frame (truncated)")
+            in_stream = True
+            try:
+                yield from _drain(decoder, block)
+            except (zstandard.ZstdError, zlib.error, lzma.LZMAError, OSError, EOFError, ValueError) as e:
+                raise DamagedStream(offset, f"{type(e).__name__}: {e}") from None
+            if not decoder.eof:
+                offset += len(block)
+                break
+            rest = decoder.unused_data
+            offset += len(block) - len(rest)
+            block, decoder, in_stream = rest, new_decoder(), False
+            if isinstance(decoder, _Gzip):  # gzip allows zero padding after the last member
+                stripped = block.lstrip(b"\0")
+                offset, block = offset + len(block) - len(stripped), stripped
+    if in_stream:
+        raise DamagedStream(offset, "the file ends inside a compressed stream (truncated)")
 
 
-_STREAM_ERRORS = (zstandard.ZstdError, EOFError, OSError, lzma.LZMAError, ValueError)
+def _drain(decoder: Any, block: bytes) -> Iterator[bytes]:
+    """Decode ``block`` in pieces of at most ``_CHUNK`` bytes (a decompression bomb stays bounded)."""
+    out = decoder.decompress(block, _CHUNK)
+    while out:
+        yield out
+        out = decoder.decompress(b"", _CHUNK) if decoder.more else b""
 
 
-def iter_lines(path: str | Path, on_issue: Callable[[Issue], None] = _raise) -> Iterator[tuple[int, bytes]]:
+class _Gzip:
+    """zlib's gzip decoder with the interface of lzma's and bz2's (``max_length``, ``eof``)."""
+
+    def __init__(self):
+        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._z.decompress(self._z.unconsumed_tail + data, max_length)
+
+    @property
+    def more(self) -> bool:
+        return bool(self._z.unconsumed_tail) and not self._z.eof
+
+    @property
+    def eof(self) -> bool:
+        return self._z.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._z.unused_data
+
+
+class _Stdlib:
+    """lzma's or bz2's incremental decoder, with ``more`` (output still held back)."""
+
+    def __init__(self, decoder: Any):
+        self._d = decoder
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data, max_length)
+
+    @property
+    def more(self) -> bool:
+        return not self._d.needs_input and not self._d.eof
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+
+class _Zstd:
+    """zstandard's decoder (no output limit per call; frames hold at most their window)."""
+
+    def __init__(self):
+        self._d = zstandard.ZstdDecompressor(max_window_size=2**31).decompressobj()
+        self.more = False
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(data)
+
+    @property
+    def eof(self) -> bool:
+        return self._d.eof
+
+    @property
+    def unused_data(self) -> bytes:
+        return self._d.unused_data
+
+
+_DECODERS: dict[str, Callable[[], Any]] = {
+    "gz": _Gzip,
+    "xz": lambda: _Stdlib(lzma.LZMADecompressor()),
+    "bz2": lambda: _Stdlib(bz2.BZ2Decompressor()),
+    "zst": _Zstd,
+}
+
+
+_STREAM_ERRORS = (DamagedStream, OSError)
+
+
+def damage_reason(e: Exception) -> str:
+    detail = str(e) if isinstance(e, DamagedStream) else f"{type(e).__name__}: {e}"
+    return f"corrupt or truncated data: {detail}"
+
+
+def iter_lines(
+    path: str | Path, on_issue: Callable[[Issue], None] = _raise, max_line_bytes: int | None = None
+) -> Iterator[tuple[int, bytes]]:
     """Yield ``(line_number, raw_line)`` from a possibly compressed file.
 
     A decompression error (corrupt or truncated file) is reported once, naming the line where
     the damage starts, and reading of this file stops; every complete line before it has been
-    yielded.
+    yielded. A line that grows past ``max_line_bytes`` (if given) is reported as too large and
+    skipped up to its newline without being held in memory (longer complete lines may be yielded:
+    the caller checks their length).
     """
     path = Path(path)
     line_no = 0
     tail = b""
+    skipping = False  # inside an overlong line: drop bytes up to the next newline
     try:
         for block in iter_chunks(path):
+            if skipping:
+                newline = block.find(b"\n")
+                if newline == -1:
+                    continue
+                block, skipping = block[newline + 1 :], False
             lines = (tail + block).split(b"\n")
             tail = lines.pop()
             for line in lines:
                 line_no += 1
                 yield line_no, line
+            if max_line_bytes is not None and len(tail) > max_line_bytes:
+                line_no += 1
+                on_issue(Issue(str(path), line_no, f"document too large: a line over {max_line_bytes:,} bytes (skipped)"))
+                tail, skipping = b"", True
         if tail:
             yield line_no + 1, tail
     except _STREAM_ERRORS as e:
-        on_issue(Issue(str(path), line_no + 1, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+        on_issue(Issue(str(path), line_no + 1, damage_reason(e)))
 
 
 def iter_jsonl(
@@ -161,7 +262,7 @@ def iter_jsonl(
 ) -> Iterator[tuple[int, dict]]:
     """Yield ``(line_number, object)`` for each JSON object line; skip and report the rest
     (also lines longer than ``max_line_bytes``, if given, before parsing them)."""
-    for line_no, raw in iter_lines(path, on_issue):
+    for line_no, raw in iter_lines(path, on_issue, max_line_bytes):
         if not raw.strip():
             continue
         if max_line_bytes is not None and len(raw) > max_line_bytes:
@@ -218,7 +319,7 @@ def _iter_text_file(path: Path, on_issue: Callable[[Issue], None]) -> Iterator[D
     try:
         data = b"".join(iter_chunks(path))
     except _STREAM_ERRORS as e:
-        on_issue(Issue(str(path), None, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+        on_issue(Issue(str(path), None, damage_reason(e)))
         return
     try:
         text = data.decode("utf-8")

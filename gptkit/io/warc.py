@@ -17,6 +17,7 @@ last record its caller confirmed and then finishes.
 
 from __future__ import annotations
 
+import contextlib
 import io
 import os
 import re
@@ -25,6 +26,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from warcio.archiveiterator import ArchiveIterator
 from warcio.exceptions import ArchiveLoadFailed
 from warcio.recordloader import ArcWarcRecord
 from warcio.statusandheaders import StatusAndHeaders
@@ -68,19 +70,18 @@ def iter_warc(
     types: tuple[str, ...] = CONTENT_TYPES,
 ) -> Iterator[WarcRecord]:  # fmt: skip
     """Yield the content records of a WARC/WET file (plain or gzipped); report damage and go on."""
-    from warcio.archiveiterator import ArchiveIterator
-
     path = Path(path)
+    records = 0
     with open(path, "rb") as f:
         size = os.fstat(f.fileno()).st_size
         start: int | None = 0
         while start is not None:
             f.seek(start)
-            it = ArchiveIterator(f)
+            it = _QuietArchiveIterator(f, lambda reason: on_issue(Issue(str(path), None, reason)))
             last = start
             try:
                 for rec in it:
-                    last = it.offset
+                    last, records = it.offset, records + 1
                     if rec.rec_type in types:
                         yield _to_record(rec, last, max_payload)
             except _READ_ERRORS as e:
@@ -88,10 +89,29 @@ def iter_warc(
                 on_issue(Issue(str(path), None, f"corrupt or truncated WARC: at byte offset {bad}: {_describe(e)}"))
                 start = _next_record_start(f, bad + 1)
                 continue
-            cut = _unfinished_tail(f, last, it.offset, size)
-            if cut is not None:
+            if records == 0:
+                on_issue(Issue(str(path), None, "empty file: no WARC records"))
+            elif (cut := _unfinished_tail(f, last, it.offset, size)) is not None:
                 on_issue(Issue(str(path), None, f"corrupt or truncated WARC: at byte offset {cut}: file ends inside a record"))
             return
+
+
+class _QuietArchiveIterator(ArchiveIterator):
+    """warcio's reader, whose warning about a record not followed by a blank line (written raw to
+    stderr) becomes one reported issue."""
+
+    def __init__(self, fileobj, report: Callable[[str], None]):
+        super().__init__(fileobj)
+        self._report = report
+
+    def _consume_blanklines(self):
+        with contextlib.redirect_stderr(io.StringIO()) as warning:
+            result = super()._consume_blanklines()
+        if warning.getvalue():
+            offset = re.search(r"Offset: (\d+)", warning.getvalue())
+            where = f"at byte offset {offset.group(1)}: " if offset else ""
+            self._report(f"malformed WARC: {where}record not followed by a blank line (wrong Content-Length?)")
+        return result
 
 
 def _describe(e: Exception) -> str:
@@ -102,15 +122,16 @@ def _describe(e: Exception) -> str:
 def _unfinished_tail(f: io.BufferedReader, last: int, end: int, size: int) -> int | None:
     """Where the file stops inside a record (None when it ends cleanly).
 
-    warcio reads a gzip member cut short as if it were complete, so the last member is checked
-    here: it must decompress to its end. Unparsed bytes after the last record also count.
+    warcio reads a record cut short as if it were complete, so the last record is checked here:
+    a gzip member must decompress to its end, a plain record must hold its Content-Length.
+    Unparsed bytes after the last record also count.
     """
     if end < size:
         return end
     f.seek(last)
     head = f.read(2)
     if head != b"\x1f\x8b":
-        return None
+        return _short_plain_record(f, last, size)
     f.seek(last)
     z = zlib.decompressobj(31)
     while chunk := f.read(1 << 20):
@@ -120,6 +141,20 @@ def _unfinished_tail(f: io.BufferedReader, last: int, end: int, size: int) -> in
             if z.eof:
                 return None
     return None if z.eof else last
+
+
+_CONTENT_LENGTH = re.compile(rb"^content-length:[ \t]*(\d+)", re.IGNORECASE | re.MULTILINE)
+
+
+def _short_plain_record(f: io.BufferedReader, start: int, size: int) -> int | None:
+    """``start`` when the uncompressed record there is shorter than its Content-Length says."""
+    f.seek(start)
+    head = f.read(1 << 20)
+    end = head.find(b"\r\n\r\n")
+    length = _CONTENT_LENGTH.search(head, 0, end) if end != -1 else None
+    if length is None:
+        return None if end != -1 else start
+    return start if start + end + 4 + int(length.group(1)) > size else None
 
 
 def _to_record(rec: ArcWarcRecord, offset: int, max_payload: int) -> WarcRecord:

@@ -111,15 +111,20 @@ def resolve_model_dir(path: str | Path, which: Literal["latest", "best"] = "late
         return path
     pointer = path / which
     if pointer.is_file():
-        name = pointer.read_text(encoding="utf-8").strip()
-        for candidate in (path / "checkpoints" / name, path / name):
-            if name and (candidate / CONFIG_FILE).is_file():
-                return candidate
+        name = pointer.read_text(encoding="utf-8", errors="replace").strip()
+        candidate = path / "checkpoints" / name
+        if name and is_checkpoint_name(name) and (candidate / CONFIG_FILE).is_file():
+            return candidate
         raise InputError(f"'{which}' names checkpoint {name!r}, which is missing or incomplete", pointer)
     raise InputError(
         f"not a model directory: no {CONFIG_FILE} (gptkit), config.json (transformers) or '{which}' (training run)",
         path,
     )
+
+
+def is_checkpoint_name(name: str) -> bool:
+    """A plain directory name (what ``latest``/``best`` may hold), or empty."""
+    return name == "" or ("/" not in name and "\\" not in name and name not in (".", ".."))
 
 
 def read_model_config(model_dir: str | Path) -> GPTConfig:

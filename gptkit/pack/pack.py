@@ -103,6 +103,9 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     issues = IssueLog()
     scan = scan_inputs(files, config.text_key, issues, reporter)
     val = choose_validation(scan.total, config)
+    if config.val_docs is not None and len(val) < config.val_docs:
+        reporter.warn(f"--val-docs {config.val_docs:,} is more than the corpus can spare ({scan.total:,} documents, "
+                      f"at least one for training): {len(val):,} held out")  # fmt: skip
     timings["scan"] = time.perf_counter() - t
     _claim(out, identity)  # once the inputs passed the scan: a refused pack leaves no claim behind
 

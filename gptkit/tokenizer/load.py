@@ -63,14 +63,32 @@ def from_hf_json(path: Path) -> Tokenizer:
     if not isinstance(model, dict) or model.get("type", "BPE") != "BPE" or "merges" not in model:
         raise InputError("not a BPE tokenizer.json (gptkit supports byte-level BPE only)", path)
     _check_byte_level(data, model, path)
+    if not isinstance(model["merges"], list):
+        raise InputError("model.merges: expected a list", path)
     merges = []
     for i, m in enumerate(model["merges"]):
         pair = m.split(" ") if isinstance(m, str) else m
-        if not isinstance(pair, list) or len(pair) != 2:
+        if not isinstance(pair, list) or len(pair) != 2 or not all(isinstance(t, str) for t in pair):
             raise InputError(f"model.merges[{i}]: expected a pair, got {m!r}", path)
         merges.append((pair[0], pair[1]))
-    specials = {t["content"]: t["id"] for t in data.get("added_tokens") or []}
-    return build(model["vocab"], merges, specials, source=path)
+    if not isinstance(model.get("vocab"), dict):
+        raise InputError("model.vocab: expected a JSON object {token: id}", path)
+    return build(model["vocab"], merges, _added_tokens(data.get("added_tokens") or [], path), source=path)
+
+
+def _added_tokens(entries: Any, path: Path) -> dict[str, int]:
+    """``added_tokens`` as ``{content: id}``; an entry without a string content or integer id is
+    bad input, named by its index."""
+    if not isinstance(entries, list):
+        raise InputError("added_tokens: expected a list", path)
+    specials = {}
+    for i, entry in enumerate(entries):
+        content = entry.get("content") if isinstance(entry, dict) else None
+        token_id = entry.get("id") if isinstance(entry, dict) else None
+        if not isinstance(content, str) or not isinstance(token_id, int) or isinstance(token_id, bool):
+            raise InputError(f"added_tokens[{i}]: expected {{'content': str, 'id': int, ...}}, got {entry!r:.80}", path)
+        specials[content] = token_id
+    return specials
 
 
 def build(vocab: dict[str, Any], merges: list[tuple[str, str]], specials: dict[str, int], source: Path) -> Tokenizer:
@@ -115,8 +133,11 @@ def build(vocab: dict[str, Any], merges: list[tuple[str, str]], specials: dict[s
 def _check_byte_level(data: dict, model: dict, path: Path) -> None:
     """Reject tokenizer.json features that would make ids differ from GPT-2-style BPE."""
     pre = data.get("pre_tokenizer") or {}
-    if pre.get("type") == "Sequence" and len(pre.get("pretokenizers", [])) == 1:
-        pre = pre["pretokenizers"][0]
+    inner = pre.get("pretokenizers") if isinstance(pre, dict) and pre.get("type") == "Sequence" else None
+    if isinstance(inner, list) and len(inner) == 1:
+        pre = inner[0]
+    if not isinstance(pre, dict):
+        pre = {}
     problems = []
     if pre.get("type") != "ByteLevel" or not pre.get("use_regex", True) or pre.get("add_prefix_space"):
         problems.append("pre_tokenizer is not ByteLevel with GPT-2's regex and no prefix space")

@@ -37,7 +37,16 @@ from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.memory import release_free_memory
-from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
+from gptkit.io.shards import (
+    DamagedStream,
+    Issue,
+    IssueLog,
+    damage_reason,
+    document_files,
+    is_jsonl,
+    iter_chunks,
+    iter_jsonl,
+)
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
@@ -129,7 +138,8 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     # reuse: hand that memory back first, or it adds to the peak (measured 271 MB -> 225 MB).
     release_free_memory()
     if not corpus.documents:
-        raise InputError(f"no documents with text in {len(files)} input file(s) ({issues.total} bad records)")
+        named = files[0] if len(files) == 1 else f"{len(files)} input files ({files[0]}, …)"
+        raise InputError(f"no documents with text ({issues.total} bad records)", named)
     tokenizer = _renumber(merges, config.specials, name=out.name or "bpe")
     if tokenizer.engine != "tiktoken":  # cannot happen after _renumber; a guard for the fast path
         raise StageFailure("renumbered merges do not follow ids; please report this")
@@ -303,8 +313,8 @@ def _text_pieces(path: Path, issues: IssueLog):
             yield buf.decode("utf-8")
     except UnicodeDecodeError as e:
         issues(Issue(str(path), line, f"invalid UTF-8 (rest of file skipped): {e}"))
-    except (OSError, EOFError, ValueError) as e:
-        issues(Issue(str(path), None, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+    except (DamagedStream, OSError) as e:
+        issues(Issue(str(path), None, damage_reason(e)))
 
 
 def _safe_cut(buf: bytes, start: int) -> int:

@@ -31,6 +31,7 @@ import torch
 from gptkit.errors import InputError
 from gptkit.io.atomic import TMP_MARK, atomic_write_text
 from gptkit.io.json_files import read_json
+from gptkit.model.store import is_checkpoint_name
 
 CHECKPOINTS = "checkpoints"
 OPTIMIZER = "optimizer.pt"
@@ -186,10 +187,15 @@ def _unb64(s: str) -> torch.Tensor:
 
 
 def _read_pointer(path: Path) -> str:
+    """The checkpoint name in ``latest``/``best`` ("" if absent); a name that is not a plain entry
+    of ``checkpoints/`` (``../x``, ``/abs``) is an :class:`InputError`, never followed."""
     try:
-        return path.read_text(encoding="utf-8").strip()
+        name = path.read_text(encoding="utf-8").strip()
     except (FileNotFoundError, UnicodeDecodeError):
         return ""
+    if not is_checkpoint_name(name):
+        raise InputError(f"names {name[:80]!r}, which is not a checkpoint in {CHECKPOINTS}/", path)
+    return name
 
 
 def _fsync(path: Path) -> None:

@@ -22,13 +22,38 @@ class LookupFailed(Exception):
     """The host name does not resolve; the message is the reason recorded in the fetch log."""
 
 
+_NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: the last 32 bits are an IPv4 address
+#: Not globally reachable by the registries, but global to some Python versions' ``is_global``.
+_NOT_GLOBAL = tuple(map(ipaddress.ip_network, (
+    "::/96",  # IPv4-compatible (deprecated, RFC 4291): tunnelled to the IPv4 address it holds
+    "64:ff9b:1::/48",  # local-use NAT64 (RFC 8215)
+    "192.0.0.0/24",  # IETF protocol assignments: only a few single addresses in it are global
+)))  # fmt: skip
+
+
+def embedded_ipv4(ip: IPAddress) -> ipaddress.IPv4Address | None:
+    """The IPv4 address an IPv6 address carries to its destination: IPv4-mapped, 6to4 (2002::/16) or
+    well-known NAT64 (64:ff9b::/96). Teredo (2001::/32) needs none: the registry marks it not global."""
+    if isinstance(ip, ipaddress.IPv4Address):
+        return None
+    if ip.ipv4_mapped is not None:
+        return ip.ipv4_mapped
+    if ip.sixtofour is not None:
+        return ip.sixtofour
+    if ip in _NAT64:
+        return ipaddress.IPv4Address(int(ip) & 0xFFFFFFFF)
+    return None
+
+
 def is_public(ip: IPAddress) -> bool:
-    if isinstance(ip, ipaddress.IPv6Address) and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    return not (
-        ip.is_private or ip.is_loopback or ip.is_link_local or ip.is_multicast
-        or ip.is_reserved or ip.is_unspecified
-    )  # fmt: skip
+    """Globally reachable by IANA's special-purpose address registries (Python's ``is_global``:
+    this excludes private, loopback, link-local, carrier-grade NAT 100.64.0.0/10, documentation,
+    benchmarking, Teredo, …) and not multicast; an IPv6 address that embeds an IPv4 address is
+    judged by that address, where its packets go."""
+    inner = embedded_ipv4(ip)
+    if inner is not None:
+        return is_public(inner)
+    return ip.is_global and not ip.is_multicast and not any(ip in net for net in _NOT_GLOBAL)
 
 
 class AddressGuard:

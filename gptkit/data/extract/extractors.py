@@ -72,6 +72,19 @@ def declared_charset(content_type: str | None) -> str | None:
         return None
 
 
+#: Control characters that do not occur in text (tab, newlines, form feed and escape do).
+_CONTROL = bytes(sorted(set(range(32)) - {9, 10, 12, 13, 27}))
+
+
+def looks_binary(data: bytes) -> bool:
+    """Not a text page: in the first 8 KB a NUL byte (without a UTF-16/32 byte order mark) or
+    more than 10 % control characters. Catches images, archives and random bytes named .html."""
+    head = data[:8192]
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE, codecs.BOM_UTF32_BE)):
+        return False
+    return b"\0" in head or len(head.translate(None, _CONTROL)) < 0.9 * len(head)
+
+
 def decode_html(data: bytes, content_type: str | None = None) -> tuple[str, str]:
     """Decode HTML bytes: the HTTP charset if valid and it decodes, else the ``<meta>`` charset,
     else detection (uchardet); undecodable bytes never fail. Returns ``(text, encoding)``."""

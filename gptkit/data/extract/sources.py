@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
+from gptkit.data.extract.extractors import looks_binary
 from gptkit.errors import InputError
 from gptkit.io.shards import Issue, expand_inputs, is_jsonl, iter_jsonl
 from gptkit.io.warc import HTML_CONTENT_TYPES, WARC_SUFFIXES, iter_warc
@@ -88,6 +89,9 @@ def _warc_pages(path: Path, on_issue, max_bytes: int, skipped) -> Iterator[Page]
         if mime and mime not in HTML_CONTENT_TYPES:
             skipped("not HTML")
             continue
+        if looks_binary(rec.payload):
+            skipped("binary content")
+            continue
         yield Page(data=rec.payload, content_type=rec.content_type, **common)
 
 
@@ -96,6 +100,9 @@ def _html_page(path: Path, on_issue) -> Iterator[Page]:
         data = gzip.decompress(path.read_bytes()) if path.name.lower().endswith(".gz") else path.read_bytes()
     except (OSError, EOFError) as e:
         on_issue(Issue(str(path), None, f"corrupt or truncated data: {type(e).__name__}: {e}"))
+        return
+    if looks_binary(data):
+        on_issue(Issue(str(path), None, "binary content, not an HTML page"))
         return
     stem = path.name.split(".")[0]
     yield Page(id=stem, source=path.name, data=data)
