@@ -94,6 +94,25 @@ def test_import_command_from_pytorch_model_bin(tmp_path, gpt2_tokenizer):
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_import_keeps_the_dropout_and_says_what_it_merged(tmp_path):
+    export_hf(_model("gpt2"), None, tmp_path / "hf")
+    config_path = tmp_path / "hf" / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+    config_path.write_text(json.dumps(config))
+    proc = run_gptkit("import", tmp_path / "hf", "--out", tmp_path / "same")
+    assert proc.returncode == 0, proc.stderr
+    assert "dropout" not in proc.stderr
+    assert load_model(tmp_path / "same")[0].config.dropout == 0.1
+
+    config.update(attn_pdrop=0.0)
+    config_path.write_text(json.dumps(config))
+    proc = run_gptkit("import", tmp_path / "hf", "--out", tmp_path / "mixed")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept resid_pdrop 0.1 for all three" in proc.stderr
+    assert load_model(tmp_path / "mixed")[0].config.dropout == 0.1
+
+
 def test_import_refuses_other_models_and_pickles(tmp_path):
     hf = tmp_path / "hf"
     export_hf(_model("gpt2", vocab_size=300), None, hf)

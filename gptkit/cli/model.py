@@ -178,7 +178,8 @@ def import_(
     """
     from gptkit.errors import InputError
     from gptkit.io.manifest import is_complete
-    from gptkit.model.hf import load_hf_model
+    from gptkit.io.json_files import read_json
+    from gptkit.model.hf import dropout_note, load_hf_model
     from gptkit.model.store import save_model
 
     if not (hf_dir / "config.json").is_file():
@@ -188,6 +189,9 @@ def import_(
         info(f"[green]already imported[/]: {out_dir}")
         return
     model, tok = load_hf_model(hf_dir)
+    note = dropout_note(read_json(hf_dir / "config.json", "corrupt config.json"))
+    if note:
+        err.print(f"[yellow]note:[/] {note}")
     if tok is None:
         err.print("[yellow]warning:[/] no tokenizer files in the transformers directory; the model has none")
     save_model(out_dir, model, tok)

@@ -168,10 +168,20 @@ def gptkit_config(hf: dict[str, Any], source: Path) -> GPTConfig:
             block_size=hf.get("n_positions", 1024 if model_type == "gpt2" else 512),
             vocab_size=hf.get("vocab_size", 50257 if model_type == "gpt2" else 40478),
             layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+            dropout=hf.get("resid_pdrop", 0.1),
             bias=True,
         )
     except (TypeError, ValueError) as e:
         raise InputError(f"invalid model shape: {e}", source) from None
+
+
+def dropout_note(hf: dict[str, Any]) -> str | None:
+    """What the import changed about dropout: gptkit has one rate where transformers has three."""
+    rates = {key: hf.get(key, 0.1) for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
+    if len(set(rates.values())) == 1:
+        return None
+    given = ", ".join(f"{key} {rate}" for key, rate in rates.items())
+    return f"gptkit uses one dropout rate: kept resid_pdrop {rates['resid_pdrop']} for all three ({given})"
 
 
 def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:
