@@ -177,8 +177,8 @@ def import_(
       gptkit import runs/w/hf --out runs/w/model-again
     """
     from gptkit.errors import InputError
-    from gptkit.io.manifest import is_complete
     from gptkit.io.json_files import read_json
+    from gptkit.io.manifest import is_complete
     from gptkit.model.hf import dropout_note, load_hf_model
     from gptkit.model.store import save_model
 
