@@ -142,6 +142,7 @@ def export(
       gptkit export runs/w/train --which best --out runs/w/hf-best
     """
     from gptkit.io.manifest import is_complete
+    from gptkit.model.card import model_card
     from gptkit.model.hf import export_hf
     from gptkit.model.store import resolve_model_dir
 
@@ -154,7 +155,7 @@ def export(
     model, tok = _load(source, which, "cpu", None)
     if tok is None:
         err.print("[yellow]warning:[/] the model has no tokenizer: AutoTokenizer will not load the export")
-    export_hf(model, tok, out_dir)
+    export_hf(model, tok, out_dir, card=model_card(model, tok, source))
     _write_manifest(out_dir, "export", config, inputs)
     out.print(
         f"exported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"

@@ -18,7 +18,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 from gptkit.errors import InputError
-from gptkit.io.atomic import atomic_path, atomic_write_json
+from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from gptkit.io.json_files import read_json
 from gptkit.model.gpt import GPT, GPTConfig
 from gptkit.model.weights import load_weights, read_weights
@@ -102,8 +102,9 @@ def to_hf_state(model: GPT) -> dict[str, torch.Tensor]:
     return state
 
 
-def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path) -> Path:
-    """Write a transformers model directory for ``model`` (and its tokenizer, if any)."""
+def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path, card: str | None = None) -> Path:
+    """Write a transformers model directory for ``model`` (and its tokenizer, if any), with
+    ``card`` as its README.md (see :func:`gptkit.model.card.model_card`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.safetensors") as tmp:
@@ -116,6 +117,8 @@ def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path) -> Path:
         )
     if tokenizer is not None:
         _write_tokenizer_files(tokenizer, out_dir, model.config.block_size)
+    if card is not None:
+        atomic_write_text(out_dir / "README.md", card)
     return out_dir
 
 
