@@ -37,7 +37,7 @@ from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, is_complete, read_manifest
 from gptkit.io.memory import release_free_memory
-from gptkit.io.shards import Issue, IssueLog, document_files, is_jsonl, iter_chunks, iter_jsonl
+from gptkit.io.shards import Issue, IssueLog, document_files, is_record_file, iter_chunks, iter_records
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
 from gptkit.tokenizer.config import TrainTokenizerConfig
@@ -268,9 +268,9 @@ def _write_document(sink: BinaryIO, data: bytes) -> None:
 
 
 def _documents(path: Path, text_key: str, issues: IssueLog):
-    """Texts of one input: JSONL documents, or a text file in pieces cut at safe line breaks."""
-    if is_jsonl(path):
-        for line_no, obj in iter_jsonl(path, issues):
+    """Texts of one input: JSONL/parquet documents, or a text file in pieces cut at safe line breaks."""
+    if is_record_file(path):
+        for line_no, obj in iter_records(path, issues, text_key):
             text = obj.get(text_key)
             if isinstance(text, str):
                 yield text
