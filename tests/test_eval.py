@@ -499,3 +499,56 @@ def test_trained_run_dir_zero_one_and_few_shot(data_dir, tmp_path):
                 assert results["gptkit"]["truncation"]["lambada"]["demos_truncated"] > 0
     finally:
         train.unlink()
+
+
+def test_lm_eval_names_and_default_tasks_offline(model_dir, tmp_path):
+    """lm-eval's name of gptkit's LAMBADA works offline; with no task named, the tasks whose data
+    is absent are skipped with the reason and the run succeeds."""
+    common = ["--limit", "4", "--bootstrap-iters", "0", "--no-cache"]
+    named = run_gptkit("eval", model_dir, "--tasks", "lambada_openai", *common, "--out", tmp_path / "named")
+    assert named.returncode == 0, named.stderr
+    assert set(json.loads((tmp_path / "named" / "results.json").read_text())["results"]) == {"lambada"}
+
+    default = run_gptkit("eval", model_dir, *common, "--out", tmp_path / "default")
+    assert default.returncode == 0, default.stderr
+    assert "skipped coqa: coqa/coqa-dev-v1.0.json: CoQA" in default.stderr and "skipped lambada_standard" in default.stderr
+    assert set(json.loads((tmp_path / "default" / "results.json").read_text())["results"]) == {"lambada"}
+
+    asked = run_gptkit("eval", model_dir, "--tasks", "coqa", *common, "--out", tmp_path / "asked")
+    assert_one_line_error(asked, "CoQA")
+
+
+def test_lambada_standard_reads_the_original_plain_text(model_dir, tmp_path):
+    data = tmp_path / "data" / "lambada"
+    data.mkdir(parents=True)
+    (data / "lambada_test_plain_text.txt").symlink_to(shared_path("lambada/lambada_test_plain_text.txt"))
+    out = tmp_path / "o"
+    proc = run_gptkit("eval", model_dir, "--tasks", "lambada_standard", "--data-dir", data.parent,
+                      "--limit", "4", "--bootstrap-iters", "0", "--out", out)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    first = json.loads((out / "samples_lambada_standard.jsonl").read_text().splitlines()[0])
+    passage = shared_path("lambada/lambada_test_plain_text.txt").read_text().splitlines()[0]
+    assert first["target"] == " " + passage.split(" ")[-1]
+
+
+@pytest.mark.slow
+def test_print_include_path_lets_lm_eval_itself_run_lambada_openai_offline(model_dir, tmp_path):
+    """lm-eval's own CLI, on the exported model, with gptkit's shipped YAML: same scores as gptkit."""
+    folder = run_gptkit("eval", "--print-include-path").stdout.strip()
+    assert (Path(folder) / "lambada_openai.yaml").is_file()
+    assert run_gptkit("export", model_dir, "--out", tmp_path / "hf").returncode == 0
+    env = {**os.environ, "HF_DATASETS_OFFLINE": "1", "HF_HUB_OFFLINE": "1", "PYTHONPATH": str(REPO)}
+    lm_eval = subprocess.run(
+        [sys.executable, "-m", "lm_eval", "--model", "hf", "--model_args", f"pretrained={tmp_path / 'hf'}",
+         "--tasks", "lambada_openai", "--include_path", folder, "--limit", "6",
+         "--output_path", tmp_path / "lm_eval"],
+        capture_output=True, text=True, env=env, timeout=600,
+    )  # fmt: skip
+    assert lm_eval.returncode == 0, lm_eval.stderr[-2000:]
+    theirs = json.loads(next((tmp_path / "lm_eval").rglob("results_*.json")).read_text())["results"]["lambada_openai"]
+    proc = run_gptkit("eval", model_dir, "--tasks", "lambada_openai", "--limit", "6", "--bootstrap-iters", "0",
+                      "--out", tmp_path / "ours")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    ours = json.loads((tmp_path / "ours" / "results.json").read_text())["results"]["lambada"]
+    assert ours["acc,none"] == theirs["acc,none"]
+    assert ours["perplexity,none"] == pytest.approx(theirs["perplexity,none"], rel=1e-4)

@@ -94,6 +94,25 @@ def test_import_command_from_pytorch_model_bin(tmp_path, gpt2_tokenizer):
     assert torch.allclose(loaded(x), model(x), atol=1e-6)
 
 
+def test_import_keeps_the_dropout_and_says_what_it_merged(tmp_path):
+    export_hf(_model("gpt2"), None, tmp_path / "hf")
+    config_path = tmp_path / "hf" / "config.json"
+    config = json.loads(config_path.read_text())
+    config.update(resid_pdrop=0.1, embd_pdrop=0.1, attn_pdrop=0.1)
+    config_path.write_text(json.dumps(config))
+    proc = run_gptkit("import", tmp_path / "hf", "--out", tmp_path / "same")
+    assert proc.returncode == 0, proc.stderr
+    assert "dropout" not in proc.stderr
+    assert load_model(tmp_path / "same")[0].config.dropout == 0.1
+
+    config.update(attn_pdrop=0.0)
+    config_path.write_text(json.dumps(config))
+    proc = run_gptkit("import", tmp_path / "hf", "--out", tmp_path / "mixed")
+    assert proc.returncode == 0, proc.stderr
+    assert "kept resid_pdrop 0.1 for all three" in proc.stderr
+    assert load_model(tmp_path / "mixed")[0].config.dropout == 0.1
+
+
 def test_import_refuses_other_models_and_pickles(tmp_path):
     hf = tmp_path / "hf"
     export_hf(_model("gpt2", vocab_size=300), None, hf)
@@ -112,3 +131,28 @@ def test_import_refuses_other_models_and_pickles(tmp_path):
     (hf / "pytorch_model.bin").unlink()
     assert_one_line_error(run_gptkit("import", hf, "--out", tmp_path / "m"), "no weights")
     assert_one_line_error(run_gptkit("import", tmp_path / "nowhere", "--out", tmp_path / "m"), "config.json")
+
+
+def test_export_writes_a_model_card_from_the_run(tmp_path):
+    """README.md names the architecture, the training data by manifest hash, the tokens trained
+    and the run's eval results, like a hub model card."""
+    from train_data import make_token_dir, tiny_config
+
+    from gptkit.train.trainer import train
+
+    tokens = make_token_dir(tmp_path / "tokens")
+    run = tmp_path / "run"
+    train(tiny_config(tokens, run, steps=4, eval_interval=2))
+    (run / "eval" / "0shot").mkdir(parents=True)
+    (run / "eval" / "0shot" / "results.json").write_text(json.dumps(
+        {"results": {"lambada": {"alias": "lambada", "acc,none": 0.25, "acc_stderr,none": 0.1}},
+         "gptkit": {"shots": "0"}}))  # fmt: skip
+    proc = run_gptkit("export", run, "--out", tmp_path / "hf")
+    assert proc.returncode == 0, proc.stderr
+    card = (tmp_path / "hf" / "README.md").read_text()
+    manifest = json.loads((run / "manifest.json").read_text())
+    assert card.startswith("---\nlibrary_name: transformers")
+    assert f"| tokens | {manifest['counts']['tokens']:,} |" in card
+    assert all(record["hash"] in card for record in manifest["inputs"]) and manifest["inputs"]
+    assert "| lambada | 0 | acc | 0.25 |" in card
+    assert "acc_stderr" not in card

@@ -101,6 +101,23 @@ def test_saved_tokenizer_loads_in_tokenizers_and_transformers(gpt2, tmp_path):
     assert fast.decode(want) == text
 
 
+def test_saved_tokenizer_loads_in_tiktoken_from_its_own_files(gpt2, tmp_path):
+    import tiktoken
+    from tiktoken.load import load_tiktoken_bpe
+
+    gpt2.save(tmp_path)
+    spec = json.loads((tmp_path / "tiktoken.json").read_text())
+    enc = tiktoken.Encoding(
+        name=spec["name"],
+        pat_str=spec["pat_str"],
+        mergeable_ranks=load_tiktoken_bpe(str(tmp_path / "tokenizer.tiktoken")),
+        special_tokens=spec["special_tokens"],
+    )
+    text = TRICKY[6] + TRICKY[8] + " <|endoftext|> " + TRICKY[9]
+    assert enc.encode(text, allowed_special="all") == gpt2.encode(text, allowed_special="all")
+    assert enc.n_vocab == gpt2.vocab_size
+
+
 def test_known_ids(gpt2):
     assert gpt2.encode("Hello world!") == [15496, 995, 0]
     assert gpt2.encode("a<|endoftext|>b", allowed_special="all") == [64, 50256, 65]

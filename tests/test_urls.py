@@ -28,6 +28,13 @@ from gptkit.io.manifest import read_manifest
         ("http://", None),
         ("not a url", None),
         ("http://ex.com:99999/", None),
+        # the same page however its query is ordered, its path spelt or its host written
+        ("http://ex.com/keep?b=2&a=1", "http://ex.com/keep?a=1&b=2"),
+        ("http://ex.com/a/../x/./y", "http://ex.com/x/y"),
+        ("http://ex.com/%7euser/caf%C3%A9", "http://ex.com/~user/caf%C3%A9"),
+        ("http://ex.com/café", "http://ex.com/caf%C3%A9"),
+        ("https://BÜCHER.de./p", "https://xn--bcher-kva.de/p"),
+        ("http://ex.com/p?a=&b=1&utm_x=2", "http://ex.com/p?a=&b=1"),
     ],
 )
 def test_canonicalize(raw, canonical):

@@ -17,17 +17,19 @@ def register(app: typer.Typer) -> None:
 
 def eval_command(
     model: Annotated[
-        Path,
+        Path | None,
         typer.Argument(
             help="A gptkit run, checkpoint or model directory, or a transformers GPT-2 directory."
         ),
-    ],
+    ] = None,
     tasks: Annotated[
         str | None,
         typer.Option(
             "--tasks",
             "-t",
-            help="Comma-separated: lambada, coqa, or lm-eval task names. [default: lambada,coqa]",
+            help="Comma-separated: lambada (= lm-eval's lambada_openai), lambada_standard, coqa, or lm-eval "
+            "task names. Default: every gptkit task whose data is present (the others are skipped, "
+            "with the reason).",
         ),
     ] = None,
     shots: Annotated[
@@ -82,6 +84,14 @@ def eval_command(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… [default: cpu]")
     ] = None,
+    print_include_path: Annotated[
+        bool,
+        typer.Option(
+            "--print-include-path",
+            help="Print the folder of lm-eval task YAMLs over gptkit's bundled data and exit "
+            "(for lm_eval --include_path).",
+        ),
+    ] = False,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
 ) -> None:
@@ -102,14 +112,21 @@ def eval_command(
       gptkit eval runs/w/hf --tasks coqa --shots 1 --set eval.coqa.train_file=~/data/coqa-train-v1.0.json
 
       gptkit eval runs/w/train --tasks my_cloze --include-path my_tasks/
+
+      lm_eval --model hf --model_args pretrained=runs/w/hf --tasks lambada_openai --include_path "$(gptkit eval --print-include-path)"
     """
+    if print_include_path:
+        from gptkit.eval.lm_eval_tasks import INCLUDE_PATH
+
+        print(INCLUDE_PATH)
+        return
     from gptkit.cli.ui import RichReporter, already_complete
     from gptkit.config import resolve
     from gptkit.eval.config import EvalConfig
     from gptkit.eval.runner import evaluate
 
     options = {
-        "model": str(model), "tasks": _split(tasks), "shots": shots, "fewshot_k": fewshot_k, "limit": limit,
+        "model": str(model) if model else None, "tasks": _split(tasks), "shots": shots, "fewshot_k": fewshot_k, "limit": limit,
         "batch_size": batch_size, "seed": seed, "bootstrap_iters": bootstrap_iters,
         "data_dir": str(data_dir) if data_dir else None, "coqa.turns": coqa_turns,
         "include_path": [str(p) for p in include_path] if include_path else None,

@@ -178,6 +178,8 @@ def import_(
     if result.reused:
         already_complete(out_dir)
         return
+    if result.note:
+        err.print(f"[yellow]note:[/] {result.note}")
     if result.tokenizer is None:
         err.print("[yellow]warning:[/] no tokenizer files in the transformers directory; the model has none")
     model = result.model

@@ -28,9 +28,10 @@ from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
-from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
+from urllib.parse import urlsplit, urlunsplit
 
 import orjson
+from w3lib.url import canonicalize_url
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import UsageError
@@ -83,32 +84,43 @@ class UrlsConfig:
 def canonicalize(url: str, tracking_params: frozenset[str] = frozenset(DEFAULT_TRACKING_PARAMS)) -> str | None:
     """The canonical form of an http(s) URL, or None when it is not a valid one.
 
-    Lower-cases scheme and host, drops a default port, the fragment and tracking parameters
-    (``utm_*`` and ``tracking_params``), and writes an empty path as ``/``.
+    w3lib's ``canonicalize_url`` (Scrapy's) sorts the query, resolves ``.``/``..`` segments,
+    normalises percent-escapes, writes IDN hosts as punycode and drops the fragment; on top of it
+    a default port, a trailing dot in the host and tracking parameters (``utm_*`` and
+    ``tracking_params``) are dropped, and an empty path is written ``/``.
     """
     url = url.strip()
-    try:
-        parts = urlsplit(url)
-        port = parts.port
-    except ValueError:
+    if not _is_http_url(url):
         return None
-    scheme = parts.scheme.lower()
+    try:
+        parts = urlsplit(canonicalize_url(url, keep_blank_values=True))
+        port = parts.port
+    except (ValueError, UnicodeError):
+        return None
     host = (parts.hostname or "").rstrip(".")
-    if scheme not in _DEFAULT_PORTS or not host or any(c.isspace() for c in url):
+    if not host:
         return None
     netloc = f"[{host}]" if ":" in host else host
-    if port is not None and port != _DEFAULT_PORTS[scheme]:
+    if port is not None and port != _DEFAULT_PORTS[parts.scheme]:
         netloc = f"{netloc}:{port}"
     if parts.username is not None:
         userinfo = parts.username + (f":{parts.password}" if parts.password is not None else "")
         netloc = f"{userinfo}@{netloc}"
-    query = parts.query
-    if query:
-        pairs = parse_qsl(query, keep_blank_values=True)
-        kept = [(k, v) for k, v in pairs if k not in tracking_params and not k.startswith("utm_")]
-        if len(kept) != len(pairs):
-            query = urlencode(kept)
-    return urlunsplit((scheme, netloc, parts.path or "/", query, ""))
+    query = "&".join(
+        pair for pair in parts.query.split("&")
+        if pair and (key := pair.split("=", 1)[0]) not in tracking_params and not key.startswith("utm_")
+    )  # fmt: skip
+    return urlunsplit((parts.scheme, netloc, parts.path or "/", query, ""))
+
+
+def _is_http_url(url: str) -> bool:
+    """An http(s) URL with a host, a valid port and no whitespace (w3lib would 'fix' the rest)."""
+    try:
+        parts = urlsplit(url)
+        parts.port  # noqa: B018 - raises ValueError on a bad port
+    except ValueError:
+        return False
+    return parts.scheme.lower() in _DEFAULT_PORTS and bool(parts.hostname) and not any(c.isspace() for c in url)
 
 
 def domain_matches(host: str, domains: frozenset[str]) -> str | None:

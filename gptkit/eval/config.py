@@ -15,6 +15,9 @@ class LambadaConfig:
     #: OpenAI's ``lambada_test.jsonl`` (.gz allowed); default: DATA_DIR/lambada/lambada_test.jsonl,
     #: else the copy bundled with gptkit.
     file: Path | None = None
+    #: the original release's ``lambada_test_plain_text.txt`` for ``lambada_standard``;
+    #: default: DATA_DIR/lambada/lambada_test_plain_text.txt.
+    standard_file: Path | None = None
     #: "plain" = lm-eval's ``lambada_openai`` prompt, "cloze" = GPT-3's "Fill in blank:" format;
     #: "auto" = plain for 0-shot, cloze for 1-shot and few-shot (the GPT-3 paper's setting).
     format: Literal["auto", "plain", "cloze"] = "auto"
@@ -44,7 +47,9 @@ class EvalConfig:
     model: Path | None = None
     #: output directory; default MODEL/eval/<shots>shot.
     out: Path | None = None
-    tasks: list[str] = field(default_factory=lambda: ["lambada", "coqa"])
+    #: gptkit's or lm-eval's task names; empty: every gptkit task whose data is present (the
+    #: others are skipped with the reason).
+    tasks: list[str] = field(default_factory=list)
     #: 0, 1 or "few" (stored as the string "0", "1" or "few").
     shots: int | str = "0"
     #: demos for ``--shots few``, overriding each task's default (LAMBADA 15, CoQA 5).
@@ -75,8 +80,6 @@ class EvalConfig:
         self.shots = str(self.shots)
         if self.shots not in SHOTS:
             raise ValueError(f"shots must be one of {', '.join(SHOTS)}, got {self.shots!r}")
-        if not self.tasks:
-            raise ValueError("tasks: name at least one task")
         for name, value in (
             ("batch_size", self.batch_size),
             ("fewshot_k", self.fewshot_k),

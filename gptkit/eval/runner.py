@@ -60,7 +60,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
     check_inputs([config.model], partial_ok=("train",))
     out = config.out_dir()
     t0 = time.time()
-    specs, task_dict = _load_tasks(config)
+    specs, task_dict = _load_tasks(config, reporter)
     model, tok = _load_model(config)
     fingerprint = model_fingerprint(model, tok)
     data_files = [p for spec in specs for p in spec.inputs] + _passthrough_inputs(config, specs, task_dict)
@@ -148,12 +148,12 @@ def _quiet_offline_lm_eval() -> None:
         logging.getLogger(name).setLevel(logging.ERROR)
 
 
-def _load_tasks(config: EvalConfig) -> tuple[list, dict[str, Any]]:
+def _load_tasks(config: EvalConfig, reporter: Reporter) -> tuple[list, dict[str, Any]]:
     """gptkit's task specs and lm-eval's task dict (with shots and demo seed set) for ``config.tasks``."""
-    from gptkit.eval.tasks import TASKS
+    from gptkit.eval.tasks import LM_EVAL_NAMES, TASKS
 
-    names = list(dict.fromkeys(config.tasks))
-    specs = [TASKS[name](config) for name in names if name in TASKS]
+    names = list(dict.fromkeys(LM_EVAL_NAMES.get(name, name) for name in config.tasks))
+    specs = _own_task_specs(config, names or list(TASKS), reporter)
     others = [name for name in names if name not in TASKS]
 
     from lm_eval.tasks import TaskManager
@@ -166,6 +166,25 @@ def _load_tasks(config: EvalConfig) -> tuple[list, dict[str, Any]]:
         task.set_config(key="num_fewshot", value=shots.get(name, config.num_fewshot(PASSTHROUGH_FEWSHOT_K)))
         task.set_fewshot_seed(seed=config.seed)
     return specs, task_dict
+
+
+def _own_task_specs(config: EvalConfig, names: list[str], reporter: Reporter) -> list:
+    """Specs of the gptkit tasks among ``names``. With no task named, a task whose data is absent
+    is skipped with the reason instead of failing the run."""
+    from gptkit.eval.tasks import TASKS
+    from gptkit.eval.tasks.common import MissingTaskData
+
+    specs = []
+    for name in (n for n in names if n in TASKS):
+        try:
+            specs.append(TASKS[name](config))
+        except MissingTaskData as e:
+            if config.tasks:
+                raise
+            reporter.warn(f"skipped {name}: {e}")
+    if not specs and not config.tasks:
+        raise UsageError("no task has its data here: pass --data-dir or name the tasks with --tasks")
+    return specs
 
 
 def _load_passthrough(names: list[str], include_path: list[Path]) -> dict[str, Any]:

@@ -18,6 +18,17 @@ from typing import Any
 TMP_MARK = ".tmp-"
 
 
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+#: Mode of every finished file: what ``open()`` would give under the process's umask. Writers that
+#: create files privately (safetensors does, 0600) would otherwise leave them unreadable to others.
+FILE_MODE = 0o666 & ~_umask()
+
+
 def temp_name(final: Path) -> Path:
     """The temporary sibling of ``final`` (hidden, with a unique suffix)."""
     return final.with_name(f".{final.name}{TMP_MARK}{os.getpid()}-{uuid.uuid4().hex[:8]}")
@@ -35,6 +46,7 @@ def atomic_path(final: str | Path) -> Iterator[Path]:
     try:
         yield tmp
         if tmp.exists():
+            os.chmod(tmp, FILE_MODE)
             _fsync(tmp)
         os.replace(tmp, final)
     except BaseException:

@@ -24,6 +24,7 @@ import zstandard
 
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_path
+from gptkit.io.tables import PARQUET_SUFFIX, dataset_folder_files, is_table, iter_table_rows
 
 Document = dict[str, Any]
 
@@ -280,23 +281,39 @@ def iter_jsonl(
         yield line_no, obj
 
 
+def iter_records(
+    path: str | Path, on_issue: Callable[[Issue], None] = _raise, text_key: str = "text",
+    max_line_bytes: int | None = None,
+) -> Iterator[tuple[int, dict]]:
+    """``(line or row number, record)`` of a JSON-lines file or a parquet/Arrow table."""
+    if is_table(path):
+        return iter_table_rows(path, text_key)
+    return iter_jsonl(path, on_issue, max_line_bytes)
+
+
+def is_record_file(path: str | Path) -> bool:
+    """One document per line or row (JSON lines, parquet, a datasets shard), not a text file."""
+    return is_jsonl(path) or is_table(path)
+
+
 def iter_documents(
     path: str | Path, on_issue: Callable[[Issue], None] = _raise, text_key: str = "text",
     max_line_bytes: int | None = None,
 ) -> Iterator[Document]:
     """Stream documents from one file.
 
-    - JSON lines (``.jsonl``/``.json``/``.ndjson``, optionally ``.zst``/``.gz``/``.xz``/``.bz2``):
-      one document per line; ``text`` must be a string; a missing ``id`` becomes ``<file>/<line>``;
-      fields other than ``id``/``text``/``metadata`` are moved into ``metadata``; lines longer than
+    - JSON lines (``.jsonl``/``.json``/``.ndjson``, optionally ``.zst``/``.gz``/``.xz``/``.bz2``),
+      parquet, and ``datasets`` Arrow shards: one document per line or row; ``text`` must be a
+      string; a missing ``id`` becomes ``<file>/<line>``; fields other than
+      ``id``/``text``/``metadata`` are moved into ``metadata``; lines longer than
       ``max_line_bytes`` (if given) are reported and skipped.
     - Anything else is read as UTF-8 text, the whole file one document.
     """
     path = Path(path)
-    if not is_jsonl(path):
+    if not is_record_file(path):
         yield from _iter_text_file(path, on_issue)
         return
-    for line_no, obj in iter_jsonl(path, on_issue, max_line_bytes):
+    for line_no, obj in iter_records(path, on_issue, text_key, max_line_bytes):
         text = obj.get(text_key)
         if not isinstance(text, str):
             reason = f"missing '{text_key}'" if text is None else f"'{text_key}' is not a string"
@@ -376,17 +393,20 @@ def expand_inputs(items: Iterable[str | Path], suffixes: tuple[str, ...] | None 
 #: manifest.json and stats.json.
 DOCUMENT_SUFFIXES = (
     *(f"{s}{c}" for s in (".jsonl", ".ndjson") for c in ("", *COMPRESSION_SUFFIXES)),
-    ".json.zst", ".json.gz", ".txt",
+    ".json.zst", ".json.gz", ".txt", PARQUET_SUFFIX,
 )  # fmt: skip
 
 
 def document_files(items: Iterable[str | Path]) -> list[Path]:
-    """Document inputs: files and globs as given; a directory gives its top-level document
-    shards (a stage's ``removed/`` is not read) or, when it has none, those found below it."""
+    """Document inputs: files and globs as given; a ``datasets`` folder gives its Arrow shards; a
+    directory gives its top-level document shards (a stage's ``removed/`` is not read) or, when it
+    has none, those found below it."""
     out: list[Path] = []
     for item in items:
         p = Path(item)
-        if p.is_dir():
+        if p.is_dir() and (arrow := dataset_folder_files(p)) is not None:
+            out.extend(arrow)
+        elif p.is_dir():
             top = sorted(f for f in p.iterdir() if f.is_file() and not f.name.startswith(".")
                          and f.name.lower().endswith(DOCUMENT_SUFFIXES))  # fmt: skip
             out.extend(top or expand_inputs([p], DOCUMENT_SUFFIXES))

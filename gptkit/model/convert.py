@@ -23,11 +23,13 @@ class ConvertResult(StageResult):
     out: Path
     model: Any = None
     tokenizer: Any = None
+    note: str | None = None  # what the conversion could not keep as it was
 
 
 def export_model(model_path: str | Path, out_dir: str | Path, fmt: str = "hf",
                  which: Literal["latest", "best"] = "latest") -> ConvertResult:  # fmt: skip
     """Write the model (a run's ``which`` checkpoint) as a transformers directory in ``out_dir``."""
+    from gptkit.model.card import model_card
     from gptkit.model.hf import export_hf
     from gptkit.model.store import load_model, resolve_model_dir
 
@@ -38,14 +40,15 @@ def export_model(model_path: str | Path, out_dir: str | Path, fmt: str = "hf",
         return ConvertResult(run.out, reused=True)
     model, tok = load_model(source, device="cpu", which=which)
     run.begin()
-    export_hf(model, tok, run.out)
+    export_hf(model, tok, run.out, card=model_card(model, tok, source))
     _finish(run, {"format": fmt})
     return ConvertResult(run.out, model, tok)
 
 
 def import_model(hf_dir: str | Path, out_dir: str | Path) -> ConvertResult:
     """Convert a transformers GPT-2/GPT-1 directory into a gptkit model directory ``out_dir``."""
-    from gptkit.model.hf import load_hf_model
+    from gptkit.io.json_files import read_json
+    from gptkit.model.hf import dropout_note, load_hf_model
     from gptkit.model.store import save_model
 
     hf_dir = Path(hf_dir)
@@ -59,7 +62,8 @@ def import_model(hf_dir: str | Path, out_dir: str | Path) -> ConvertResult:
     run.begin()
     save_model(run.out, model, tok)
     _finish(run, {})
-    return ConvertResult(run.out, model, tok)
+    note = dropout_note(read_json(hf_dir / "config.json", "corrupt config.json"))
+    return ConvertResult(run.out, model, tok, note)
 
 
 def model_files(model_dir: Path) -> list[dict]:

@@ -18,7 +18,7 @@ import torch.nn as nn
 from safetensors.torch import save_file
 
 from gptkit.errors import InputError
-from gptkit.io.atomic import atomic_path, atomic_write_json
+from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from gptkit.io.json_files import read_json
 from gptkit.model.gpt import GPT, GPTConfig
 from gptkit.model.weights import load_weights, read_weights
@@ -102,8 +102,9 @@ def to_hf_state(model: GPT) -> dict[str, torch.Tensor]:
     return state
 
 
-def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path) -> Path:
-    """Write a transformers model directory for ``model`` (and its tokenizer, if any)."""
+def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path, card: str | None = None) -> Path:
+    """Write a transformers model directory for ``model`` (and its tokenizer, if any), with
+    ``card`` as its README.md (see :func:`gptkit.model.card.model_card`)."""
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     with atomic_path(out_dir / "model.safetensors") as tmp:
@@ -116,6 +117,8 @@ def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path) -> Path:
         )
     if tokenizer is not None:
         _write_tokenizer_files(tokenizer, out_dir, model.config.block_size)
+    if card is not None:
+        atomic_write_text(out_dir / "README.md", card)
     return out_dir
 
 
@@ -168,10 +171,20 @@ def gptkit_config(hf: dict[str, Any], source: Path) -> GPTConfig:
             block_size=hf.get("n_positions", 1024 if model_type == "gpt2" else 512),
             vocab_size=hf.get("vocab_size", 50257 if model_type == "gpt2" else 40478),
             layer_norm_eps=hf.get("layer_norm_epsilon", 1e-5),
+            dropout=hf.get("resid_pdrop", 0.1),
             bias=True,
         )
     except (TypeError, ValueError) as e:
         raise InputError(f"invalid model shape: {e}", source) from None
+
+
+def dropout_note(hf: dict[str, Any]) -> str | None:
+    """What the import changed about dropout: gptkit has one rate where transformers has three."""
+    rates = {key: hf.get(key, 0.1) for key in ("resid_pdrop", "embd_pdrop", "attn_pdrop")}
+    if len(set(rates.values())) == 1:
+        return None
+    given = ", ".join(f"{key} {rate}" for key, rate in rates.items())
+    return f"gptkit uses one dropout rate: kept resid_pdrop {rates['resid_pdrop']} for all three ({given})"
 
 
 def read_hf_weights(hf_dir: Path) -> dict[str, torch.Tensor]:

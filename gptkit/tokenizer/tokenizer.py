@@ -9,6 +9,7 @@ everything ``gptkit tokenizer train`` writes); otherwise it falls back to HF ``t
 
 from __future__ import annotations
 
+import base64
 import os
 from collections.abc import Sequence
 from functools import cached_property
@@ -165,7 +166,8 @@ class Tokenizer:
     # -- files -------------------------------------------------------------------------------
     def save(self, directory: str | Path) -> Path:
         """Write ``tokenizer.json`` (HF), GPT-2-style ``vocab.json`` + ``merges.txt`` and a
-        ``tokenizer_config.json`` so that ``transformers.AutoTokenizer`` loads the directory."""
+        ``tokenizer_config.json`` so that ``transformers.AutoTokenizer`` loads the directory, and
+        tiktoken's files (see :meth:`save_tiktoken`)."""
         directory = Path(directory)
         directory.mkdir(parents=True, exist_ok=True)
         with atomic_path(directory / "tokenizer.json") as tmp:
@@ -181,7 +183,19 @@ class Tokenizer:
             "model_max_length": 1024,
         }  # fmt: skip
         atomic_write_json(directory / "tokenizer_config.json", config)
+        if self.engine == "tiktoken":
+            self.save_tiktoken(directory)
         return directory
+
+    def save_tiktoken(self, directory: Path) -> None:
+        """``tokenizer.tiktoken`` (ranks: base64 token bytes and id per line, what
+        ``tiktoken.load.load_tiktoken_bpe`` reads) and ``tiktoken.json`` (the split regex and the
+        specials), the two things ``tiktoken.Encoding`` needs besides a name. Only for a vocabulary
+        whose ids are tiktoken's ranks (:func:`merges_follow_ids`)."""
+        lines = "".join(f"{base64.b64encode(token).decode()} {rank}\n" for token, rank in self.ranks.items())
+        atomic_write_text(directory / "tokenizer.tiktoken", lines)
+        spec = {"name": self.name, "pat_str": GPT2_PATTERN, "special_tokens": self.specials}
+        atomic_write_json(directory / "tiktoken.json", spec)
 
 
 def merges_follow_ids(ranks: dict[bytes, int], merges: Sequence[tuple[bytes, bytes]]) -> bool:

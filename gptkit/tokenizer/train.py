@@ -43,9 +43,9 @@ from gptkit.io.shards import (
     IssueLog,
     damage_reason,
     document_files,
-    is_jsonl,
+    is_record_file,
     iter_chunks,
-    iter_jsonl,
+    iter_records,
 )
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
@@ -282,9 +282,9 @@ def _write_document(sink: BinaryIO, data: bytes) -> None:
 
 
 def _documents(path: Path, text_key: str, issues: IssueLog):
-    """Texts of one input: JSONL documents, or a text file in pieces cut at safe line breaks."""
-    if is_jsonl(path):
-        for line_no, obj in iter_jsonl(path, issues):
+    """Texts of one input: JSONL/parquet documents, or a text file in pieces cut at safe line breaks."""
+    if is_record_file(path):
+        for line_no, obj in iter_records(path, issues, text_key):
             text = obj.get(text_key)
             if isinstance(text, str):
                 yield text

@@ -81,8 +81,12 @@ class DemoSampler(ContextSampler):
         return demos
 
 
+class MissingTaskData(InputError):
+    """A task's data file is absent: an error when the task was asked for, a skip by default."""
+
+
 def require_file(path: Path, what: str, hint: str) -> Path:
-    """``path`` if it exists, else a one-line InputError saying what is needed and where."""
+    """``path`` if it exists, else a one-line error saying what is needed and where."""
     if not path.is_file():
-        raise InputError(f"{what} not found; {hint}", path)
+        raise MissingTaskData(f"{what} not found; {hint}", path)
     return path

@@ -18,7 +18,14 @@ from pathlib import Path
 from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
 from gptkit.eval.squad import score_answer
-from gptkit.eval.tasks.common import DemoSampler, TaskSpec, demo_pool, local_dataset, require_file
+from gptkit.eval.tasks.common import (
+    DemoSampler,
+    MissingTaskData,
+    TaskSpec,
+    demo_pool,
+    local_dataset,
+    require_file,
+)
 from gptkit.io.json_files import read_json
 
 NAME = "coqa"
@@ -92,7 +99,7 @@ def dev_file(cfg: EvalConfig) -> Path:
     if cfg.coqa.dev_file is not None:
         return require_file(cfg.coqa.dev_file, "CoQA dev file", hint)
     if cfg.data_dir is None:
-        raise InputError(f"CoQA needs its dev file: {hint}", DEV_FILE)
+        raise MissingTaskData(f"CoQA needs its dev file: {hint}", DEV_FILE)
     return require_file(cfg.data_dir / DEV_FILE, "CoQA dev file", hint)
 
 

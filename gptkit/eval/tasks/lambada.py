@@ -1,4 +1,8 @@
-"""LAMBADA (OpenAI's version, 5,153 passages): predict the last word of a passage.
+"""LAMBADA (5,153 passages): predict the last word of a passage.
+
+Two versions of the test set, each under its lm-eval name as well: ``lambada`` (=
+``lambada_openai``: OpenAI's detokenized, cased file) and ``lambada_standard`` (the original
+lower-cased, PTB-tokenized ``lambada_test_plain_text.txt``, as lm-eval's ``lambada_standard``).
 
 - 0-shot, ``plain`` format: exactly lm-eval's ``lambada_openai`` (context = every word but the
   last, target = ``" " + last word``, words split on single spaces).
@@ -17,11 +21,20 @@ from pathlib import Path
 
 from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
-from gptkit.eval.tasks.common import DemoSampler, TaskSpec, demo_pool, local_dataset, require_file
+from gptkit.eval.tasks.common import (
+    DemoSampler,
+    MissingTaskData,
+    TaskSpec,
+    demo_pool,
+    local_dataset,
+    require_file,
+)
 from gptkit.io.shards import iter_jsonl
 
 NAME = "lambada"
+STANDARD_NAME = "lambada_standard"
 FILE = Path("lambada") / "lambada_test.jsonl"
+STANDARD_FILE = Path("lambada") / "lambada_test_plain_text.txt"
 DESCRIPTION = "Fill in blank:\n\n"
 BLANK = " ____. ->"
 
@@ -55,6 +68,19 @@ def data_file(cfg: EvalConfig) -> Path:
     return Path(str(resources.files("gptkit") / "samples" / "lambada_test.jsonl.gz"))
 
 
+def standard_data_file(cfg: EvalConfig) -> Path:
+    """The configured plain-text file, else DATA_DIR/lambada/lambada_test_plain_text.txt (not bundled)."""
+    if cfg.lambada.standard_file is not None:
+        return require_file(cfg.lambada.standard_file, "LAMBADA plain-text test file", _STANDARD_HINT)
+    if cfg.data_dir is None:
+        raise MissingTaskData(f"LAMBADA plain-text test file not found; {_STANDARD_HINT}")
+    return require_file(cfg.data_dir / STANDARD_FILE, "LAMBADA plain-text test file", _STANDARD_HINT)
+
+
+_STANDARD_HINT = (
+    "put the original LAMBADA release's lambada_test_plain_text.txt at DATA_DIR/lambada/ and pass "
+    "--data-dir DATA_DIR, or set eval.lambada.standard_file"
+)
 _HINT = (
     "put OpenAI's lambada_test.jsonl (5,153 passages, as distributed with GPT-2) at DATA_DIR/lambada/ "
     "and pass --data-dir DATA_DIR, or set eval.lambada.file"
@@ -74,16 +100,38 @@ def load_passages(path: Path) -> list[dict]:
     return docs
 
 
+def load_plain_passages(path: Path) -> list[dict]:
+    """One passage per line of the original release (blank lines are an InputError)."""
+    docs = []
+    with path.open(encoding="utf-8") as f:
+        for line_no, line in enumerate(f, 1):
+            text = line.rstrip("\n")
+            if " " not in text.strip():
+                raise InputError("expected a passage of several words", path, line_no)
+            docs.append({"text": text, "key": str(len(docs)), "group": text})
+    if not docs:
+        raise InputError("no passages", path)
+    return docs
+
+
 def task(cfg: EvalConfig) -> TaskSpec:
     path = data_file(cfg)
-    docs = load_passages(path)
+    return _task(cfg, NAME, path, load_passages(path))
+
+
+def standard_task(cfg: EvalConfig) -> TaskSpec:
+    path = standard_data_file(cfg)
+    return _task(cfg, STANDARD_NAME, path, load_plain_passages(path))
+
+
+def _task(cfg: EvalConfig, name: str, path: Path, docs: list[dict]) -> TaskSpec:
     shots = cfg.num_fewshot(cfg.lambada.fewshot_k)
     if shots >= len(docs):
         raise UsageError(f"LAMBADA {shots}-shot needs more than {shots} passages: {path} has {len(docs)}")
     fmt = cfg.lambada.format if cfg.lambada.format != "auto" else ("plain" if shots == 0 else "cloze")
     cloze = fmt == "cloze"
     config = {
-        "task": NAME,
+        "task": name,
         "custom_dataset": local_dataset({"test": docs}),
         "output_type": "loglikelihood",
         "test_split": "test",
@@ -102,7 +150,7 @@ def task(cfg: EvalConfig) -> TaskSpec:
         "metadata": {"version": 1.0, "format": fmt},
     }
     return TaskSpec(
-        name=NAME, config=config, num_fewshot=shots, inputs=[path],
+        name=name, config=config, num_fewshot=shots, inputs=[path],
         description=config["description"], render_demo=render_cloze_demo if cloze else render_plain_demo,
         settings={"format": fmt, "data_file": str(path), "documents": len(docs)},
     )  # fmt: skip
