@@ -97,8 +97,8 @@ def generate(
     on_done: Callable[[int, Completion], None] | None = None,
     logprobs: bool = False,
 ) -> list[Completion]:
-    """Decode ``requests`` (``config`` sets the sampling; its ``max_tokens`` and ``stop_at_eot``
-    are the requests' own business), ``batch_size`` at a time; one :class:`Completion` each.
+    """Decode ``requests``, ``batch_size`` rows at a time; one :class:`Completion` each.
+    ``config`` gives the temperature, top-k/top-p and seed; each request its own length and stops.
 
     Request ``i`` samples from its own generator seeded ``config.seed + i``, so its text does not
     depend on the batch it shares. ``tokenizer`` (its ``token_bytes``) is needed for stop
