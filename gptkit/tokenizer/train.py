@@ -124,7 +124,6 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
     run = StageRun(STAGE, out, identity(to_dict(config)), inputs)
     if not force and (done := run.reuse()) is not None:
         return TokenizerSummary(**done["summary"], reused=True)
-    run.begin()
     remove_stale_temps(out)
     _set_threads(config.threads)
 
@@ -145,6 +144,7 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
         raise StageFailure("renumbered merges do not follow ids; please report this")
 
     bytes_per_token, agree = _held_out_check(tokenizer, corpus.held_out, reporter)
+    run.begin()  # the first write to OUT: an interrupted training leaves no folder behind
     tokenizer.save(out)
     summary = TokenizerSummary(
         out=str(out), merges_requested=config.merges, merges=len(tokenizer.merges),
