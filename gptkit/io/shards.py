@@ -138,7 +138,9 @@ def _drain(decoder: Any, block: bytes) -> Iterator[bytes]:
     out = decoder.decompress(block, _CHUNK)
     while out:
         yield out
-        out = decoder.decompress(b"", _CHUNK) if decoder.more else b""
+        if decoder.eof or not (decoder.more or len(out) == _CHUNK):  # a full piece: more may be pending
+            return
+        out = decoder.decompress(b"", _CHUNK)
 
 
 class _Gzip:
