@@ -124,10 +124,12 @@ def _manifest_dir(edit: Callable[[dict], None]) -> Callable[[Path], None]:
 
 
 def _run_dir_pointing(name: str) -> Callable[[Path], None]:
+    """A run folder whose ``latest`` names ``name``; a real model waits outside it, in ``elsewhere``."""
+
     def setup(tmp: Path) -> None:
         (tmp / "run" / "checkpoints").mkdir(parents=True)
         (tmp / "run" / "latest").write_text(name + "\n")
-        (tmp / "elsewhere").mkdir()
+        _tiny_model(tmp / "elsewhere")
 
     return setup
 
@@ -271,7 +273,7 @@ CASES = [
          ("no_such_task_anywhere",)),
     # export / import
     Case("export-not-a-model", ["export", "{tmp}/d", "--out", "{out}"], _write("d/a.txt", "x"), "error", ("d",)),
-    Case("export-latest-absolute", ["export", "{tmp}/run", "--out", "{out}"], _run_dir_pointing("/etc"), "error", ("latest",)),
+    Case("export-latest-escapes", ["export", "{tmp}/run", "--out", "{out}"], _run_dir_pointing("../elsewhere"), "error", ("latest",)),
     Case("export-random-weights", ["export", "{tmp}/m", "--out", "{out}"],
          lambda t: (_tiny_model(t / "m"), _write("m/model.safetensors", _random_bytes(2000))(t)), "error", ("model.safetensors",)),
     Case("import-config-not-json", ["import", "{tmp}/hf", "--out", "{out}"], _write("hf/config.json", "{oops"),
