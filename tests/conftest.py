@@ -54,10 +54,11 @@ def _unpacked(relative: str) -> Path:
 
 
 def _place(source: Path, target: Path) -> None:
-    """Copy (gunzipping a ``.fixture.gz``) once; renamed into place so parallel runs never see half a file."""
+    """Copy (gunzipping a ``.fixture.gz``) unless an up-to-date copy exists; renamed into place so
+    parallel runs never see half a file."""
     packed = source.name.endswith(".fixture.gz")
     target = target.with_name(target.name.removesuffix(".fixture.gz"))
-    if target.exists():
+    if target.exists() and target.stat().st_mtime >= source.stat().st_mtime:
         return
     target.parent.mkdir(parents=True, exist_ok=True)
     partial = target.with_name(f"{target.name}.{os.getpid()}.partial")

@@ -37,16 +37,8 @@ from gptkit.errors import InputError, StageFailure, UsageError
 from gptkit.io.atomic import remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.memory import release_free_memory
-from gptkit.io.shards import (
-    DamagedStream,
-    Issue,
-    IssueLog,
-    damage_reason,
-    document_files,
-    is_record_file,
-    iter_chunks,
-    iter_records,
-)
+from gptkit.io.shards import Issue, IssueLog, damage_reason, document_files, is_record_file, iter_records
+from gptkit.io.streams import DamagedStream, iter_chunks
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
 from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.tokenizer.bytes_unicode import gpt2_byte_order, to_bytes
