@@ -1,0 +1,63 @@
+"""``gptkit data chat``, ``gptkit sft`` and ``gptkit chat``: demonstrations, tuning, talking."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
+
+
+def register_data(app: typer.Typer) -> None:
+    """Add ``chat`` to the ``data`` app."""
+    app.command(name="chat")(data_chat)
+
+
+def data_chat(
+    inputs: Annotated[
+        list[Path] | None,
+        typer.Argument(help="Conversation files (.jsonl[.gz|.zst…], .parquet), directories, globs or datasets folders."),
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory for the conversation shards.")] = None,
+    oasst_branch: Annotated[
+        str | None, typer.Option("--oasst-branch", help="OpenAssistant trees: 'best' ranked path or 'all' paths.")
+    ] = None,
+    val_fraction: Annotated[
+        float | None, typer.Option("--val-fraction", min=0.0, max=0.999, help="Share held out (default 0.05).")
+    ] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Turn demonstrations into conversation shards that 'gptkit sft' reads.
+
+    Reads OpenAssistant message trees, Anthropic hh-rlhf transcripts ('chosen'), self-instruct /
+    Alpaca instruction-input-output records and {"messages": [...]} conversations, as JSON lines,
+    parquet or datasets folders. Writes OUT/train_*.jsonl.zst and OUT/val_*.jsonl.zst, one
+    {"id", "group", "source", "messages"} per line, plus config.toml and manifest.json.
+    Conversations that do not alternate user/assistant, end without an assistant turn or have
+    an empty assistant turn are skipped and counted, as are duplicates.
+
+    Examples:
+
+      gptkit data chat ../shared/data/rlhf/openassistant/en_100_tree.jsonl --out runs/c/chat --oasst-branch all
+
+      gptkit data chat oasst.jsonl hh/*.jsonl.gz seed_tasks.jsonl -o chat --set chat_data.val_fraction=0.1
+    """
+    from gptkit.chat.data import ChatDataConfig, chat_data
+    from gptkit.config import resolve
+
+    options = {"inputs": [str(p) for p in inputs] if inputs else None, "out": out_dir,
+               "oasst_branch": oasst_branch, "val_fraction": val_fraction}  # fmt: skip
+    cfg = resolve(ChatDataConfig, "chat_data", recipe=recipe, options=options, overrides=overrides or [])
+    summary = chat_data(cfg, RichReporter())
+    if summary.reused:
+        already_complete(summary.out, same="inputs and settings")
+    for issue in summary.issues[:5]:
+        err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
+    c = summary.conversations
+    sources = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.sources.items()))
+    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items())) or "none"
+    out.print(f"train {c['train']:,} conversations, val {c['val']:,}  ({sources})  |  skipped: {skipped}  "
+              f"→ {summary.out}")  # fmt: skip
