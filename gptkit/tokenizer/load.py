@@ -70,7 +70,23 @@ def from_hf_json(path: Path) -> Tokenizer:
             raise InputError(f"model.merges[{i}]: expected a pair, got {m!r}", path)
         merges.append((pair[0], pair[1]))
     specials = {t["content"]: t["id"] for t in data.get("added_tokens") or []}
-    return build(model["vocab"], merges, specials, source=path)
+    tok = build(model["vocab"], merges, specials, source=path)
+    tok.extra_config = _kept_config(path.parent / "tokenizer_config.json")
+    return tok
+
+
+#: ``tokenizer_config.json`` keys that travel with a tokenizer (written back by ``Tokenizer.save``).
+KEPT_CONFIG_KEYS = ("chat_template", "gptkit_chat_template", "eos_token")
+
+
+def _kept_config(path: Path) -> dict[str, Any]:
+    """The chat template (and its end-of-turn token) stored beside a gptkit tokenizer."""
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    if not isinstance(data, dict) or "gptkit_chat_template" not in data:
+        return {}
+    return {k: data[k] for k in KEPT_CONFIG_KEYS if k in data}
 
 
 def build(vocab: dict[str, Any], merges: list[tuple[str, str]], specials: dict[str, int], source: Path) -> Tokenizer:
