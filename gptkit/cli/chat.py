@@ -61,3 +61,54 @@ def data_chat(
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items())) or "none"
     out.print(f"train {c['train']:,} conversations, val {c['val']:,}  ({sources})  |  skipped: {skipped}  "
               f"→ {summary.out}")  # fmt: skip
+
+
+def register(app: typer.Typer) -> None:
+    """Add ``sft`` and ``chat`` to the root app."""
+    app.command(name="sft")(sft)
+
+
+def sft(
+    model: Annotated[Path, typer.Argument(help="Model to tune: gptkit run or model dir, or an HF GPT-2 dir.")],
+    data: Annotated[Path | None, typer.Option("--data", "-d", help="Conversation shards from 'gptkit data chat'.")] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (checkpoints, metrics).")] = None,
+    template: Annotated[str | None, typer.Option("--template", help="Chat template: chatml (default) or hh.")] = None,
+    loss_on: Annotated[
+        str | None, typer.Option("--loss-on", help="Tokens learnt: 'assistant' (default) or 'all'.")
+    ] = None,
+    batching: Annotated[
+        str | None, typer.Option("--batching", help="'padded' (one conversation per row, default) or 'packed'.")
+    ] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Fine-tune a model on conversations (InstructGPT step 1); rerun the same command to resume.
+
+    Adds the chat template's special tokens to MODEL (RUN/base/), then trains with the same loop
+    as 'gptkit train' (every key of its 'train' table: --set train.epochs=16, train.optim.lr …);
+    the 'sft' table holds model, data, template, loss_on and batching. val_loss is the loss on
+    the assistant tokens of the held-out conversations. Every checkpoint carries the tokenizer
+    with its chat template, for 'gptkit chat RUN' and 'gptkit export'.
+
+    Examples:
+
+      gptkit sft runs/q/train --data runs/c/chat --out runs/c/sft --recipe recipes/sft/instructgpt.toml
+
+      gptkit sft ../shared/data/models/gpt2 -d chat -o sft --loss-on all --set train.epochs=2
+    """
+    from gptkit.chat.sft import SFTConfig
+    from gptkit.chat.sft import sft as run_sft
+    from gptkit.config import resolve
+    from gptkit.train.config import TrainConfig
+
+    sets = overrides or []
+    cfg = resolve(SFTConfig, "sft", recipe=recipe, overrides=[s for s in sets if s.startswith("sft.")],
+                  options={"model": model, "data": data, "template": template, "loss_on": loss_on,
+                           "batching": batching})  # fmt: skip
+    train_cfg = resolve(TrainConfig, "train", recipe=recipe, options={"out": out_dir},
+                        overrides=[s for s in sets if not s.startswith("sft.")])  # fmt: skip
+    summary = run_sft(cfg, train_cfg, RichReporter())
+    val = "n/a" if summary.final_val_loss is None else f"{summary.final_val_loss:.4f}"
+    state = "done" if summary.step >= summary.steps else f"paused at step {summary.step} (rerun to resume)"
+    out.print(f"{state}: step {summary.step}/{summary.steps}  val assistant loss {val}  "
+              f"{summary.tokens_per_s:,.0f} tok/s  → {summary.run_dir}")  # fmt: skip
