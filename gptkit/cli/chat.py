@@ -66,6 +66,7 @@ def data_chat(
 def register(app: typer.Typer) -> None:
     """Add ``sft`` and ``chat`` to the root app."""
     app.command(name="sft")(sft)
+    app.command(name="chat")(chat)
 
 
 def sft(
@@ -112,3 +113,50 @@ def sft(
     state = "done" if summary.step >= summary.steps else f"paused at step {summary.step} (rerun to resume)"
     out.print(f"{state}: step {summary.step}/{summary.steps}  val assistant loss {val}  "
               f"{summary.tokens_per_s:,.0f} tok/s  → {summary.run_dir}")  # fmt: skip
+
+
+def chat(
+    run: Annotated[Path, typer.Argument(help="A 'gptkit sft' run or model directory (its chat template is used).")],
+    system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
+    temperature: Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 = greedy.")] = 0.7,
+    top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Sample from the k most likely tokens.")] = 50,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", min=1, help="Longest reply, in tokens.")] = 256,
+    seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sampling (each reply reuses it).")] = None,
+    best: Annotated[bool, typer.Option("--best", help="Use the run's best-validation checkpoint, not the latest.")] = False,
+    device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
+) -> None:
+    """Talk with a tuned model: a multi-turn REPL that streams its replies.
+
+    The conversation is rendered with the template the model was tuned with; when it outgrows
+    the model's context the oldest exchanges are left out (the system prompt stays). Commands:
+    /system TEXT, /clear, /set temperature=0.7 top_k=50 max_tokens=256, /save FILE, /help, /exit.
+    When stdin is not a terminal each line is answered in turn, one reply per output line.
+
+    Examples:
+
+      gptkit chat runs/c/sft
+
+      gptkit chat runs/c/sft --system "Answer in one sentence." -t 0 < questions.txt > answers.txt
+    """
+    import sys
+
+    from gptkit.chat.repl import run_repl, terminal_lines
+    from gptkit.chat.session import ChatSession, ChatSettings
+    from gptkit.chat.template import template_of
+    from gptkit.model.store import load_model
+    from gptkit.runtime import resolve_device
+
+    model, tok = load_model(run, device=resolve_device(device), which="best" if best else "latest")
+    settings = ChatSettings(temperature=temperature, top_k=top_k, max_tokens=max_tokens, seed=seed)
+    session = ChatSession(model, tok, template_of(tok, run), settings, system)
+    interactive = sys.stdin.isatty()
+
+    def write(text: str) -> None:
+        sys.stdout.write(text)
+        sys.stdout.flush()
+
+    if interactive:
+        err.print(f"chatting with {run} ({session.template.name} template, context {model.config.block_size}); "
+                  "/help for commands, /exit or Ctrl-D to leave")  # fmt: skip
+    run_repl(session, terminal_lines() if interactive else sys.stdin, write,
+             lambda text: err.print(text, markup=False, highlight=False))  # fmt: skip
