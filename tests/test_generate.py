@@ -4,7 +4,7 @@ import pytest
 import torch
 from conftest import assert_one_line_error, run_gptkit
 
-from gptkit.model.generate import SamplingConfig, generate_ids, next_token_distribution
+from gptkit.model.generate import Request, SamplingConfig, generate, generate_ids, next_token_distribution
 from gptkit.model.gpt import GPT, preset
 
 torch.set_num_threads(1)
@@ -118,3 +118,83 @@ def test_generate_command(gpt2_model_dir, tmp_path):
 
     assert_one_line_error(run_gptkit("generate", tmp_path / "missing", "-p", "x"), "no such model directory")
     assert_one_line_error(run_gptkit("generate", gpt2_model_dir, "--top-p", "2"), "--top-p")
+
+
+# --- the batched decoder -------------------------------------------------------------------------
+
+
+class ByteTokenizer:
+    """Token i is the byte i: what the decoder needs (``token_bytes``) to find stop strings."""
+
+    @staticmethod
+    def token_bytes(token: int) -> bytes:
+        return bytes([token])
+
+
+PROMPTS = [[5, 17, 42], [9], list(range(30, 58)), [3, 3, 3, 3, 3, 3, 3], [60, 61], list(range(1, 15))]
+
+
+def test_batched_decode_with_mixed_prompt_lengths_equals_one_at_a_time(model):
+    """Prompts of 1 to 28 tokens share a batch of 3 (rows refilled as they finish) and decode
+    exactly the tokens each gives alone, which are the uncached model's argmax."""
+    requests = [Request(p, max_tokens=4 + 3 * i) for i, p in enumerate(PROMPTS)]
+    greedy = SamplingConfig(temperature=0)
+    batched = generate(model, requests, greedy, batch_size=3)
+    for request, completion in zip(requests, batched, strict=True):
+        alone = generate(model, [request], greedy, batch_size=1)[0]
+        assert completion.tokens == alone.tokens == _greedy_without_cache(model, request.prompt, request.max_tokens)
+        assert completion.finish == "length"
+
+
+def test_finished_rows_are_refilled_while_others_run(model):
+    requests = [Request([1, 2], max_tokens=2), Request([4, 5, 6], max_tokens=12), Request([7], max_tokens=3)]
+    events = []
+    done = []
+    out = generate(
+        model, requests, SamplingConfig(temperature=0), batch_size=2,
+        on_token=lambda i, token: events.append((i, token)), on_done=lambda i, c: done.append(i),
+    )  # fmt: skip
+    order = [i for i, _ in events]
+    # request 2 starts in the row request 0 left, before request 1 (still running) is finished
+    assert order.index(2) > max(j for j, i in enumerate(order) if i == 0)
+    assert order.index(2) < max(j for j, i in enumerate(order) if i == 1)
+    assert done == [0, 2, 1]
+    assert [[t for i, t in events if i == r] for r in range(3)] == [c.tokens for c in out]
+    assert [len(c.tokens) for c in out] == [2, 12, 3]
+
+
+def test_stop_strings_and_stop_ids(model):
+    prompt, hot = [10, 20, 30], SamplingConfig(temperature=3.0, seed=4)  # varied text, the same every time
+    free = generate(model, [Request(prompt, 12)], hot)[0].tokens
+    assert len(set(free)) > 6
+    # a stop string spanning two tokens: the text ends with the token completing it
+    stop = bytes(free[3:5]).decode("latin-1")
+    first = next(i for i in range(len(free) - 1) if stop in bytes(free[: i + 2]).decode("latin-1"))
+    stopped = generate(model, [Request(prompt, 12, stop=["\x7f\x7f", stop])], hot, tokenizer=ByteTokenizer())[0]
+    assert stopped.tokens == free[: first + 2] and stopped.finish == "stop"
+    # a stop id ends the text without being part of it
+    k = next(i for i, t in enumerate(free) if t not in free[:i] and i > 0)
+    by_id = generate(model, [Request(prompt, 12, stop_ids=[free[k]])], hot)[0]
+    assert by_id.tokens == free[:k] and by_id.finish == "stop"
+    with pytest.raises(ValueError, match="tokenizer"):
+        generate(model, [Request(prompt, 3, stop=["x"])], SamplingConfig(temperature=0))
+
+
+def test_sampling_with_a_seed_is_reproducible_and_independent_of_the_batch(model):
+    config = SamplingConfig(temperature=1.3, top_k=50, seed=11)
+    requests = [Request(p, max_tokens=15) for p in PROMPTS]
+    batched = [c.tokens for c in generate(model, requests, config, batch_size=4)]
+    assert batched == [c.tokens for c in generate(model, requests, config, batch_size=4)]
+    assert batched == [c.tokens for c in generate(model, requests, config, batch_size=1)]
+    other = [c.tokens for c in generate(model, requests, SamplingConfig(temperature=1.3, top_k=50, seed=12))]
+    assert other != batched
+
+
+def test_logprobs_are_those_of_the_model(model):
+    prompt = [8, 6, 4, 2]
+    out = generate(model, [Request(prompt, 6)], SamplingConfig(temperature=0.7, seed=1), logprobs=True)[0]
+    ids = torch.tensor([prompt + out.tokens])
+    expected = torch.log_softmax(model(ids)[0, len(prompt) - 1 : -1] / 0.7, dim=-1)
+    assert torch.allclose(torch.tensor(out.logprobs), expected.gather(1, torch.tensor(out.tokens)[:, None])[:, 0],
+                          atol=1e-5)  # fmt: skip
+    assert generate(model, [Request(prompt, 0)], SamplingConfig())[0].tokens == []

@@ -95,7 +95,7 @@ def test_kv_cache_gives_the_same_logits(arch):
     cache = model.new_cache(batch_size=2, max_len=30)
     pieces = [model(x[:, :9], cache=cache), model(x[:, 9:16], cache=cache)]  # prefill, then a chunk
     pieces += [model(x[:, i : i + 1], cache=cache) for i in range(16, 24)]  # one token at a time
-    assert cache.length == 24
+    assert cache.lengths.tolist() == [24, 24]
     assert torch.allclose(torch.cat(pieces, dim=1), full, atol=1e-5)
     with pytest.raises(ValueError, match="KV cache"):
         model(x[:, :7], cache=cache)

@@ -1,19 +1,26 @@
-"""Sampling from a GPT with a KV cache, one token at a time (streamed).
+"""The one batched KV-cache decoder: samples, ``gptkit generate``, eval's ``generate_until``,
+later chat and PPO rollouts all decode here.
 
-:func:`generate_ids` yields token ids as they are sampled; :func:`generate_text` turns them into
-text pieces, holding back bytes that do not yet form whole UTF-8 characters.
+:func:`generate` decodes many :class:`Request` s together. Each row of the batch holds one
+request in its own row of a :class:`~gptkit.model.gpt.KVCache` (prompts of different lengths
+need no padding: every row has its own length and positions). A row leaves the batch when its
+request finishes (a stop token, a stop string, ``max_tokens``) and the next waiting request is
+prefilled into it (continuous batching); once none wait, the cache shrinks to the rows still
+running. Only the last position of each row goes through the output layer.
+
+:func:`generate_ids` and :func:`generate_text` stream one prompt's tokens or text.
 """
 
 from __future__ import annotations
 
 import codecs
-from collections.abc import Iterator
-from dataclasses import dataclass
-from typing import Any
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Literal
 
 import torch
 
-from gptkit.model.gpt import GPT
+from gptkit.model.gpt import GPT, KVCache
 
 
 @dataclass
@@ -38,6 +45,28 @@ class SamplingConfig:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
 
 
+@dataclass
+class Request:
+    """One prompt to continue. Generation ends after ``max_tokens`` tokens, at a token of
+    ``stop_ids`` (end of text, end of turn; not kept) or once the text holds a ``stop`` string
+    (the token completing it is kept: cut the text at the string, as lm-eval does)."""
+
+    prompt: list[int]
+    max_tokens: int
+    stop: Sequence[str] = ()
+    stop_ids: Sequence[int] = ()
+
+
+@dataclass
+class Completion:
+    """The tokens generated for a request; ``logprobs``: each one's log-probability under the
+    distribution it was drawn from before top-k/top-p (temperature 0 counts as 1)."""
+
+    tokens: list[int] = field(default_factory=list)
+    logprobs: list[float] | None = None
+    finish: Literal["stop", "length"] = "length"
+
+
 def next_token_distribution(logits: torch.Tensor, config: SamplingConfig) -> torch.Tensor:
     """Probabilities ``(B, V)`` after temperature, top-k and top-p filtering of ``logits`` ``(B, V)``."""
     logits = logits.float()
@@ -57,42 +86,48 @@ def next_token_distribution(logits: torch.Tensor, config: SamplingConfig) -> tor
     return probs
 
 
-@torch.no_grad()
+def generate(
+    model: GPT,
+    requests: Sequence[Request],
+    config: SamplingConfig,
+    *,
+    batch_size: int = 16,
+    tokenizer: Any = None,
+    on_token: Callable[[int, int], None] | None = None,
+    on_done: Callable[[int, Completion], None] | None = None,
+    logprobs: bool = False,
+) -> list[Completion]:
+    """Decode ``requests`` (``config`` sets the sampling; its ``max_tokens`` and ``stop_at_eot``
+    are the requests' own business), ``batch_size`` at a time; one :class:`Completion` each.
+
+    Request ``i`` samples from its own generator seeded ``config.seed + i``, so its text does not
+    depend on the batch it shares. ``tokenizer`` (its ``token_bytes``) is needed for stop
+    strings. ``on_token(i, token)`` is called for every token as it is generated, ``on_done(i,
+    completion)`` when request ``i`` is finished.
+    """
+    decoder = _Decoder(model, requests, config, batch_size, tokenizer, logprobs, on_done)
+    for i, token in decoder.steps():
+        if on_token is not None:
+            on_token(i, token)
+    return decoder.completions
+
+
 def generate_ids(
     model: GPT, prompt: list[int], config: SamplingConfig, eot_id: int | None = None
 ) -> Iterator[int]:
-    """Yield up to ``config.max_tokens`` sampled token ids continuing ``prompt``.
+    """Yield up to ``config.max_tokens`` sampled token ids continuing ``prompt``, as they come.
 
-    Uses a KV cache; when the context is full, the cache is rebuilt from the last half of it.
-    A prompt longer than the context keeps its last tokens.
+    When the context is full, the cache is rebuilt from the last half of it. A prompt longer
+    than the context keeps its last tokens.
     """
     if not prompt:
         raise ValueError(
             "the prompt must hold at least one token (use <|endoftext|> to sample unconditionally)"
         )
-    model.eval()
-    block = model.config.block_size
-    device = model.transformer.wte.weight.device
-    generator = torch.Generator(device=device)
-    if config.seed is not None:
-        generator.manual_seed(config.seed)
-    else:
-        generator.seed()
-    cache = model.new_cache(batch_size=1)
-    context = list(prompt[-(block - 1) :]) if block > 1 else list(prompt[-1:])
-    pending = list(context)  # tokens not yet in the cache
-    for _ in range(config.max_tokens):
-        if cache.length + len(pending) > block:  # context full: keep the last half
-            cache.reset()
-            pending = context[-(block // 2) :]
-        logits = model(torch.tensor([pending], dtype=torch.long, device=device), cache=cache)[:, -1]
-        probs = next_token_distribution(logits, config)
-        token = int(torch.multinomial(probs, 1, generator=generator).item())
-        if config.stop_at_eot and token == eot_id:
-            return
+    stop_ids = [eot_id] if config.stop_at_eot and eot_id is not None else []
+    request = Request(prompt, config.max_tokens, stop_ids=stop_ids)
+    for _, token in _Decoder(model, [request], config, 1, None, False, None).steps():
         yield token
-        context.append(token)
-        pending = [token]
 
 
 def generate_text(model: GPT, tokenizer: Any, prompt: str, config: SamplingConfig) -> Iterator[str]:
@@ -105,3 +140,173 @@ def generate_text(model: GPT, tokenizer: Any, prompt: str, config: SamplingConfi
             yield piece
     if rest := utf8.decode(b"", final=True):
         yield rest
+
+
+@dataclass
+class _Row:
+    """A request while it is decoded: the tokens its cache row holds or will hold."""
+
+    index: int
+    request: Request
+    context: list[int]  # prompt (kept to the context) + generated tokens
+    completion: Completion
+    generator: torch.Generator | None
+    tail: bytes = b""  # the last bytes of the text, enough to find a stop string ending later
+
+
+class _Decoder:
+    """The decoding loop of :func:`generate`; :meth:`steps` yields ``(request index, token)``."""
+
+    def __init__(
+        self, model: GPT, requests: Sequence[Request], config: SamplingConfig, batch_size: int,
+        tokenizer: Any, logprobs: bool, on_done: Callable[[int, Completion], None] | None,
+    ):  # fmt: skip
+        if any(r.stop for r in requests) and tokenizer is None:
+            raise ValueError("stop strings need the tokenizer")
+        if any(not r.prompt for r in requests):
+            raise ValueError("every prompt must hold at least one token")
+        self.model, self.requests, self.config = model, requests, config
+        self.tokenizer, self.logprobs, self.on_done = tokenizer, logprobs, on_done
+        self.block = model.config.block_size
+        self.device = model.transformer.wte.weight.device
+        self.batch_size = max(1, min(batch_size, len(requests)))
+        self.completions = [Completion(logprobs=[] if logprobs else None) for _ in requests]
+        self.stop_bytes = [[s.encode() for s in r.stop if s] for r in requests]
+        # bytes of text to keep: a stop string ending in a new token starts at most this far back
+        self.tail_len = [max(map(len, stops), default=1) - 1 for stops in self.stop_bytes]
+
+    def _cache_len(self) -> int:
+        """Cache rows as long as the longest request needs (at most the model's context)."""
+        need = max((min(len(r.prompt), self.block - 1) + r.max_tokens for r in self.requests), default=1)
+        return max(1, min(self.block, need))
+
+    @torch.inference_mode()
+    def steps(self) -> Iterator[tuple[int, int]]:
+        was_training = self.model.training
+        self.model.eval()
+        try:
+            yield from self._loop()
+        finally:
+            self.model.train(was_training)
+
+    def _loop(self) -> Iterator[tuple[int, int]]:
+        for i, request in enumerate(self.requests):
+            if request.max_tokens <= 0:
+                self._done(i)
+        waiting = iter([i for i, r in enumerate(self.requests) if r.max_tokens > 0])
+        cache = self.model.new_cache(self.batch_size, self._cache_len())
+        rows: list[_Row | None] = [None] * self.batch_size
+        more = True
+        while True:
+            while more and None in rows:  # refill free rows; their first tokens may finish them
+                free = [s for s, row in enumerate(rows) if row is None]
+                admitted = [self._start(i) for i in _take(waiting, len(free))]
+                more = len(admitted) == len(free)
+                for slot, row in zip(free, admitted, strict=False):
+                    rows[slot] = row
+                if admitted:
+                    yield from self._prefill(cache, rows, free[: len(admitted)])
+            if None in rows:  # no request waits: drop the finished rows from the cache
+                rows = _shrink(cache, rows)
+            if not rows:
+                return
+            full = [s for s, row in enumerate(rows) if len(row.context) > cache.max_len]  # type: ignore[union-attr]
+            if full:  # context full: rebuild these rows from the last half of their tokens
+                yield from self._prefill(cache, rows, full, keep=self.block // 2)
+                continue
+            last = torch.tensor([[row.context[-1]] for row in rows], device=self.device)  # type: ignore[union-attr]
+            hidden = self.model.hidden(last, cache=cache)[:, -1]
+            yield from self._advance(rows, list(range(len(rows))), hidden)
+
+    def _start(self, index: int) -> _Row:
+        request = self.requests[index]
+        generator = None
+        if self.config.temperature > 0:
+            generator = torch.Generator()
+            if self.config.seed is None:
+                generator.seed()
+            else:
+                generator.manual_seed(self.config.seed + index)
+        context = list(request.prompt[-(self.block - 1) :] if self.block > 1 else request.prompt[-1:])
+        return _Row(index, request, context, self.completions[index], generator)
+
+    def _prefill(
+        self, cache: KVCache, rows: list[_Row | None], slots: list[int], keep: int | None = None
+    ) -> Iterator[tuple[int, int]]:
+        """Write the context of the rows in ``slots`` (its last ``keep`` tokens) into fresh cache
+        rows, right-padded to one batch, and choose their next tokens."""
+        contexts = [rows[s].context[-keep:] if keep else rows[s].context for s in slots]  # type: ignore[union-attr]
+        if keep:
+            for s, context in zip(slots, contexts, strict=True):
+                rows[s].context = list(context)  # type: ignore[union-attr]
+        lengths = [len(c) for c in contexts]
+        idx = torch.zeros(len(slots), max(lengths), dtype=torch.long)
+        for b, context in enumerate(contexts):
+            idx[b, : len(context)] = torch.tensor(context)
+        cache.reset(slots)
+        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths)
+        last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
+        yield from self._advance(rows, slots, last)
+
+    def _advance(self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor) -> Iterator[tuple[int, int]]:
+        """Choose the next token of the rows in ``slots`` from their last hidden states; a row
+        that finishes leaves its slot (None)."""
+        tokens, logprobs = self._choose(self.model.logits(hidden).float(), [rows[s] for s in slots])
+        for b, slot in enumerate(slots):
+            row = rows[slot]
+            assert row is not None
+            token, out = tokens[b], row.completion
+            if token in row.request.stop_ids:
+                out.finish = "stop"
+                rows[slot] = self._done(row.index)
+                continue
+            out.tokens.append(token)
+            if out.logprobs is not None:
+                out.logprobs.append(logprobs[b])
+            row.context.append(token)
+            yield row.index, token
+            if self._stop_string(row, token):
+                out.finish = "stop"
+            if out.finish == "stop" or len(out.tokens) >= row.request.max_tokens:
+                rows[slot] = self._done(row.index)
+
+    def _done(self, index: int) -> None:
+        if self.on_done is not None:
+            self.on_done(index, self.completions[index])
+
+    def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> tuple[list[int], list[float]]:
+        """Next tokens (argmax, or drawn from each row's generator) and their log-probabilities."""
+        if self.config.temperature == 0:
+            tokens = logits.argmax(dim=-1)
+        else:
+            cdf = next_token_distribution(logits, self.config).double().cumsum(dim=-1)
+            u = torch.cat([torch.rand(1, generator=r.generator, dtype=torch.float64) for r in rows])
+            u = u.to(cdf.device)[:, None] * cdf[:, -1:]
+            tokens = torch.searchsorted(cdf, u, right=True).clamp(max=cdf.size(-1) - 1)[:, 0]
+        logprobs: list[float] = []
+        if self.logprobs:
+            scaled = logits / (self.config.temperature or 1.0)
+            logprobs = torch.log_softmax(scaled, dim=-1).gather(1, tokens[:, None])[:, 0].tolist()
+        return tokens.tolist(), logprobs
+
+    def _stop_string(self, row: _Row, token: int) -> bool:
+        """Whether the text now holds one of the row's stop strings (checked on its last bytes)."""
+        stops = self.stop_bytes[row.index]
+        if not stops:
+            return False
+        text = row.tail + self.tokenizer.token_bytes(token)
+        keep = self.tail_len[row.index]
+        row.tail = text[-keep:] if keep else b""
+        return any(s in text for s in stops)
+
+
+def _take(items: Iterator[int], n: int) -> list[int]:
+    return [i for _, i in zip(range(n), items, strict=False)]
+
+
+def _shrink(cache: KVCache, rows: list[_Row | None]) -> list[_Row | None]:
+    """Keep only the running rows in the cache (and in ``rows``)."""
+    running = [s for s, row in enumerate(rows) if row is not None]
+    if running:
+        cache.keep(running)
+    return [rows[s] for s in running]

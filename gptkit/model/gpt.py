@@ -16,7 +16,9 @@ KV cache for generation (``new_cache``).
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -93,10 +95,11 @@ def preset(name: str, **overrides: Any) -> GPTConfig:
 
 
 class KVCache:
-    """Keys and values of every layer for ``batch_size`` sequences of up to ``max_len`` tokens.
+    """Keys and values of every layer for ``batch_size`` rows (slots) of up to ``max_len`` tokens.
 
-    ``model(idx, cache=cache)`` appends ``idx``'s keys and values and continues the positions
-    where the previous call stopped; ``cache.length`` is the number of tokens held.
+    Each row has its own length (``lengths``, on the CPU): ``model.hidden(idx, cache=cache)``
+    appends ``idx``'s keys and values to each row and continues that row's positions, so rows
+    holding prompts of different lengths decode side by side without padding.
     """
 
     def __init__(
@@ -105,12 +108,72 @@ class KVCache:
         shape = (batch_size, config.n_head, max_len, config.head_dim)
         self.keys = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
         self.values = [torch.zeros(shape, dtype=dtype, device=device) for _ in range(config.n_layer)]
-        self.batch_size = batch_size
         self.max_len = max_len
-        self.length = 0
+        self.lengths = torch.zeros(batch_size, dtype=torch.long)
 
-    def reset(self) -> None:
-        self.length = 0
+    @property
+    def batch_size(self) -> int:
+        return len(self.lengths)
+
+    def reset(self, rows: list[int] | None = None) -> None:
+        """Empty ``rows`` (default: all) so that new sequences can start there."""
+        self.lengths[rows if rows is not None else slice(None)] = 0
+
+    def keep(self, rows: list[int]) -> None:
+        """Keep only ``rows`` (in that order): later calls see a smaller batch and do less work."""
+        index = torch.tensor(rows, dtype=torch.long)
+        on_device = index.to(self.keys[0].device)
+        self.keys = [k[on_device] for k in self.keys]
+        self.values = [v[on_device] for v in self.values]
+        self.lengths = self.lengths[index]
+
+
+class _CacheUpdate:
+    """One ``hidden`` call's appends to a :class:`KVCache`, the same in every layer: where the
+    new keys and values go and which cached keys the new queries attend to."""
+
+    def __init__(self, cache: KVCache, rows: torch.Tensor | None, lengths: torch.Tensor, width: int):
+        self.cache = cache
+        self.rows = rows
+        starts = cache.lengths if rows is None else cache.lengths[rows]
+        if int((starts + lengths).max()) > cache.max_len:
+            raise ValueError(f"KV cache rows hold {cache.max_len} tokens; cannot append {width} more")
+        self.starts = starts
+        self.fresh = not bool(starts.any())  # every row starts empty: attend to the new keys only
+        self.span = int((starts + width).max())
+        device = cache.keys[0].device
+        # the real tokens (not right padding): which row and time of idx, which slot and position
+        t = torch.arange(width).expand(len(lengths), width)
+        real = t < lengths[:, None]
+        self.src_b, self.src_t = (i.to(device) for i in real.nonzero(as_tuple=True))
+        slots = torch.arange(len(lengths)) if rows is None else rows
+        self.dst_row = slots[:, None].expand_as(t)[real].to(device)
+        self.dst_pos = (starts[:, None] + t)[real].to(device)
+        self.new_lengths = starts + lengths
+
+    def __call__(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Store layer ``layer``'s new keys/values ``(B, nh, T, hd)``; the keys/values to attend to."""
+        out = []
+        for buffer, new in ((self.cache.keys[layer], k), (self.cache.values[layer], v)):
+            buffer[self.dst_row, :, self.dst_pos] = new.transpose(1, 2)[self.src_b, self.src_t]
+            if self.fresh:
+                out.append(new)
+            else:
+                held = buffer[:, :, : self.span]
+                out.append(held if self.rows is None else held[self.rows.to(buffer.device)])
+        return out[0], out[1]
+
+    def mask(self, width: int) -> torch.Tensor | None:
+        """Which cached keys each query sees ``(B, 1, T, span)``; None when causal attention does."""
+        if self.fresh or (width == 1 and bool((self.starts == self.starts[0]).all())):
+            return None
+        device = self.cache.keys[0].device
+        key = torch.arange(self.span, device=device)
+        query_pos = self.starts.to(device)[:, None] + torch.arange(width, device=device)
+        return (key[None, None, :] <= query_pos[:, :, None])[:, None]
+
+    def commit(self) -> None:
+        self.cache.lengths[self.rows if self.rows is not None else slice(None)] = self.new_lengths
 
 
 class CausalSelfAttention(nn.Module):
@@ -123,24 +186,17 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self,
-        x: torch.Tensor,
-        mask: torch.Tensor | None = None,
-        kv: tuple[torch.Tensor, torch.Tensor] | None = None,
-        start: int = 0,
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, kv: Callable | None = None
     ) -> torch.Tensor:
         """``mask``: boolean (True = attend), or None for plain causal attention.
-        ``kv``: cache buffers of this layer; ``x``'s keys/values are written at ``start``."""
+        ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (
             t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
         )  # (B, nh, T, hd)
         if kv is not None:
-            k_cache, v_cache = kv
-            k_cache[:, :, start : start + T] = k
-            v_cache[:, :, start : start + T] = v
-            k, v = k_cache[:, :, : start + T], v_cache[:, :, : start + T]
+            k, v = kv(k, v)
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
         is_causal = mask is None and k.size(2) == T
         y = F.scaled_dot_product_attention(
@@ -173,11 +229,11 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, mask=None, kv=None, start: int = 0) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask=None, kv=None) -> torch.Tensor:
         if self.pre_ln:
-            x = x + self.attn(self.ln_1(x), mask, kv, start)
+            x = x + self.attn(self.ln_1(x), mask, kv)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, mask, kv, start))
+        x = self.ln_1(x + self.attn(x, mask, kv))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -236,43 +292,49 @@ class GPT(nn.Module):
         idx: torch.Tensor,
         *,
         cache: KVCache | None = None,
+        rows: list[int] | None = None,
+        lengths: list[int] | None = None,
         doc_ids: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states ``(B, T, n_embd)`` (after the last LayerNorm) for token ids ``idx``
         ``(B, T)``: what the LM head and every task head (classifier, reward, value) read.
 
         ``doc_ids`` ``(B, T)``: tokens attend only within their run of equal ids, and positions
-        restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: append to a
-        KV cache and continue its positions (generation).
+        restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: each row of
+        ``idx`` is appended to its row of a KV cache (``rows``: which cache rows, default all) and
+        continues that row's positions (generation). ``lengths``: real tokens per row of ``idx``,
+        the rest is right padding (never cached; causal attention keeps real tokens from seeing it).
         """
         B, T = idx.size()
-        start = cache.length if cache is not None else 0
-        if start + T > self.config.block_size:
-            raise ValueError(
-                f"sequence of {start + T} tokens exceeds the model's context of {self.config.block_size}"
-            )
-        mask = None
-        if doc_ids is not None:
-            if cache is not None:
-                raise ValueError("doc_ids cannot be combined with a KV cache")
-            pos, mask = _document_positions_and_mask(doc_ids)
+        if doc_ids is not None and cache is not None:
+            raise ValueError("doc_ids cannot be combined with a KV cache")
+        n_real = torch.full((B,), T) if lengths is None else torch.tensor(lengths, dtype=torch.long)
+        update = None
+        if cache is not None:
+            if (cache.batch_size if rows is None else len(rows)) != B:
+                raise ValueError(f"KV cache has {cache.batch_size} rows; cannot append a batch of {B}")
+            update = _CacheUpdate(cache, None if rows is None else torch.tensor(rows), n_real, T)
+            starts = update.starts
         else:
-            pos = torch.arange(start, start + T, dtype=torch.long, device=idx.device)
-        kv_buffers: list[Any] = [None] * self.config.n_layer
-        if cache is not None:
-            if cache.batch_size != B or start + T > cache.max_len:
-                raise ValueError(
-                    f"KV cache holds {cache.batch_size} x {cache.max_len} tokens; cannot append {B} x {T} at {start}"
-                )
-            kv_buffers = list(zip(cache.keys, cache.values, strict=True))
-            if start > 0 and T > 1:  # new queries see all cached keys and each other causally
-                mask = torch.ones(T, start + T, dtype=torch.bool, device=idx.device).tril(diagonal=start)
-
+            starts = torch.zeros(B, dtype=torch.long)
+        if int((starts + n_real).max()) > self.config.block_size:
+            raise ValueError(
+                f"sequence of {int((starts + n_real).max())} tokens exceeds the model's context of "
+                f"{self.config.block_size}"
+            )
+        if doc_ids is not None:
+            pos, mask = _document_positions_and_mask(doc_ids)
+        else:  # padding may run past the context: its positions are clamped (never used)
+            pos = (starts[:, None] + torch.arange(T)).clamp(max=self.config.block_size - 1).to(idx.device)
+            mask = None if update is None else update.mask(T)
+        layer_kv: list[Any] = [None] * self.config.n_layer
+        if update is not None:
+            layer_kv = [functools.partial(update, layer) for layer in range(self.config.n_layer)]
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block, kv in zip(self.transformer.h, kv_buffers, strict=True):
-            x = block(x, mask, kv, start)
-        if cache is not None:
-            cache.length = start + T
+        for block, kv in zip(self.transformer.h, layer_kv, strict=True):
+            x = block(x, mask, kv)
+        if update is not None:
+            update.commit()
         return self.transformer.ln_f(x)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
