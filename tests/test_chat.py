@@ -9,7 +9,7 @@ from conftest import assert_one_line_error, run_gptkit
 from test_chat_template import byte_tokenizer
 
 from gptkit.chat.data import ChatDataConfig, chat_data
-from gptkit.chat.session import ChatSession, ChatSettings, _until_stop
+from gptkit.chat.session import ChatSession, ChatSettings, ReplyStream
 from gptkit.chat.sft import SFTConfig, sft
 from gptkit.chat.template import encode_chat, get_template
 from gptkit.model.gpt import GPT, GPTConfig
@@ -66,12 +66,18 @@ def test_history_is_trimmed_oldest_first_and_keeps_the_system_prompt():
     assert "SYS" in text and "question 3" in text and "question 2" not in text and text.endswith("assistant\n")
 
 
-def test_stop_strings_are_cut_even_when_split_across_pieces():
+def test_stop_strings_are_cut_even_when_split_across_tokens():
+    tok = byte_tokenizer()
     shown = []
-    pieces = iter(["Fine", ".\n", "\nHu", "man: more"])
-    assert "".join(_until_stop(pieces, ("\n\nHuman:",), shown.append)) == "Fine."
-    assert "".join(shown) == "Fine."
-    assert "".join(_until_stop(iter(["a\n", "\nb"]), ("\n\nHuman:",), lambda _: None)) == "a\n\nb"
+    stream = ReplyStream(tok, ("\n\nHuman:",), shown.append)
+    for byte in "Fine. ü\n\nHuman: more".encode():
+        stream.feed(byte)
+        assert "\n\n" not in "".join(shown)  # a possible stop string is held back
+    assert stream.finish() == "Fine. ü" == "".join(shown)
+    stream = ReplyStream(tok, ("\n\nHuman:",), lambda _: None)
+    for byte in b"a\n\nb\n\nHu":
+        stream.feed(byte)
+    assert stream.finish() == "a\n\nb\n\nHu"
 
 
 def test_model_without_template_is_a_one_line_error(tmp_path):

@@ -9,8 +9,9 @@ token or at one of its stop strings, which is never shown.
 
 from __future__ import annotations
 
+import codecs
 import dataclasses
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ import orjson
 from gptkit.chat.template import ChatTemplate, encode_chat
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_bytes
-from gptkit.model.generate import SamplingConfig, generate_ids
+from gptkit.model.generate import Request, SamplingConfig, generate
 
 
 @dataclass
@@ -63,7 +64,7 @@ class ChatSession:
         self.system = system
         self.turns: list[dict] = []  # user and assistant messages, oldest first
         self.dropped = 0  # exchanges left out of the last prompt to fit the context
-        self.stop_id = tokenizer.specials[template.stop_token]
+        self.stop_ids = sorted({tokenizer.specials[template.stop_token], tokenizer.eot_id})
 
     @property
     def messages(self) -> list[dict]:
@@ -89,10 +90,12 @@ class ChatSession:
         self.turns.append({"role": "user", "content": text})
         block = self.model.config.block_size
         ids = self.prompt_ids(block - self.settings.max_tokens)
-        sampling = dataclasses.replace(self.settings.sampling(), max_tokens=min(self.settings.max_tokens,
-                                       max(block - len(ids), 1)))  # fmt: skip
-        pieces = generate_ids(self.model, ids, sampling, eot_id=self.stop_id)
-        answer = "".join(_until_stop(_utf8(pieces, self.tokenizer), self.template.stop_strings, on_text))
+        request = Request(ids, min(self.settings.max_tokens, max(block - len(ids), 1)),
+                          stop=self.template.stop_strings, stop_ids=self.stop_ids)  # fmt: skip
+        stream = ReplyStream(self.tokenizer, self.template.stop_strings, on_text)
+        generate(self.model, [request], self.settings.sampling(), tokenizer=self.tokenizer,
+                 on_token=lambda _, token: stream.feed(token))  # fmt: skip
+        answer = stream.finish()
         self.turns.append({"role": "assistant", "content": answer})
         return answer
 
@@ -103,33 +106,39 @@ class ChatSession:
         return path
 
 
-def _utf8(ids: Iterator[int], tokenizer: Any) -> Iterator[str]:
-    """Text pieces of a stream of ids, holding back bytes until they form whole characters."""
-    import codecs
+class ReplyStream:
+    """Tokens in, text out as soon as it is whole UTF-8 and cannot be the start of a stop string;
+    a stop string and what follows it are never shown."""
 
-    decoder = codecs.getincrementaldecoder("utf-8")(errors="replace")
-    for token in ids:
-        if piece := decoder.decode(tokenizer.token_bytes(token)):
-            yield piece
-    if rest := decoder.decode(b"", final=True):
-        yield rest
+    def __init__(self, tokenizer: Any, stops: tuple[str, ...], on_text: Callable[[str], None]):
+        self.tokenizer, self.stops, self.on_text = tokenizer, stops, on_text
+        self.utf8 = codecs.getincrementaldecoder("utf-8")(errors="replace")
+        self.shown, self.held, self.stopped = "", "", False
 
+    def feed(self, token: int) -> None:
+        self._add(self.utf8.decode(self.tokenizer.token_bytes(token)))
 
-def _until_stop(pieces: Iterator[str], stops: tuple[str, ...], on_text: Callable[[str], None]) -> Iterator[str]:
-    """Pass text on until a stop string appears (it and what follows are dropped); text that may be
-    the start of a stop string is held back until it is known not to be."""
-    held = ""
-    for piece in pieces:
-        held += piece
-        cut = min((i for i in (held.find(s) for s in stops) if i >= 0), default=-1)
+    def finish(self) -> str:
+        """Flush what was held back; the whole reply."""
+        self._add(self.utf8.decode(b"", final=True))
+        if not self.stopped:
+            self._show(self.held)
+        return self.shown
+
+    def _add(self, piece: str) -> None:
+        if self.stopped or not piece:
+            return
+        self.held += piece
+        cut = min((i for i in (self.held.find(s) for s in self.stops) if i >= 0), default=-1)
         if cut >= 0:
-            held = held[:cut]
-            break
-        keep = max((k for s in stops for k in range(len(s), 0, -1) if held.endswith(s[:k])), default=0)
-        ready, held = held[: len(held) - keep], held[len(held) - keep :]
-        if ready:
-            on_text(ready)
-            yield ready
-    if held:
-        on_text(held)
-        yield held
+            self._show(self.held[:cut])
+            self.stopped = True
+            return
+        keep = max((k for s in self.stops for k in range(len(s), 0, -1) if self.held.endswith(s[:k])), default=0)
+        self._show(self.held[: len(self.held) - keep])
+        self.held = self.held[len(self.held) - keep :]
+
+    def _show(self, text: str) -> None:
+        if text:
+            self.shown += text
+            self.on_text(text)
