@@ -125,3 +125,12 @@ def test_cli_errors_are_one_line(setup, tmp_path):
     assert_one_line_error(proc, "manifest.json")
     proc = run_gptkit("sft", setup / "model", "--data", setup / "chat", "--out", tmp_path / "r2", "--loss-on", "some")
     assert_one_line_error(proc, "sft.loss_on")
+
+
+def test_rerun_with_another_template_is_refused(setup, tmp_path):
+    from gptkit.chat.sft import BASE_DIR, prepare_base
+    from gptkit.errors import UsageError
+
+    prepare_base(setup / "model", get_template("chatml"), tmp_path / "run" / BASE_DIR)
+    with pytest.raises(UsageError, match="prepared with the 'chatml' template"):
+        sft(SFTConfig(model=setup / "model", data=setup / "chat", template="hh"), _train_cfg(tmp_path / "run"))

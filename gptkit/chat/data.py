@@ -122,7 +122,7 @@ def _write(files: list[Path], out: Path, config: ChatDataConfig, issues: IssueLo
                         issues(Issue(where, line, "duplicate conversation"))
                         continue
                     seen.add(key)
-                    split = held_out(conv["group"], config.val_fraction, config.seed)
+                    split = split_of(conv["group"], config.val_fraction, config.seed)
                     writers[split].write(conv)
                     counts["conversations"][split] += 1
                     counts["sources"][conv["source"]] = counts["sources"].get(conv["source"], 0) + 1
@@ -133,7 +133,7 @@ def _write(files: list[Path], out: Path, config: ChatDataConfig, issues: IssueLo
     return counts
 
 
-def held_out(group: str, fraction: float, seed: int) -> str:
+def split_of(group: str, fraction: float, seed: int) -> str:
     """``"val"`` for a deterministic ``fraction`` of groups, else ``"train"``."""
     draw = xxhash.xxh64_intdigest(f"{seed}:{group}".encode()) / 2**64
     return "val" if draw < fraction else "train"

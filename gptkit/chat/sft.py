@@ -19,6 +19,7 @@ with either ``loss_on`` compare.
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -28,12 +29,13 @@ import torch
 import torch.nn.functional as F
 
 from gptkit.chat.data import conversation_files
-from gptkit.chat.template import ChatTemplate, attach_template, encode_chat, get_template
-from gptkit.errors import InputError
+from gptkit.chat.template import ChatTemplate, attach_template, encode_chat, get_template, template_of
+from gptkit.errors import ConfigError, InputError, UsageError
 from gptkit.io.shards import iter_jsonl
-from gptkit.model.store import CONFIG_FILE, load_model, save_model
+from gptkit.model.store import CONFIG_FILE, TOKENIZER_DIR, load_model, read_model_config, save_model
 from gptkit.model.vocab import add_special_tokens
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.tokenizer import load_tokenizer
 from gptkit.train.config import TrainConfig
 from gptkit.train.objective import DataSpec, Metrics, Objective, Setup, TrainModule, to_device
 
@@ -56,11 +58,12 @@ def sft(config: SFTConfig, train_config: TrainConfig, reporter: Reporter = NULL_
     """Prepare ``RUN/base`` (once) and train on the conversations; returns the trainer's summary."""
     from gptkit.train.trainer import train
 
-    if config.model is None or config.data is None:
-        raise InputError("give the model to tune and --data (a 'gptkit data chat' output)")
+    if config.model is None:
+        raise ConfigError("sft.model is not set: give the model to tune")
+    if config.data is None:
+        raise ConfigError("sft.data is not set: give --data DIR (a 'gptkit data chat' output)")
     base = prepare_base(config.model, get_template(config.template), Path(train_config.out) / BASE_DIR)
-    train_config.init_from = base
-    train_config.data = Path(config.data)
+    train_config = dataclasses.replace(train_config, init_from=base, data=Path(config.data))
     objective = SFTObjective(Path(config.data), base, config.loss_on, config.batching)
     return train(train_config, reporter, objective)
 
@@ -68,6 +71,10 @@ def sft(config: SFTConfig, train_config: TrainConfig, reporter: Reporter = NULL_
 def prepare_base(model_dir: Path, template: ChatTemplate, out: Path) -> Path:
     """``out``: ``model_dir``'s model and tokenizer with ``template``'s tokens and the template."""
     if (out / CONFIG_FILE).is_file():
+        prepared = template_of(load_tokenizer(out / TOKENIZER_DIR), out)
+        if prepared is not template:
+            raise UsageError(f"{out} was prepared with the {prepared.name!r} template, not {template.name!r}: "
+                             "resume with the same template or choose another --out")  # fmt: skip
         return out
     model, tok = load_model(model_dir)
     if tok is None:
@@ -87,11 +94,7 @@ class SFTObjective(Objective):
         self.data_dir, self.base, self.loss_on, self.batching = data_dir, base, loss_on, batching
 
     def data(self) -> DataSpec:
-        from gptkit.chat.template import template_of
-        from gptkit.model.store import read_model_config
-        from gptkit.tokenizer import load_tokenizer
-
-        tok = load_tokenizer(self.base / "tokenizer")
+        tok = load_tokenizer(self.base / TOKENIZER_DIR)
         self.tokenizer, self.template = tok, template_of(tok, self.base)
         self.train_conversations = _read_conversations(conversation_files(self.data_dir, "train"), self.data_dir)
         self.val_conversations = _read_conversations(conversation_files(self.data_dir, "val"), None)
