@@ -2,8 +2,9 @@
 loss on assistant tokens only against the loss on all tokens; then chat latency against transformers.
 
 Everything goes through the real CLI (tokenizer train, data pack, train, data chat, sft, export):
-a small model is pre-trained on the web-text sample, then tuned twice from it with
-recipes/sft/instructgpt.toml (epochs, learning rate and steps overridden for a 2-core CPU). All three
+a small model (``nano``: 2 layers x 64 wide, context 128) is pre-trained on the web-text sample,
+then tuned twice from it with recipes/sft/instructgpt.toml (epochs, batch and learning rate overridden
+for a busy 2-core CPU). All three
 models (base, assistant-loss, all-loss) are scored on every held-out conversation's assistant
 tokens with the same function. The chat part times the first token and tokens/s of a reply,
 gptkit's decoder against ``transformers``' ``generate`` on the exported model, greedy, same prompt.
@@ -38,14 +39,17 @@ def prepare(work: Path, args: argparse.Namespace) -> None:
     gptkit("tokenizer", "train", web, "-o", work / "tok", "-m", args.merges, "-t", 2)
     gptkit("data", "pack", web, "-t", work / "tok", "-o", work / "tokens", "--val-docs", 50, "-w", 2)
     gptkit("train", "-r", "recipes/train/tiny-cpu.toml", "--data", work / "tokens", "--out", work / "pre",
-           "--steps", args.pretrain_steps, "--set", "train.eval_interval=0", "--set", "train.samples.prompts=[]")
+           "--steps", args.pretrain_steps, "--set", f"train.model.preset={args.preset}",
+           "--set", "train.model.block_size=128", "--set", "train.schedule.warmup_steps=10",
+           "--set", "train.eval_interval=0", "--set", "train.samples.prompts=[]")
     rlhf = DATA / "rlhf"
     gptkit("data", "chat", rlhf / "openassistant" / "en_100_tree.jsonl",
            *(rlhf / "hh-rlhf" / s / "test.jsonl.gz" for s in HH), "-o", work / "chat", "--oasst-branch", "all")
     for loss_on in ("assistant", "all"):
         gptkit("sft", work / "pre", "--data", work / "chat", "--out", work / f"sft-{loss_on}", "--loss-on", loss_on,
                "-r", "recipes/sft/instructgpt.toml", "--set", f"train.epochs={args.sft_epochs}",
-               "--set", f"train.optim.lr={args.lr}", "--set", "train.threads=2", "--set", "train.device=cpu",
+               "--set", f"train.optim.lr={args.lr}", "--set", f"train.batch_size={args.sft_batch}",
+               "--set", "train.threads=2", "--set", "train.device=cpu",
                "--set", "train.eval_interval=0", "--set", "train.dtype=fp32")
 
 
@@ -110,8 +114,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--merges", type=int, default=4000)
-    parser.add_argument("--pretrain-steps", type=int, default=300)
-    parser.add_argument("--sft-epochs", type=float, default=1.0)
+    parser.add_argument("--preset", default="nano", help="model shape (context set to 128)")
+    parser.add_argument("--pretrain-steps", type=int, default=50)
+    parser.add_argument("--sft-epochs", type=float, default=0.1)
+    parser.add_argument("--sft-batch", type=int, default=8, help="conversations per step (the paper: 32)")
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--chat-tokens", type=int, default=64)
     parser.add_argument("--repeats", type=int, default=3)
