@@ -1,13 +1,14 @@
-"""``gptkit data …``: the corpus stages (urls, crawl, extract, clean, overlap, pack, inspect)."""
+"""``gptkit data …``: the corpus stages (urls, crawl, extract, clean, overlap, pack, inspect, chat)."""
 
 from __future__ import annotations
 
 import typer
 
-from gptkit.cli import data_clean, data_pack, data_web
+from gptkit.cli import chat, data_clean, data_pack, data_web
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
 
 data_web.register(app)
 data_clean.register(app)
 data_pack.register(app)
+chat.register_data(app)

@@ -73,7 +73,9 @@ def from_hf_json(path: Path) -> Tokenizer:
         merges.append((pair[0], pair[1]))
     if not isinstance(model.get("vocab"), dict):
         raise InputError("model.vocab: expected a JSON object {token: id}", path)
-    return build(model["vocab"], merges, _added_tokens(data.get("added_tokens") or [], path), source=path)
+    tok = build(model["vocab"], merges, _added_tokens(data.get("added_tokens") or [], path), source=path)
+    tok.extra_config = _kept_config(path.parent / "tokenizer_config.json")
+    return tok
 
 
 def _added_tokens(entries: Any, path: Path) -> dict[str, int]:
@@ -89,6 +91,20 @@ def _added_tokens(entries: Any, path: Path) -> dict[str, int]:
             raise InputError(f"added_tokens[{i}]: expected {{'content': str, 'id': int, ...}}, got {entry!r:.80}", path)
         specials[content] = token_id
     return specials
+
+
+#: ``tokenizer_config.json`` keys that travel with a tokenizer (written back by ``Tokenizer.save``).
+KEPT_CONFIG_KEYS = ("chat_template", "gptkit_chat_template", "eos_token")
+
+
+def _kept_config(path: Path) -> dict[str, Any]:
+    """The chat template (and its end-of-turn token) stored beside a gptkit tokenizer."""
+    if not path.is_file():
+        return {}
+    data = _read_json(path)
+    if not isinstance(data, dict) or "gptkit_chat_template" not in data:
+        return {}
+    return {k: data[k] for k in KEPT_CONFIG_KEYS if k in data}
 
 
 def build(vocab: dict[str, Any], merges: list[tuple[str, str]], specials: dict[str, int], source: Path) -> Tokenizer:

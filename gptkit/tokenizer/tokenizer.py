@@ -14,7 +14,7 @@ import os
 from collections.abc import Sequence
 from functools import cached_property
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import orjson
 
@@ -46,6 +46,8 @@ class Tokenizer:
         self.merges = list(merges)
         self.specials = dict(sorted(specials.items(), key=lambda kv: kv[1]))
         self.name = name
+        #: Keys merged into ``tokenizer_config.json`` on save (a chat template and its end-of-turn token).
+        self.extra_config: dict[str, Any] = {}
         self.engine: Literal["tiktoken", "hf"] = "tiktoken" if merges_follow_ids(ranks, self.merges) else "hf"
 
     # -- identity ----------------------------------------------------------------------------
@@ -79,6 +81,18 @@ class Tokenizer:
             f"Tokenizer({self.name!r}, vocab_size={self.vocab_size}, merges={len(self.merges)}, "
             f"specials={list(self.specials)}, engine={self.engine!r})"
         )
+
+    def with_specials(self, tokens: Sequence[str]) -> Tokenizer:
+        """A copy with ``tokens`` added as special tokens after the last id (those it has already
+        keep their ids). The model's embedding must grow with it: see
+        :func:`gptkit.model.vocab.add_special_tokens`, which does both."""
+        specials = dict(self.specials)
+        for token in tokens:
+            if token not in specials:
+                specials[token] = 1 + max(max(self.ranks.values()), *specials.values())
+        tok = Tokenizer(self.ranks, self.merges, specials, self.name)
+        tok.extra_config = dict(self.extra_config)
+        return tok
 
     # -- engines -----------------------------------------------------------------------------
     @cached_property
@@ -181,6 +195,7 @@ class Tokenizer:
             "bos_token": eot, "eos_token": eot, "unk_token": eot,
             "add_prefix_space": False, "clean_up_tokenization_spaces": False,
             "model_max_length": 1024,
+            **self.extra_config,
         }  # fmt: skip
         atomic_write_json(directory / "tokenizer_config.json", config)
         if self.engine == "tiktoken":

@@ -1,0 +1,1 @@
+"""Conversations: demonstration data, chat templates, supervised fine-tuning, the chat REPL."""

@@ -1,0 +1,164 @@
+"""``gptkit data chat``: demonstrations in → conversation shards out.
+
+Writes ``train_00000.jsonl.zst`` … and ``val_00000.jsonl.zst`` … (zstd JSON lines, one conversation
+``{"id", "group", "source", "messages"}`` per line, see :mod:`gptkit.chat.sources`), ``config.toml``
+and ``manifest.json``. A conversation is held out when the hash of its group falls under
+``val_fraction``: the split does not depend on input order, and the paths of one OpenAssistant tree
+stay on one side. Records that yield no conversation and exact duplicates are skipped and counted
+by reason; the first ones are named (file and line) in the manifest. A rerun with the same inputs
+and config reuses the output.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal
+
+import orjson
+import xxhash
+
+from gptkit.chat.sources import BadRecord, SourceOptions, is_dataset_dir, iter_records, record_conversations
+from gptkit.config import dump_toml, to_dict
+from gptkit.errors import ConfigError, InputError
+from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, read_manifest
+from gptkit.io.shards import COMPRESSION_SUFFIXES, Issue, IssueLog, RotatingShardWriter, expand_inputs
+from gptkit.reporting import NULL_REPORTER, Reporter
+
+STAGE = "data chat"
+SPLITS = ("train", "val")
+INPUT_SUFFIXES = (
+    *(f"{s}{c}" for s in (".jsonl", ".ndjson", ".json") for c in ("", *COMPRESSION_SUFFIXES)), ".parquet",
+)  # fmt: skip
+
+
+@dataclass
+class ChatDataConfig:
+    """The ``[chat_data]`` table of a recipe."""
+
+    inputs: list[Path] = field(default_factory=list)  # files, directories, globs, datasets folders
+    out: Path | None = None
+    oasst_branch: Literal["best", "all"] = "best"  # OpenAssistant: best-ranked path, or every path
+    oasst_synthetic: bool = False  # keep OpenAssistant's model-written messages
+    val_fraction: float = 0.05  # share of conversation groups held out for validation loss
+    seed: int = 1337  # salts the hash that draws the held-out groups
+    shard_conversations: int = 100_000  # conversations per shard
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.val_fraction < 1:
+            raise ValueError(f"val_fraction must be in [0, 1), got {self.val_fraction}")
+        if self.shard_conversations < 1:
+            raise ValueError(f"shard_conversations must be >= 1, got {self.shard_conversations}")
+
+
+@dataclass
+class ChatDataSummary:
+    out: Path
+    conversations: dict[str, int]
+    sources: dict[str, int]
+    skipped: dict[str, int]
+    issues: list[str]
+    reused: bool = False
+
+
+def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> ChatDataSummary:
+    """Run (or reuse) the stage; see the module docstring."""
+    if config.out is None:
+        raise ConfigError("chat_data.out is not set: give --out DIR")
+    if not config.inputs:
+        raise ConfigError("no inputs: give conversation files, directories or datasets folders")
+    out = Path(config.out)
+    files = input_paths(config.inputs)
+    records = input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
+    config_json = to_dict(config)
+    identity = {k: v for k, v in config_json.items() if k not in ("inputs", "out")}
+    if is_complete(out, STAGE, identity, records):
+        return _reused(out)
+    _remove_old_shards(out)
+    started = time.time()
+    issues = IssueLog(keep=20)
+    counts = _write(files, out, config, issues, reporter)
+    dump_toml({"chat_data": config}, out / "config.toml")
+    outputs = [file_record(p, out, conversations=n) for p, n in counts.pop("written")]
+    summary = ChatDataSummary(out, counts["conversations"], counts["sources"], dict(issues.counts),
+                              [str(i) for i in issues.examples])  # fmt: skip
+    Manifest(
+        stage=STAGE, config=identity, inputs=records, outputs=outputs,
+        counts={**{f"{s}_conversations": n for s, n in summary.conversations.items()},
+                "skipped": issues.total, "turns": counts["turns"]},
+        timings={"seconds": time.time() - started},
+        extra={"sources": summary.sources, "issues": issues.to_json(), "command_config": config_json},
+    ).write(out)  # fmt: skip
+    return summary
+
+
+def input_paths(inputs: list[Path]) -> list[Path]:
+    """Input files, with ``datasets`` folders kept whole."""
+    out: list[Path] = []
+    for item in inputs:
+        p = Path(item)
+        out.extend([p] if p.is_dir() and is_dataset_dir(p) else expand_inputs([p], INPUT_SUFFIXES))
+    return out
+
+
+def _write(files: list[Path], out: Path, config: ChatDataConfig, issues: IssueLog, reporter: Reporter) -> dict:
+    options = SourceOptions(config.oasst_branch, config.oasst_synthetic)
+    seen: set[bytes] = set()
+    counts: dict[str, Any] = {"conversations": dict.fromkeys(SPLITS, 0), "sources": {}, "turns": 0}
+    writers = {s: RotatingShardWriter(out, max_bytes=1 << 40, max_docs=config.shard_conversations,
+                                      name=lambda i, s=s: f"{s}_{i:05d}.jsonl.zst") for s in SPLITS}  # fmt: skip
+    with reporter.task("data chat", total=len(files), unit="files") as bar, writers["train"], writers["val"]:
+        for path in files:
+            for where, line, record in iter_records(path, issues):
+                try:
+                    conversations = list(record_conversations(record, f"{Path(where).name}/{line}", options))
+                except BadRecord as e:
+                    issues(Issue(where, line, str(e)))
+                    continue
+                for conv in conversations:
+                    key = xxhash.xxh3_128_digest(orjson.dumps(conv["messages"]))
+                    if key in seen:
+                        issues(Issue(where, line, "duplicate conversation"))
+                        continue
+                    seen.add(key)
+                    split = split_of(conv["group"], config.val_fraction, config.seed)
+                    writers[split].write(conv)
+                    counts["conversations"][split] += 1
+                    counts["sources"][conv["source"]] = counts["sources"].get(conv["source"], 0) + 1
+                    counts["turns"] += len(conv["messages"])
+            bar.advance()
+            bar.update(conversations=f"{sum(counts['conversations'].values()):,}", skipped=f"{issues.total:,}")
+    counts["written"] = sorted(w for s in SPLITS for w in writers[s].written)
+    return counts
+
+
+def split_of(group: str, fraction: float, seed: int) -> str:
+    """``"val"`` for a deterministic ``fraction`` of groups, else ``"train"``."""
+    draw = xxhash.xxh64_intdigest(f"{seed}:{group}".encode()) / 2**64
+    return "val" if draw < fraction else "train"
+
+
+def conversation_files(data_dir: str | Path, split: str) -> list[Path]:
+    """The shards of one split of a ``data chat`` output, in order."""
+    data_dir = Path(data_dir)
+    read_manifest(data_dir)  # a finished stage output, or a one-line error
+    return sorted(data_dir.glob(f"{split}_*.jsonl.zst"))
+
+
+def _remove_old_shards(out: Path) -> None:
+    """A rerun with other inputs or settings rewrites the output: its old shards go first."""
+    if out.exists() and not out.is_dir():
+        raise InputError("--out exists and is not a directory", out)
+    for split in SPLITS:
+        for p in out.glob(f"{split}_*.jsonl.zst"):
+            p.unlink()
+    (out / "manifest.json").unlink(missing_ok=True)
+
+
+def _reused(out: Path) -> ChatDataSummary:
+    manifest = read_manifest(out)
+    counts = manifest["counts"]
+    issues = manifest.get("issues", {})
+    return ChatDataSummary(out, {s: counts[f"{s}_conversations"] for s in SPLITS}, manifest.get("sources", {}),
+                           issues.get("by_reason", {}), issues.get("examples", []), reused=True)  # fmt: skip
