@@ -39,7 +39,7 @@ STAGE_FILE = ".gptkit-stage.json"
 COMMANDS = {
     "urls": "data urls", "crawl": "data crawl", "extract": "data extract", "clean": "data clean",
     "tokenizer": "tokenizer train", "pack": "data pack", "train": "train", "eval": "eval",
-    "export": "export", "import": "import",
+    "export": "export", "import": "import", "sft": "sft",
 }  # fmt: skip
 
 #: Config keys that never change a stage's output (dotted for nested tables).
@@ -114,13 +114,18 @@ class StageRun:
         except (UsageError, KeyError, TypeError, AttributeError):  # a hand-edited manifest: run again
             return None
 
-    def begin(self) -> None:
-        """Claim ``out`` for this stage before anything is written; an old manifest goes, since
-        the folder is unfinished from now until :meth:`finish`."""
+    def claim(self) -> None:
+        """Mark ``out`` as this stage's, for a stage that writes preparatory files before it knows
+        whether a finished run can be reused (``sft`` writes ``RUN/base`` before training)."""
         check_out_dir(self.out, self.stage)
         self.out.mkdir(parents=True, exist_ok=True)
         if not (self.out / STAGE_FILE).is_file():
             atomic_write_json(self.out / STAGE_FILE, {"stage": self.stage, "command": self.command})
+
+    def begin(self) -> None:
+        """Claim ``out`` for this stage before anything is written; an old manifest goes, since
+        the folder is unfinished from now until :meth:`finish`."""
+        self.claim()
         (self.out / MANIFEST).unlink(missing_ok=True)
 
     def finish(self, manifest: Manifest) -> None:

@@ -22,9 +22,10 @@ import xxhash
 from gptkit.chat.sources import BadRecord, SourceOptions, is_dataset_dir, iter_records, record_conversations
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError
-from gptkit.io.manifest import Manifest, file_record, input_records, is_complete, read_manifest
+from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import COMPRESSION_SUFFIXES, Issue, IssueLog, RotatingShardWriter, expand_inputs
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
 STAGE = "data chat"
 SPLITS = ("train", "val")
@@ -53,13 +54,12 @@ class ChatDataConfig:
 
 
 @dataclass
-class ChatDataSummary:
+class ChatDataSummary(StageResult):
     out: Path
     conversations: dict[str, int]
     sources: dict[str, int]
     skipped: dict[str, int]
     issues: list[str]
-    reused: bool = False
 
 
 def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> ChatDataSummary:
@@ -72,9 +72,11 @@ def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> Cha
     files = input_paths(config.inputs)
     records = input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
     config_json = to_dict(config)
-    identity = {k: v for k, v in config_json.items() if k not in ("inputs", "out")}
-    if is_complete(out, STAGE, identity, records):
+    check_inputs(files)
+    run = StageRun(STAGE, out, identity(config_json), records)
+    if run.reuse() is not None:
         return _reused(out)
+    run.begin()
     _remove_old_shards(out)
     started = time.time()
     issues = IssueLog(keep=20)
@@ -83,13 +85,13 @@ def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> Cha
     outputs = [file_record(p, out, conversations=n) for p, n in counts.pop("written")]
     summary = ChatDataSummary(out, counts["conversations"], counts["sources"], dict(issues.counts),
                               [str(i) for i in issues.examples])  # fmt: skip
-    Manifest(
-        stage=STAGE, config=identity, inputs=records, outputs=outputs,
+    run.finish(Manifest(
+        stage=STAGE, config=run.identity, inputs=records, outputs=outputs,
         counts={**{f"{s}_conversations": n for s, n in summary.conversations.items()},
                 "skipped": issues.total, "turns": counts["turns"]},
         timings={"seconds": time.time() - started},
         extra={"sources": summary.sources, "issues": issues.to_json(), "command_config": config_json},
-    ).write(out)  # fmt: skip
+    ))  # fmt: skip
     return summary
 
 

@@ -35,6 +35,7 @@ from gptkit.io.shards import iter_jsonl
 from gptkit.model.store import CONFIG_FILE, TOKENIZER_DIR, load_model, read_model_config, save_model
 from gptkit.model.vocab import add_special_tokens
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageRun
 from gptkit.tokenizer import load_tokenizer
 from gptkit.train.config import TrainConfig
 from gptkit.train.objective import DataSpec, Metrics, Objective, Setup, TrainModule, to_device
@@ -62,6 +63,7 @@ def sft(config: SFTConfig, train_config: TrainConfig, reporter: Reporter = NULL_
         raise ConfigError("sft.model is not set: give the model to tune")
     if config.data is None:
         raise ConfigError("sft.data is not set: give --data DIR (a 'gptkit data chat' output)")
+    StageRun(SFTObjective.stage, Path(train_config.out), {}).claim()  # RUN/base is written before training
     base = prepare_base(config.model, get_template(config.template), Path(train_config.out) / BASE_DIR)
     train_config = dataclasses.replace(train_config, init_from=base, data=Path(config.data))
     objective = SFTObjective(Path(config.data), base, config.loss_on, config.batching)
@@ -89,9 +91,13 @@ class SFTObjective(Objective):
     """Next-token loss on conversations, masked to the learnt tokens."""
 
     name = "sft"
+    stage = "sft"
 
     def __init__(self, data_dir: Path, base: Path, loss_on: str = "assistant", batching: str = "padded"):
         self.data_dir, self.base, self.loss_on, self.batching = data_dir, base, loss_on, batching
+
+    def input_dirs(self) -> list[Path]:
+        return [self.data_dir]
 
     def data(self) -> DataSpec:
         tok = load_tokenizer(self.base / TOKENIZER_DIR)
