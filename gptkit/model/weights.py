@@ -34,9 +34,14 @@ def model_state(model: torch.nn.Module) -> dict[str, torch.Tensor]:
 
     Sharded (FSDP2 DTensor) parameters are gathered, so call this on every rank.
     """
+    return gathered_state(unwrap(model), skip={TIED_KEY})
+
+
+def gathered_state(module: torch.nn.Module, skip: set[str] = frozenset()) -> dict[str, torch.Tensor]:
+    """``module``'s state dict as contiguous CPU tensors, FSDP2 shards gathered (call it on every rank)."""
     state = {}
-    for key, t in unwrap(model).state_dict().items():
-        if key == TIED_KEY:
+    for key, t in module.state_dict().items():
+        if key in skip:
             continue
         if hasattr(t, "full_tensor"):  # DTensor
             t = t.full_tensor()

@@ -3,6 +3,7 @@
 Layout of a run directory::
 
     RUN/checkpoints/step_00000100/   model files (gptkit.model.store.save_model), optimizer.pt, state.json
+                                     (+ heads.safetensors: the objective's heads, when it has any)
     RUN/latest                       name of the newest checkpoint directory
     RUN/best                         name of the checkpoint with the lowest validation loss
 
@@ -33,6 +34,7 @@ from gptkit.io.json_files import read_json
 
 CHECKPOINTS = "checkpoints"
 OPTIMIZER = "optimizer.pt"
+HEADS = "heads.safetensors"
 STATE = "state.json"
 LATEST = "latest"
 BEST = "best"

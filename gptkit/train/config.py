@@ -106,7 +106,9 @@ class TrainConfig:
     block_size: int | None = None  # training sequence length; None = the model's context
     micro_batch: int = 8  # sequences per forward/backward on each process
     batch_tokens: int | None = None  # tokens per optimizer step (all processes); None = one micro-batch
+    batch_size: int | None = None  # or: rows (sequences, examples) per optimizer step, all processes
     steps: int = 1000  # optimizer steps of the whole run (the schedule spans them)
+    epochs: float | None = None  # if set, replaces steps: that many passes over the objective's training data
     stop_after: int | None = None  # end this invocation after this step (checkpointed; rerun resumes)
     sampler: Literal["epoch", "random"] = "epoch"  # epoch: each window once per epoch; random: nanoGPT's
     doc_mask: bool = False  # attend only within documents (positions restart after <|endoftext|>)
@@ -134,6 +136,10 @@ class TrainConfig:
         for name, value in positive.items():
             if value < 1:
                 raise ValueError(f"{name} must be >= 1, got {value}")
+        for name in ("batch_size", "epochs"):
+            value = getattr(self, name)
+            if value is not None and value <= 0:
+                raise ValueError(f"{name} must be > 0, got {value}")
         if self.block_size is not None and self.block_size < 1:
             raise ValueError(f"block_size must be >= 1, got {self.block_size}")
         if self.threads is not None and self.threads < 1:

@@ -17,6 +17,7 @@ import torch
 import torch.distributed as dist
 
 from gptkit.errors import UsageError
+from gptkit.model.gpt import GPT
 
 
 @dataclass(frozen=True)
@@ -69,7 +70,8 @@ def shutdown(info: DistInfo) -> None:
 
 
 def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> torch.nn.Module:
-    """DDP or FSDP2 (``fully_shard`` on every transformer block, then the root) as configured."""
+    """DDP or FSDP2 (``fully_shard`` on every transformer block, on every GPT inside ``model`` so it
+    can run alone, as sampling does, then on the root) as configured."""
     if info.mode == "ddp":
         from torch.nn.parallel import DistributedDataParallel
 
@@ -81,6 +83,8 @@ def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> 
         warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
         for block in _blocks(model):
             fully_shard(block)
+        for gpt in [m for m in model.modules() if isinstance(m, GPT) and m is not model]:
+            fully_shard(gpt)
         fully_shard(model)
     return model
 

@@ -1,10 +1,15 @@
-"""The training loop of ``gptkit train``: ``train(config, reporter) -> TrainSummary``.
+"""The training loop of ``gptkit train``: ``train(config, reporter, objective) -> TrainSummary``.
 
 One optimizer step = ``grad_accum`` micro-batches on every process (gradients synchronised on the
 last one only), gradient clipping, then AdamW with the step's learning rate. Every
-``eval_interval`` steps the loss on fixed validation batches is measured and a few samples are
-drawn from fixed prompts. Checkpoints hold everything needed to continue bit for bit: weights,
-optimizer, loader position and every RNG of every process.
+``eval_interval`` steps the loss on fixed validation batches is measured, the objective's
+evaluation hook runs and a few samples are drawn from fixed prompts. Checkpoints hold everything
+needed to continue bit for bit: weights (body and heads), optimizer, data position and every RNG
+of every process.
+
+What a batch is and how its loss is computed is the *objective*'s business
+(:mod:`gptkit.train.objective`); without one, ``train`` pre-trains a language model on the token
+shards of ``config.data`` (:class:`~gptkit.train.objective.LMObjective`).
 
 Library use (what ``gptkit train`` and the quickstart call)::
 
@@ -19,14 +24,13 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import math
-import random
 import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
+from safetensors.torch import save_file
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
@@ -34,16 +38,17 @@ from gptkit.io.manifest import Manifest, file_record
 from gptkit.model.flops import device_peak, flops_per_token
 from gptkit.model.flops import mfu as flops_mfu
 from gptkit.model.generate import SamplingConfig, generate_text
-from gptkit.model.gpt import GPT, GPTConfig, doc_ids_from_eot, preset
+from gptkit.model.gpt import GPT, GPTConfig, preset
 from gptkit.model.store import load_model, read_model_config, save_model
-from gptkit.model.weights import WEIGHTS_FILE, load_weights, model_state, read_weights, unwrap
-from gptkit.pack.loader import TokenLoader, shard_paths
-from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.model.weights import WEIGHTS_FILE, gathered_state, load_weights, model_state, read_weights
+from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
+from gptkit.runtime import resolve_device, seed_everything
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
 from gptkit.train.config import TrainConfig
 from gptkit.train.distributed import DistInfo
 from gptkit.train.metrics import MetricsLog, plot_losses
+from gptkit.train.objective import LMObjective, Metrics, Objective, Setup, TrainModule
 from gptkit.train.optim import build_optimizer, set_lr
 from gptkit.train.schedule import lr_at
 
@@ -70,99 +75,78 @@ class TrainSummary:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
 
 
-def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER) -> TrainSummary:
-    """Train (or resume) the run described by ``config``; see the module docstring."""
-    if config.data is None:
-        raise ConfigError("train.data is not set: give --data TOKEN_DIR or set data in the recipe's [train] table")
+def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER, objective: Objective | None = None) -> TrainSummary:
+    """Train (or resume) the run described by ``config`` on ``objective`` (default: language
+    modelling on ``config.data``); see the module docstring."""
+    objective = objective or LMObjective.from_config(config)
     if config.threads is not None:
         torch.set_num_threads(config.threads)
-    device = resolve_device(config.device)
+    device = resolve_device(config.device, "train.device")
     info = dist_utils.init_distributed(config.distributed, device.type)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
     try:
-        return _Trainer(config, info, device, reporter).run()
+        return _Trainer(config, objective, info, device, reporter).run()
     finally:
         dist_utils.shutdown(info)
 
 
-def resolve_device(name: str) -> torch.device:
-    if name == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if name == "cuda" and not torch.cuda.is_available():
-        raise UsageError("train.device=cuda but no CUDA device is available (use device=cpu or auto)")
-    return torch.device(name)
+@dataclass
+class _RunState:
+    """Where the run stands; updated as it goes."""
+
+    step: int
+    tokens: int  # tokens trained on, all processes, whole run
+    resumed_from: int | None = None
+    start_tokens: int = 0  # ``tokens`` when this invocation started
+    best_val: float | None = None
+    last_loss: float | None = None
+    last_val: float | None = None
+    checkpoint: Path | None = None
 
 
 class _Trainer:
-    def __init__(self, cfg: TrainConfig, info: DistInfo, device: torch.device, reporter: Reporter):
-        self.cfg, self.info, self.device, self.reporter = cfg, info, device, reporter
+    def __init__(self, cfg: TrainConfig, objective: Objective, info: DistInfo, device: torch.device,
+                 reporter: Reporter):  # fmt: skip
+        self.cfg, self.objective, self.info, self.device, self.reporter = cfg, objective, info, device, reporter
         self.run_dir = Path(cfg.out)
-        self.data_dir = Path(cfg.data)
-
-        # --- data and model shape ---
-        probe = TokenLoader(self.data_dir, "train", block_size=1, batch_size=1)
-        self.meta = probe.meta
-        if self.meta.get("vocab_size") is None:
-            raise InputError("token directory does not record the vocabulary size (manifest.json)", self.data_dir)
-        init_model = None
-        if cfg.init_from is not None:
-            init_model, init_tok = load_model(cfg.init_from)
-            self._check_tokenizer(getattr(init_tok, "hash", None), f"init_from model {cfg.init_from}")
+        self.data = objective.data()
+        init_model = self._load_init_model()
         self.model_config = self._model_config(init_model)
-        self.block_size = cfg.block_size or self.model_config.block_size
-        if self.block_size > self.model_config.block_size:
-            raise ConfigError(
-                f"train.block_size={self.block_size} is larger than the model's context "
-                f"(block_size={self.model_config.block_size}); lower it or set train.model.block_size"
-            )
-        per_micro = cfg.micro_batch * self.block_size * info.world_size
-        if cfg.batch_tokens is None:
-            self.grad_accum = 1
-        elif cfg.batch_tokens % per_micro:
-            raise ConfigError(
-                f"train.batch_tokens={cfg.batch_tokens} is not a multiple of micro_batch × block_size × processes "
-                f"= {cfg.micro_batch} × {self.block_size} × {info.world_size} = {per_micro}"
-            )
-        else:
-            self.grad_accum = cfg.batch_tokens // per_micro
-        self.tokens_per_step = per_micro * self.grad_accum
-        self.loader = TokenLoader(self.data_dir, "train", self.block_size, cfg.micro_batch,
-                                  info.rank, info.world_size, cfg.seed, cfg.sampler)  # fmt: skip
+        self.block_size = self._block_size()
+        self.grad_accum = self._grad_accum()
+        objective.bind(Setup(self.model_config, self.block_size, cfg.micro_batch, cfg.eval_batches, info.rank,
+                             info.world_size, cfg.seed, device, reporter))  # fmt: skip
+        self.source = objective.train_source()
+        self.steps = self._total_steps()
+        self.stop_at = min(self.steps, cfg.stop_after) if cfg.stop_after is not None else self.steps
 
-        # --- resume point ---
         self.resume_dir = self._find_resume()
         self.resume_state = ckpt.read_state(self.resume_dir) if self.resume_dir else None
         if self.resume_state is not None:
             self._check_resume_state(self.resume_state)
 
-        # --- model (same initial weights on every process) ---
-        torch.manual_seed(cfg.seed)
-        raw = GPT(self.model_config)
-        if init_model is not None:
-            raw.load_state_dict(init_model.state_dict())
-            del init_model
-        if self.resume_dir is not None:
-            saved = read_model_config(self.resume_dir)
-            if saved != self.model_config:
-                raise InputError(f"checkpoint is of a different architecture: {_config_diff(saved, self.model_config)}",
-                                 self.resume_dir)  # fmt: skip
-            weights = self.resume_dir / WEIGHTS_FILE
-            load_weights(raw, read_weights(weights), weights)
-        raw.to(device)
-        self.raw = raw
-        self.model = dist_utils.wrap_model(raw, info, device)
+        self.module = self._build_module(init_model)
+        self.raw = self.module.gpt
+        self.model = dist_utils.wrap_model(self.module, info, device)
         self.optimizer = build_optimizer(self.model, cfg.optim, device.type)
         if cfg.compile:
             self.model = torch.compile(self.model)
         self.dtype = torch.bfloat16 if cfg.dtype == "bf16" or (cfg.dtype == "auto" and device.type == "cuda") else None
-        self.tokenizer = self._tokenizer()
+        self.tokenizer = self.data.tokenizer
 
     # --- setup helpers ---------------------------------------------------------------------
 
+    def _load_init_model(self) -> GPT | None:
+        if self.cfg.init_from is None:
+            return None
+        model, tok = load_model(self.cfg.init_from)
+        self._check_tokenizer(getattr(tok, "hash", None), f"init_from model {self.cfg.init_from}")
+        return model
+
     def _model_config(self, init_model: GPT | None) -> GPTConfig:
         m = self.cfg.model
-        vocab = int(self.meta["vocab_size"])
+        vocab = self.data.vocab_size
         if init_model is not None:
             base = init_model.config
             if base.vocab_size != vocab:
@@ -171,13 +155,50 @@ class _Trainer:
         overrides = {f.name: getattr(m, f.name) for f in dataclasses.fields(m) if f.name != "preset"}
         return preset(m.preset, vocab_size=vocab, **{k: v for k, v in overrides.items() if v is not None})
 
+    def _block_size(self) -> int:
+        block_size = self.cfg.block_size or self.model_config.block_size
+        if block_size > self.model_config.block_size:
+            raise ConfigError(
+                f"train.block_size={block_size} is larger than the model's context "
+                f"(block_size={self.model_config.block_size}); lower it or set train.model.block_size"
+            )
+        return block_size
+
+    def _grad_accum(self) -> int:
+        """Micro-batches per optimizer step, from ``batch_tokens`` or ``batch_size`` (else 1)."""
+        cfg, world = self.cfg, self.info.world_size
+        rows = cfg.micro_batch * world
+        if cfg.batch_tokens is not None and cfg.batch_size is not None:
+            raise ConfigError("set train.batch_tokens or train.batch_size, not both")
+        if cfg.batch_tokens is not None:
+            per_micro = rows * self.block_size
+            if cfg.batch_tokens % per_micro:
+                raise ConfigError(
+                    f"train.batch_tokens={cfg.batch_tokens} is not a multiple of micro_batch × block_size × "
+                    f"processes = {cfg.micro_batch} × {self.block_size} × {world} = {per_micro}"
+                )
+            return cfg.batch_tokens // per_micro
+        if cfg.batch_size is not None:
+            if cfg.batch_size % rows:
+                raise ConfigError(f"train.batch_size={cfg.batch_size} is not a multiple of micro_batch × processes "
+                                  f"= {cfg.micro_batch} × {world} = {rows}")  # fmt: skip
+            return cfg.batch_size // rows
+        return 1
+
+    def _total_steps(self) -> int:
+        """``train.steps``, or with ``train.epochs`` the steps that many passes over the data take."""
+        if self.cfg.epochs is None:
+            return self.cfg.steps
+        rows_per_step = self.cfg.micro_batch * self.info.world_size * self.grad_accum
+        return max(math.ceil(self.cfg.epochs * self.source.examples_per_epoch / rows_per_step), 1)
+
     def _check_tokenizer(self, saved_hash: str | None, what: str) -> None:
-        data_hash = self.meta.get("tokenizer_hash")
+        data_hash = self.data.tokenizer_hash
         if saved_hash and data_hash and saved_hash != data_hash:
             raise InputError(
                 f"token shards were made with another tokenizer than {what} "
                 f"(tokenizer hash {data_hash} vs {saved_hash})",
-                self.data_dir,
+                self.data.source,
             )
 
     def _find_resume(self) -> Path | None:
@@ -195,6 +216,9 @@ class _Trainer:
     def _check_resume_state(self, state: dict[str, Any]) -> None:
         path = self.resume_dir / ckpt.STATE
         self._check_tokenizer(state.get("tokenizer_hash"), f"checkpoint {self.resume_dir.name}")
+        if state.get("objective", self.objective.name) != self.objective.name:
+            raise UsageError(f"{path}: checkpoint was trained with objective {state['objective']!r}, "
+                             f"this run is {self.objective.name!r}")  # fmt: skip
         if state.get("world_size") != self.info.world_size:
             raise UsageError(
                 f"{path}: checkpoint was written by {state.get('world_size')} processes, this run has "
@@ -203,19 +227,37 @@ class _Trainer:
         for key in ("rng", "loader"):
             if not isinstance(state.get(key), list) or len(state[key]) != self.info.world_size:
                 raise InputError(f"corrupt checkpoint state: '{key}' must hold one entry per process", path)
-        if state["step"] > self.cfg.steps:
-            raise UsageError(f"{path}: checkpoint is at step {state['step']}, beyond train.steps={self.cfg.steps}")
+        if state["step"] > self.steps:
+            raise UsageError(f"{path}: checkpoint is at step {state['step']}, beyond train.steps={self.steps}")
 
-    def _tokenizer(self):
-        tok_dir = self.data_dir / "tokenizer"
-        if not tok_dir.is_dir():
-            return None
-        from gptkit.tokenizer import load_tokenizer
+    def _build_module(self, init_model: GPT | None) -> TrainModule:
+        """Body and heads with the same initial weights on every process, then init/resume weights."""
+        torch.manual_seed(self.cfg.seed)
+        gpt = GPT(self.model_config)
+        if init_model is not None:
+            gpt.load_state_dict(init_model.state_dict())
+        module = TrainModule(gpt, self.objective.heads(), self.objective)
+        if self.resume_dir is not None:
+            saved = read_model_config(self.resume_dir)
+            if saved != self.model_config:
+                raise InputError(f"checkpoint is of a different architecture: {_config_diff(saved, self.model_config)}",
+                                 self.resume_dir)  # fmt: skip
+            weights = self.resume_dir / WEIGHTS_FILE
+            load_weights(gpt, read_weights(weights), weights)
+            self._load_heads(module)
+        return module.to(self.device)
 
-        return load_tokenizer(tok_dir)
+    def _load_heads(self, module: TrainModule) -> None:
+        if not len(module.heads):
+            return
+        path = self.resume_dir / ckpt.HEADS
+        try:
+            module.heads.load_state_dict(read_weights(path))
+        except RuntimeError as e:
+            raise InputError(f"heads do not match the objective's: {str(e).splitlines()[0]}", path) from None
 
     def _restore(self, state: dict[str, Any]) -> None:
-        """Optimizer, loader and RNG state of the checkpoint (the weights are already loaded)."""
+        """Optimizer, data source and RNG state of the checkpoint (the weights are already loaded)."""
         opt_state = ckpt.load_optimizer_state(self.resume_dir)
         try:
             if self.info.mode == "fsdp":
@@ -228,7 +270,7 @@ class _Trainer:
         except (ValueError, KeyError, RuntimeError) as e:
             raise InputError(f"optimizer state does not fit this model: {e}", self.resume_dir / ckpt.OPTIMIZER) from None
         try:
-            self.loader.load_state_dict(state["loader"][self.info.rank])
+            self.source.load_state_dict(state["loader"][self.info.rank])
             ckpt.set_rng_state(state["rng"][self.info.rank])
         except (KeyError, TypeError, ValueError, IndexError) as e:
             raise InputError(f"corrupt checkpoint state: bad loader or RNG state ({e!r})",
@@ -237,227 +279,234 @@ class _Trainer:
     # --- the loop --------------------------------------------------------------------------
 
     def run(self) -> TrainSummary:
-        cfg, info = self.cfg, self.info
         started = time.perf_counter()
-        state = self.resume_state
-        step = 0
-        best_val = None
-        if state is not None:
-            self._restore(state)
-            step = state["step"]
-            best_val = state.get("best_val_loss")
-            done = " (already finished: raise train.steps to train longer)" if step >= cfg.steps else ""
-            self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name}){done}")
-        else:
-            seed_everything(cfg.seed + info.rank)  # dropout differs per process, init did not
-        if info.is_main:
-            self.run_dir.mkdir(parents=True, exist_ok=True)
-            dump_toml({"train": cfg}, self.run_dir / "config.toml")
-        metrics = MetricsLog(self.run_dir, resume_step=step if state is not None else None) if info.is_main else None
-        flops_per_token, peak = self._flops()
-        stop_at = min(cfg.steps, cfg.stop_after) if cfg.stop_after is not None else cfg.steps
-
-        val_batches = self._val_batches()
-        last_loss = last_val = None
-        last_ckpt = self.resume_dir
+        run = self._start()
+        metrics = self._open_run_dir(resumed=run.resumed_from is not None, step=run.step)
+        val_batches = self.objective.val_batches() if self.cfg.eval_interval else []
+        self.flops = self._flops()
         clock = _TrainClock(self.device)
-        mfu = None
+        self._announce()
+        with self.reporter.task("train", total=self.steps) as progress:
+            progress.update(completed=run.step)
+            clock.start()
+            while run.step < self.stop_at:
+                self._train_step(run, clock, progress, metrics)
+                evaluate = bool(val_batches) and self._due(run.step, self.cfg.eval_interval, self.steps)
+                periodic = self._due(run.step, self.cfg.checkpoint.interval)
+                if evaluate or periodic or run.step == self.stop_at:
+                    clock.pause()  # evaluation and checkpoints are not training time
+                    is_best = self._evaluate(run, val_batches, metrics) if evaluate else False
+                    if periodic or run.step == self.stop_at or (is_best and self.cfg.checkpoint.keep_best):
+                        run.checkpoint = self._save(run, is_best and self.cfg.checkpoint.keep_best)
+                    clock.start()
+            clock.pause()
+        return self._finish(run, clock, metrics, time.perf_counter() - started)
+
+    def _start(self) -> _RunState:
+        """A fresh run state, or the checkpoint's with its optimizer, data and RNG state restored."""
+        state = self.resume_state
+        if state is None:
+            seed_everything(self.cfg.seed + self.info.rank)  # dropout differs per process, init did not
+            return _RunState(step=0, tokens=0)
+        self._restore(state)
+        step, tokens = state["step"], int(state.get("tokens", 0))
+        done = " (already finished: raise train.steps to train longer)" if step >= self.steps else ""
+        self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name}){done}")
+        return _RunState(step=step, tokens=tokens, resumed_from=step, start_tokens=tokens,
+                         best_val=state.get("best_val_loss"), checkpoint=self.resume_dir)  # fmt: skip
+
+    def _open_run_dir(self, resumed: bool, step: int) -> MetricsLog | None:
+        """Create the run directory, write its config; the metrics log (main process only)."""
+        if not self.info.is_main:
+            return None
+        self.run_dir.mkdir(parents=True, exist_ok=True)
+        dump_toml({"train": self.cfg}, self.run_dir / "config.toml")
+        return MetricsLog(self.run_dir, resume_step=step if resumed else None)
+
+    def _announce(self) -> None:
+        cfg, info = self.cfg, self.info
+        tokens = cfg.micro_batch * self.block_size * info.world_size * self.grad_accum
         self.reporter.log(
-            f"training {self.raw.num_params() / 1e6:.2f}M parameters for {cfg.steps} steps × "
-            f"{self.tokens_per_step:,} tokens (micro_batch {cfg.micro_batch} × block {self.block_size} × "
+            f"training {self.raw.num_params() / 1e6:.2f}M parameters for {self.steps} steps × "
+            f"{tokens:,} tokens (micro_batch {cfg.micro_batch} × block {self.block_size} × "
             f"{info.world_size} processes × {self.grad_accum} accumulation), on {self.device.type}"
             + (f" ({info.mode})" if info.active else "")
+            + (f", objective {self.objective.name}" if self.objective.name != "lm" else "")
         )
-        with self.reporter.task("train", total=cfg.steps) as progress:
-            progress.update(completed=step)
-            clock.start()
-            while step < stop_at:
-                lr = lr_at(step, cfg.optim.lr, cfg.steps, cfg.schedule)
-                loss, grad_norm = self._step(lr)
-                step += 1
-                clock.tokens += self.tokens_per_step
 
-                if step % cfg.log_interval == 0 or step == stop_at:
-                    clock.pause()
-                    last_loss = dist_utils.all_reduce_mean(loss, info)
-                    tokens_per_s = clock.window_rate()
-                    mfu = flops_mfu(tokens_per_s, flops_per_token, peak, info.world_size)
-                    record = {"step": step, "loss": last_loss, "lr": lr, "grad_norm": float(grad_norm),
-                              "tokens_per_s": tokens_per_s, "mfu": mfu, "tokens": step * self.tokens_per_step}  # fmt: skip
-                    if metrics:
-                        metrics.log(record)
-                    progress.update(completed=step, loss=f"{last_loss:.4f}", lr=f"{lr:.2e}",
-                                    tok_s=f"{tokens_per_s:,.0f}", mfu=_pct(mfu))  # fmt: skip
-                    clock.start()
-                else:
-                    progress.update(completed=step)
+    @staticmethod
+    def _due(step: int, interval: int, last: int | None = None) -> bool:
+        return bool(interval) and (step % interval == 0 or step == last)
 
-                is_best = False
-                evaluate = cfg.eval_interval and val_batches and (step % cfg.eval_interval == 0 or step == cfg.steps)
-                periodic = cfg.checkpoint.interval and step % cfg.checkpoint.interval == 0
-                if not (evaluate or periodic or step == stop_at):
-                    continue
-                clock.pause()  # evaluation and checkpoints are not training time
-                if evaluate:
-                    last_val = self._evaluate(val_batches)
-                    is_best = best_val is None or last_val < best_val
-                    best_val = last_val if is_best else best_val
-                    samples = self._samples(step)
-                    if metrics:
-                        metrics.log({"step": step, "val_loss": last_val})
-                        metrics.log_samples(step, samples)
-                    self.reporter.log(f"step {step}: val loss {last_val:.4f}" + (" (best)" if is_best else "")
-                                      + "".join(f"\n  {p!r} → {t!r}" for p, t in samples[:1]))  # fmt: skip
-                if periodic or step == stop_at or (is_best and cfg.checkpoint.keep_best):
-                    last_ckpt = self._save(step, best_val, last_val, is_best and cfg.checkpoint.keep_best)
-                clock.start()
-            clock.pause()
-
-        seconds = time.perf_counter() - started
-        run_tokens = (step - (state["step"] if state else 0)) * self.tokens_per_step
-        summary = TrainSummary(
-            run_dir=self.run_dir, step=step, steps=cfg.steps, resumed_from=state["step"] if state else None,
-            final_loss=last_loss, final_val_loss=last_val, best_val_loss=best_val,
-            tokens=step * self.tokens_per_step, seconds=seconds,
-            tokens_per_s=run_tokens / clock.total if clock.total else 0.0,
-            mfu=flops_mfu(run_tokens / clock.total, flops_per_token, peak, info.world_size) if clock.total else None,
-            grad_accum=self.grad_accum, checkpoint=last_ckpt,
-        )  # fmt: skip
+    def _train_step(self, run: _RunState, clock: _TrainClock, progress: TaskHandle, metrics: MetricsLog | None):
+        """One optimizer step; every ``log_interval`` steps (and the last) a metrics record."""
+        lr = lr_at(run.step, self.cfg.optim.lr, self.steps, self.cfg.schedule)
+        loss, grad_norm, extra, tokens = self._step(lr)
+        run.step += 1
+        run.tokens += tokens
+        clock.tokens += tokens
+        if not (run.step % self.cfg.log_interval == 0 or run.step == self.stop_at):
+            progress.update(completed=run.step)
+            return
+        clock.pause()
+        run.last_loss = dist_utils.all_reduce_mean(loss, self.info)
+        tokens_per_s = clock.window_rate()
+        mfu = flops_mfu(tokens_per_s, *self.flops, self.info.world_size)
+        record = {"step": run.step, "loss": run.last_loss, "lr": lr, "grad_norm": float(grad_norm),
+                  "tokens_per_s": tokens_per_s, "mfu": mfu, "tokens": run.tokens,
+                  **{k: dist_utils.all_reduce_mean(v, self.info) for k, v in extra.items()}}  # fmt: skip
         if metrics:
-            metrics.close()
-            plot_losses(self.run_dir)
-            if step == cfg.steps:
-                self._write_manifest(summary)
-        return summary
+            metrics.log(record)
+        progress.update(completed=run.step, loss=f"{run.last_loss:.4f}", lr=f"{lr:.2e}",
+                        **{"tok/s": f"{tokens_per_s:,.0f}"}, mfu=_pct(mfu))  # fmt: skip
+        clock.start()
 
-    def _step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
-        """One optimizer step over ``grad_accum`` micro-batches; returns (mean loss, grad norm) as
-        tensors, so the host does not wait for the device on every step."""
+    def _step(self, lr: float) -> tuple[torch.Tensor, torch.Tensor, Metrics, int]:
+        """One optimizer step over ``grad_accum`` micro-batches: (mean loss, grad norm, mean
+        metrics) as tensors, so the host does not wait for the device on every step, and the
+        tokens trained on by all processes."""
         set_lr(self.optimizer, lr)
         total = torch.zeros((), device=self.device)
+        sums: Metrics = {}
+        tokens = 0
         for micro in range(self.grad_accum):
-            x, y = self._batch()
-            last = micro == self.grad_accum - 1
-            with dist_utils.grad_sync(self.model, self.info, sync=last), self._autocast():
-                _, loss = self._forward(x, y)
+            batch = self.source.next_batch()
+            tokens += self.objective.batch_tokens(batch) * self.info.world_size
+            with dist_utils.grad_sync(self.model, self.info, sync=micro == self.grad_accum - 1), self._autocast():
+                loss, metrics = self.model(batch)
                 (loss / self.grad_accum).backward()
             total += loss.detach()
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0) + value.detach().float()
         max_norm = self.cfg.optim.grad_clip if self.cfg.optim.grad_clip > 0 else math.inf
         grad_norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), max_norm)
         if hasattr(grad_norm, "full_tensor"):  # FSDP2 DTensor
             grad_norm = grad_norm.full_tensor()
         self.optimizer.step()
         self.optimizer.zero_grad(set_to_none=True)
-        return total / self.grad_accum, grad_norm
-
-    def _batch(self) -> tuple[torch.Tensor, torch.Tensor]:
-        x, y = self.loader.next_batch()
-        x, y = torch.from_numpy(x), torch.from_numpy(y)
-        if self.device.type == "cuda":
-            return x.pin_memory().to(self.device, non_blocking=True), y.pin_memory().to(self.device, non_blocking=True)
-        return x, y
-
-    def _forward(self, x: torch.Tensor, y: torch.Tensor):
-        if self.cfg.doc_mask:
-            return self.model(x, y, doc_ids=doc_ids_from_eot(x, int(self.meta["eot_id"])))
-        return self.model(x, y)
+        return total / self.grad_accum, grad_norm, {k: v / self.grad_accum for k, v in sums.items()}, tokens
 
     def _autocast(self):
         if self.dtype is None:
             return contextlib.nullcontext()
         return torch.autocast(device_type=self.device.type, dtype=self.dtype)
 
+    def _flops(self) -> tuple[float, Any]:
+        """(training FLOPs per token, peak FLOP/s of one device or None if unknown)."""
+        return flops_per_token(self.model_config, self.block_size), device_peak(self.device, self.dtype or torch.float32)
+
     # --- evaluation ------------------------------------------------------------------------
 
-    def _val_batches(self) -> list[tuple[torch.Tensor, torch.Tensor]]:
-        """Fixed validation micro-batches (the first ``eval_batches`` of the val split, per process)."""
-        if not self.cfg.eval_interval:
-            return []
-        if not shard_paths(self.data_dir, "val"):
-            self.reporter.warn(f"{self.data_dir} has no 'val_*.bin' shards: no validation loss")
-            return []
-        try:
-            val = TokenLoader(self.data_dir, "val", self.block_size, self.cfg.micro_batch,
-                              self.info.rank, self.info.world_size, self.cfg.seed)  # fmt: skip
-        except InputError as e:
-            self.reporter.warn(f"no validation loss: {e}")
-            return []
-        n = min(self.cfg.eval_batches, max(val.windows_per_epoch // (self.cfg.micro_batch * self.info.world_size), 1))
-        batches = []
-        for _ in range(n):
-            x, y = val.next_batch()
-            batches.append((torch.from_numpy(x).to(self.device), torch.from_numpy(y).to(self.device)))
-        return batches
+    def _evaluate(self, run: _RunState, val_batches: list[Any], metrics: MetricsLog | None) -> bool:
+        """Validation loss and metrics, the objective's hook, samples; True if the loss is the best so far."""
+        val_loss, val_metrics = self._validation(val_batches)
+        with torch.no_grad():
+            self.model.eval()
+            extra = self.objective.evaluate(self.module, run.step)
+            self.model.train()
+        run.last_val = val_loss
+        is_best = run.best_val is None or val_loss < run.best_val
+        run.best_val = val_loss if is_best else run.best_val
+        samples = self._samples(run.step)
+        if metrics:
+            metrics.log({"step": run.step, "val_loss": val_loss, **val_metrics, **extra})
+            metrics.log_samples(run.step, samples)
+        shown = "".join(f", {k} {v:.4g}" for k, v in {**val_metrics, **extra}.items())
+        self.reporter.log(f"step {run.step}: val loss {val_loss:.4f}{shown}" + (" (best)" if is_best else "")
+                          + "".join(f"\n  {p!r} → {t!r}" for p, t in samples[:1]))  # fmt: skip
+        return is_best
 
     @torch.no_grad()
-    def _evaluate(self, batches: list[tuple[torch.Tensor, torch.Tensor]]) -> float:
+    def _validation(self, batches: list[Any]) -> tuple[float, dict[str, float]]:
+        """Mean loss and metrics (``val_<name>``) over the fixed validation batches of all processes."""
         self.model.eval()
-        total = 0.0
-        for x, y in batches:
+        total, sums = 0.0, {}
+        for batch in batches:
             with self._autocast():
-                _, loss = self._forward(x, y)
+                loss, metrics = self.model(batch)
             total += float(loss)
+            for key, value in metrics.items():
+                sums[key] = sums.get(key, 0.0) + float(value)
         self.model.train()
-        return dist_utils.all_reduce_mean(total / len(batches), self.info)
+        mean = {f"val_{k}": dist_utils.all_reduce_mean(v / len(batches), self.info) for k, v in sums.items()}
+        return dist_utils.all_reduce_mean(total / len(batches), self.info), mean
 
     def _samples(self, step: int) -> list[tuple[str, str]]:
         """Texts sampled from the fixed prompts (own seeded generator: training RNG untouched)."""
         s = self.cfg.samples
         if self.tokenizer is None or not s.prompts or not (self.info.is_main or self.info.mode == "fsdp"):
             return []  # under FSDP every process takes part in each forward
-        model = unwrap(self.model)
         out = []
         for i, prompt in enumerate(s.prompts):
             sampling = SamplingConfig(max_tokens=s.max_tokens, temperature=s.temperature, top_k=s.top_k,
                                       seed=self.cfg.seed + step + i)  # fmt: skip
-            out.append((prompt, "".join(generate_text(model, self.tokenizer, prompt, sampling))))
-        model.train()
+            out.append((prompt, "".join(generate_text(self.raw, self.tokenizer, prompt, sampling))))
+        self.raw.train()
         return out
-
-    def _flops(self):
-        """(training FLOPs per token, peak FLOP/s of one device or None if unknown)."""
-        return flops_per_token(self.model_config, self.block_size), device_peak(self.device, self.dtype or torch.float32)
 
     # --- checkpoints -----------------------------------------------------------------------
 
-    def _save(self, step: int, best_val: float | None, val: float | None, is_best: bool) -> Path:
-        """Write checkpoint ``step`` (a collective under FSDP: every process calls it)."""
+    def _save(self, run: _RunState, is_best: bool) -> Path:
+        """Write checkpoint ``run.step`` (a collective under FSDP: every process calls it)."""
         info = self.info
-        weights = model_state(self.model)
-        if info.mode == "fsdp":
-            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
-
-            opt_state = get_optimizer_state_dict(self.model, self.optimizer,
-                                                 options=StateDictOptions(full_state_dict=True, cpu_offload=True))  # fmt: skip
-        else:
-            opt_state = self.optimizer.state_dict()
+        weights = model_state(self.raw)
+        heads = gathered_state(self.module.heads) if len(self.module.heads) else None
+        opt_state = self._optimizer_state()
         rngs = dist_utils.gather_objects(ckpt.rng_state(), info)
-        loaders = dist_utils.gather_objects(self.loader.state_dict(), info)
+        sources = dist_utils.gather_objects(self.source.state_dict(), info)
         if info.is_main:
             state = {
-                "world_size": info.world_size, "distributed": info.mode, "grad_accum": self.grad_accum,
-                "tokens": step * self.tokens_per_step, "val_loss": val, "best_val_loss": best_val,
-                "tokenizer_hash": self.meta.get("tokenizer_hash"), "loader": loaders, "rng": rngs,
-                "config": to_dict(self.cfg),
+                "objective": self.objective.name, "world_size": info.world_size, "distributed": info.mode,
+                "grad_accum": self.grad_accum, "tokens": run.tokens, "val_loss": run.last_val,
+                "best_val_loss": run.best_val, "tokenizer_hash": self.data.tokenizer_hash,
+                "loader": sources, "rng": rngs, "config": to_dict(self.cfg),
             }  # fmt: skip
-            ckpt.save_checkpoint(
-                self.run_dir, step, lambda d: save_model(d, self.raw, self.tokenizer, state_dict=weights),
-                opt_state, state, self.cfg.checkpoint.keep_last, is_best,
-            )  # fmt: skip
+
+            def write_model(d: Path) -> None:
+                save_model(d, self.raw, self.tokenizer, state_dict=weights)
+                if heads is not None:
+                    save_file(heads, str(d / ckpt.HEADS), metadata={"format": "pt"})
+
+            ckpt.save_checkpoint(self.run_dir, run.step, write_model, opt_state, state,
+                                 self.cfg.checkpoint.keep_last, is_best)  # fmt: skip
         dist_utils.barrier(info)
-        return self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(step)
+        return self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(run.step)
+
+    def _optimizer_state(self) -> dict:
+        if self.info.mode == "fsdp":
+            from torch.distributed.checkpoint.state_dict import StateDictOptions, get_optimizer_state_dict
+
+            return get_optimizer_state_dict(self.model, self.optimizer,
+                                            options=StateDictOptions(full_state_dict=True, cpu_offload=True))  # fmt: skip
+        return self.optimizer.state_dict()
+
+    def _finish(self, run: _RunState, clock: _TrainClock, metrics: MetricsLog | None, seconds: float) -> TrainSummary:
+        rate = (run.tokens - run.start_tokens) / clock.total if clock.total else 0.0
+        summary = TrainSummary(
+            run_dir=self.run_dir, step=run.step, steps=self.steps, resumed_from=run.resumed_from,
+            final_loss=run.last_loss, final_val_loss=run.last_val, best_val_loss=run.best_val,
+            tokens=run.tokens, seconds=seconds, tokens_per_s=rate,
+            mfu=flops_mfu(rate, *self.flops, self.info.world_size) if clock.total else None,
+            grad_accum=self.grad_accum, checkpoint=run.checkpoint,
+        )  # fmt: skip
+        if metrics:
+            metrics.close()
+            plot_losses(self.run_dir)
+            if run.step == self.steps:
+                self._write_manifest(summary)
+        return summary
 
     def _write_manifest(self, summary: TrainSummary) -> None:
-        data_manifest = self.data_dir / "manifest.json"
         outputs = [file_record(p, self.run_dir) for p in sorted(summary.checkpoint.rglob("*")) if p.is_file()]
         Manifest(
             stage="train",
             config=to_dict(self.cfg),
-            inputs=[file_record(data_manifest)] if data_manifest.is_file() else [],
+            inputs=[file_record(p) for p in self.data.inputs],
             outputs=outputs,
             counts={"steps": summary.step, "tokens": summary.tokens, "parameters": self.raw.num_params(False)},
             timings={"seconds": summary.seconds},
-            extra={"summary": summary.to_json(), "model": self.model_config.to_dict()},
+            extra={"summary": summary.to_json(), "model": self.model_config.to_dict(),
+                   "objective": self.objective.name},  # fmt: skip
         ).write(self.run_dir)
 
 
@@ -489,13 +538,6 @@ class _TrainClock:
         rate = self.tokens / self.window if self.window else 0.0
         self.window, self.tokens = 0.0, 0
         return rate
-
-
-def seed_everything(seed: int) -> None:
-    """Seed Python's, NumPy's and torch's global generators (all of which checkpoints save)."""
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
 
 
 def _config_diff(saved, current) -> str:
