@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from gptkit import __version__
-from gptkit.cli import data, model, pipeline, tokenizer, train, verify
+from gptkit.cli import data, finetune, model, pipeline, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
 from gptkit.cli.ui import err, state
 from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
@@ -51,6 +51,7 @@ def root(
 app.add_typer(data.app, name="data", help="Web corpora: URLs, crawl, extract, clean, overlap, pack, inspect.")
 app.add_typer(tokenizer.app, name="tokenizer", help="Byte-level BPE: train, encode, decode, info.")
 train.register(app)
+finetune.register(app)
 model.register(app)
 eval_cli.register(app)
 pipeline.register(app)

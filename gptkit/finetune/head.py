@@ -82,19 +82,12 @@ class TaskHead(nn.Module):
         return out.squeeze(-1) if out.size(-1) == 1 else out
 
 
-class Classifier(nn.Module):
-    """The GPT body and its task head as one module (so DDP and the optimizer see both)."""
-
-    def __init__(self, gpt: GPT, head: TaskHead):
-        super().__init__()
-        self.gpt, self.head = gpt, head
-
-    def forward(self, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-        """(task outputs, final hidden states ``(B·S, T, C)``)."""
-        hidden = self.gpt.hidden(batch.tokens)
-        rows = torch.arange(hidden.size(0), device=hidden.device)
-        extract = hidden[rows, batch.lengths - 1]
-        return self.head(extract.view(-1, batch.per_example, extract.size(-1))), hidden
+def task_outputs(gpt: GPT, head: TaskHead, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
+    """(the head's outputs, the final hidden states ``(B·S, T, C)``) of ``batch``."""
+    hidden = gpt.hidden(batch.tokens)
+    rows = torch.arange(hidden.size(0), device=hidden.device)
+    extract = hidden[rows, batch.lengths - 1]
+    return head(extract.view(-1, batch.per_example, extract.size(-1))), hidden
 
 
 def task_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
@@ -113,15 +106,14 @@ def lm_loss(gpt: GPT, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
     return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
 
 
-def finetune_loss(model: nn.Module, batch: Batch, lm_weight: float) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-    """GPT-1's objective ``L2 + λ·L1`` for a :class:`Classifier` (maybe wrapped by DDP)."""
-    outputs, hidden = model(batch)
+def finetune_loss(gpt: GPT, head: TaskHead, batch: Batch, lm_weight: float) -> tuple[torch.Tensor, dict]:
+    """GPT-1's objective ``L3 = L2 + λ·L1`` and its parts (detached, for the metrics log)."""
+    outputs, hidden = task_outputs(gpt, head, batch)
     task = task_loss(outputs, batch.labels)
     parts = {"task_loss": task.detach()}
     if lm_weight == 0:
         return task, parts
-    inner = model.module if hasattr(model, "module") else model
-    lm = lm_loss(inner.gpt, hidden, batch)
+    lm = lm_loss(gpt, hidden, batch)
     parts["lm_loss"] = lm.detach()
     return task + lm_weight * lm, parts
 

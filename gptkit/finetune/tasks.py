@@ -126,7 +126,7 @@ def _read_mrpc(task: Task, data_dir: Path, split: str) -> Split | None:
 
 def _tsv_examples(task: Task, path: Path, labeled: bool = True, rows=None) -> Iterator[Example | str]:
     """Examples of a TSV; rows with too few fields are yielded as skip reasons (QQP's train
-    file has rows whose last tab is a space)."""
+    file has rows whose last tab is a space). Unless ``labeled``, the label is read where present."""
     rows = iter(rows if rows is not None else readers.read_tsv(path))
     first = next(rows, None)
     if first is None:
@@ -146,7 +146,8 @@ def _tsv_examples(task: Task, path: Path, labeled: bool = True, rows=None) -> It
         if len(fields) < need:
             yield f"fewer than {need} tab-separated fields"
             continue
-        label = _label(task, fields[label_at], path, line) if labeled else None
+        has_label = label_at is not None and label_at < len(fields)
+        label = _label(task, fields[label_at], path, line) if has_label else None
         if label is _SKIP:
             yield "no gold label"
             continue
