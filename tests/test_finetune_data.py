@@ -10,7 +10,7 @@ import torch
 
 from gptkit.errors import InputError
 from gptkit.finetune import metrics
-from gptkit.finetune.head import Classifier, TaskHead, collate, finetune_loss
+from gptkit.finetune.head import TaskHead, collate, finetune_loss, task_outputs
 from gptkit.finetune.tasks import TASKS, Example, load_split, read_file
 from gptkit.finetune.transforms import SPECIALS, Transform, add_task_tokens, fit, resize_vocab
 from gptkit.model.gpt import GPT, preset
@@ -86,7 +86,13 @@ def test_resize_vocab_keeps_old_rows_and_draws_new_ones():
 def test_extract_state_is_read_at_the_computed_position_whatever_the_padding(tok):
     torch.manual_seed(0)
     gpt = GPT(preset("nano", vocab_size=tok.vocab_size))
-    model = Classifier(gpt, TaskHead(TASKS["rte"], gpt.config.n_embd, 0.1)).eval()
+    head = TaskHead(TASKS["rte"], gpt.config.n_embd, 0.1)
+    gpt.eval()
+    head.eval()
+
+    def model(batch):
+        return task_outputs(gpt, head, batch)
+
     transform = Transform(TASKS["rte"], tok, 64)
     short, long = transform(Example(("a", "b"), 0, "f:1")), transform(Example(("a long premise", "b"), 1, "f:2"))
     alone, _ = model(collate([short]))
@@ -100,24 +106,26 @@ def test_extract_state_is_read_at_the_computed_position_whatever_the_padding(tok
 def test_similarity_adds_both_orders_and_choices_share_one_softmax(tok):
     torch.manual_seed(0)
     gpt = GPT(preset("nano", vocab_size=tok.vocab_size))
-    mrpc = Classifier(gpt, TaskHead(TASKS["mrpc"], gpt.config.n_embd, 0.0)).eval()
-    ab = mrpc(collate([Transform(TASKS["mrpc"], tok, 64)(Example(("ab", "c"), 0, "f:1"))]))[0]
-    ba = mrpc(collate([Transform(TASKS["mrpc"], tok, 64)(Example(("c", "ab"), 0, "f:1"))]))[0]
+    gpt.eval()
+    mrpc = TaskHead(TASKS["mrpc"], gpt.config.n_embd, 0.0)
+    ab = task_outputs(gpt, mrpc, collate([Transform(TASKS["mrpc"], tok, 64)(Example(("ab", "c"), 0, "f:1"))]))[0]
+    ba = task_outputs(gpt, mrpc, collate([Transform(TASKS["mrpc"], tok, 64)(Example(("c", "ab"), 0, "f:1"))]))[0]
     assert ab.shape == (1, 2) and torch.allclose(ab, ba, atol=1e-5)  # symmetric by construction
-    race = Classifier(gpt, TaskHead(TASKS["race"], gpt.config.n_embd, 0.0)).eval()
+    race = TaskHead(TASKS["race"], gpt.config.n_embd, 0.0)
     batch = collate([Transform(TASKS["race"], tok, 64)(Example(("ctx", "a", "b", "c", "d"), 2, "f:1"))])
-    outputs, _ = race(batch)
+    outputs, _ = task_outputs(gpt, race, batch)
     assert outputs.shape == (1, 4)
-    loss, parts = finetune_loss(race, batch, lm_weight=0.0)
+    loss, parts = finetune_loss(gpt, race, batch, lm_weight=0.0)
     assert torch.allclose(loss, -torch.log_softmax(outputs, -1)[0, 2]) and "lm_loss" not in parts
 
 
 def test_aux_lm_loss_is_added_with_its_weight(tok):
     torch.manual_seed(0)
     gpt = GPT(preset("nano", vocab_size=tok.vocab_size))
-    model = Classifier(gpt, TaskHead(TASKS["stsb"], gpt.config.n_embd, 0.0)).eval()
+    gpt.eval()
+    head = TaskHead(TASKS["stsb"], gpt.config.n_embd, 0.0)
     batch = collate([Transform(TASKS["stsb"], tok, 64)(Example(("ab", "c"), 3.5, "f:1"))], regression=True)
-    loss, parts = finetune_loss(model, batch, lm_weight=0.5)
+    loss, parts = finetune_loss(gpt, head, batch, lm_weight=0.5)
     assert batch.lengths.tolist() == [6, 6]  # both orders, no padding: the plain LM loss must agree
     _, plain = gpt(batch.tokens[:, :-1], batch.tokens[:, 1:])
     assert torch.allclose(loss, parts["task_loss"] + 0.5 * parts["lm_loss"])
@@ -206,10 +214,11 @@ def test_bad_rows_name_file_and_line(tmp_path, name, content, task, message):
         load_split(TASKS[task], tmp_path, "train")
 
 
-def test_predict_files_need_no_labels(tmp_path):
+def test_predict_files_need_no_labels_but_keep_them(tmp_path):
     (tmp_path / "test.tsv").write_text("index\tsentence\n0\tgreat .\n1\tawful .\n")
     split = read_file(TASKS["sst2"], tmp_path / "test.tsv")
     assert [(e.texts, e.label) for e in split.examples] == [(("great .",), None), (("awful .",), None)]
+    assert [e.label for e in read_file(TASKS["sst2"], FIXTURES / "sst2" / "dev.tsv").examples] == [1, 0, 1, 0]
 
 
 # --- the real files (shared data) ---------------------------------------------------------------
@@ -226,7 +235,7 @@ def test_real_glue_files_parse_with_their_quirks():
     cola = load_split(TASKS["cola"], shared_path("finetune/cola"), "dev").examples
     assert len(cola) == 1043 and sum(e.label for e in cola) == 721
     qqp = read_file(TASKS["qqp"], shared_path("finetune/qqp/qqp_glue_train_subset.tsv"))
-    assert len(qqp.examples) == 23497  # predicting: the 5-field row is read (its label is not needed)
+    assert len(qqp.examples) == 23497 and qqp.examples[0].label is None  # predicting: the 5-field row is read
 
 
 def test_real_story_cloze_and_race_follow_the_papers_protocol():
