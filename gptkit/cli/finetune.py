@@ -47,9 +47,11 @@ def run(
     Writes RUN/results.json, RUN/checkpoints/ (model + tokenizer with the task tokens + head),
     RUN/metrics.jsonl with each epoch's scores, RUN/manifest.json. Rerun to resume.
 
-    Example:
+    Examples:
 
       gptkit finetune runs/q/train --task sst2 --data glue/SST-2 --out runs/sst2
+
+      gptkit finetune run hf/gpt2 -t race -d RACE -o runs/race --set finetune.train.device=cuda
     """
     from gptkit.config import resolve
     from gptkit.finetune.config import FinetuneConfig
@@ -78,7 +80,12 @@ def predict(
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Write one JSON line per example of FILE: its source (file:line), the prediction (label
-    name, option index or score) and, where FILE has one, the gold label."""
+    name, 0-based option index or score) and, where FILE has one, the gold label.
+
+    Example:
+
+      gptkit finetune predict runs/sst2 glue/SST-2/test.tsv --out sst2-test.jsonl
+    """
     from gptkit.finetune.predict import predict_file
 
     target = out_path or run_dir / "predictions" / f"{file.name}.jsonl"
