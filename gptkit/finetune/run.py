@@ -49,6 +49,7 @@ class FinetuneSummary:
     results: dict[str, Any] | None  # None while the run is paused (stop_after)
     counts: dict[str, Any]
     reused: bool = False
+    training: Any = None  # the trainer's TrainSummary (tokens/s, MFU …) of this invocation
 
 
 def finetune(cfg: FinetuneConfig, reporter: Reporter = NULL_REPORTER) -> FinetuneSummary:
@@ -71,12 +72,12 @@ def finetune(cfg: FinetuneConfig, reporter: Reporter = NULL_REPORTER) -> Finetun
     summary = train(_train_config(cfg, run, len(train_split.examples)), reporter, objective)
     counts = {**_counts(train_split, evals), "truncated": objective.truncated}
     if summary.step < summary.steps:
-        return FinetuneSummary(run, task.name, summary.step, summary.steps, None, counts)
+        return FinetuneSummary(run, task.name, summary.step, summary.steps, None, counts, training=summary)
     scores = objective.last_scores or score_run(run, objective)
     results = {"task": task.name, "metric": task.metric, "step": summary.step, "splits": scores}
     atomic_write_json(run / RESULTS, results)
     _write_manifest(run, identity, inputs, summary.checkpoint, counts, results)
-    return FinetuneSummary(run, task.name, summary.step, summary.steps, results, counts)
+    return FinetuneSummary(run, task.name, summary.step, summary.steps, results, counts, training=summary)
 
 
 def _check(cfg: FinetuneConfig) -> tuple[Task, Path]:

@@ -1,14 +1,15 @@
-"""Tasks gptkit defines (LAMBADA, CoQA: offline, from local files) and lm-eval pass-through."""
+"""Tasks gptkit defines (LAMBADA, CoQA, GPT-1's zero-shot SST-2/CoLA/RACE/Story Cloze: offline,
+from local files) and lm-eval pass-through."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 
 from gptkit.eval.config import EvalConfig
-from gptkit.eval.tasks import coqa, lambada
+from gptkit.eval.tasks import coqa, gpt1, lambada
 from gptkit.eval.tasks.common import TaskSpec
 
 #: gptkit's own tasks: name → builder of the task spec from the config.
-TASKS: dict[str, Callable[[EvalConfig], TaskSpec]] = {lambada.NAME: lambada.task, coqa.NAME: coqa.task}
+TASKS: dict[str, Callable[[EvalConfig], TaskSpec]] = {lambada.NAME: lambada.task, coqa.NAME: coqa.task, **gpt1.TASKS}
 
 __all__ = ["TASKS", "TaskSpec"]
