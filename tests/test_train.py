@@ -305,3 +305,24 @@ def test_compiled_model_trains_like_eager_and_saves_plain_weights(tokens, tmp_pa
     eager, _ = load_model(tmp_path / "eager")
     for (name, a), (_, b) in zip(compiled.state_dict().items(), eager.state_dict().items(), strict=True):
         assert "_orig_mod" not in name and torch.allclose(a, b, atol=1e-5), name
+
+
+def test_plain_progress_lines_when_stderr_is_a_file(tokens, tmp_path):
+    """In a log file (Slurm, nohup, CI) every log_interval step is one plain line, as it happens."""
+    import os
+    import re
+    import subprocess
+    import sys
+
+    recipe = tmp_path / "r.toml"
+    dump_toml({"train": tiny_config(tokens, tmp_path / "run", steps=9, log_interval=3, eval_interval=0)}, recipe)
+    log = tmp_path / "stderr.log"
+    with log.open("w") as stderr:
+        proc = subprocess.run([sys.executable, "-m", "gptkit", "train", "-r", recipe], stderr=stderr, stdout=subprocess.PIPE,
+                              env={**os.environ, "PYTHONPATH": str(REPO)}, text=True, timeout=300)  # fmt: skip
+    assert proc.returncode == 0, log.read_text()
+    lines = log.read_text().splitlines()
+    steps = [line for line in lines if line.startswith("train ")]
+    pattern = r"train (\d+)/9 steps  loss \d+\.\d{4}  lr \d\.\d\de-\d\d  tok/s [\d,]+  mfu (\d+\.\d%|n/a)  eta \d+m\d\ds"
+    assert [re.fullmatch(pattern, line).group(1) for line in steps] == ["3", "6", "9"], lines
+    assert not any("━" in line or "\r" in line for line in lines)  # no bar drawn into the file

@@ -252,19 +252,13 @@ def _load(path: Path, which: str, device: str | None, threads: int | None):
 
     from gptkit.errors import UsageError
     from gptkit.model.store import load_model
+    from gptkit.runtime import resolve_device
 
     if which not in ("latest", "best"):
         raise UsageError(f"--which must be 'latest' or 'best', got {which!r}")
     if threads:
         torch.set_num_threads(threads)
-    device = device or ("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        torch_device = torch.device(device)
-    except RuntimeError:
-        raise UsageError(f"--device: unknown device {device!r}") from None
-    if torch_device.type == "cuda" and not torch.cuda.is_available():
-        raise UsageError("--device: CUDA is not available on this machine")
-    return load_model(path, device=torch_device, which=which)  # type: ignore[arg-type]
+    return load_model(path, device=resolve_device(device), which=which)  # type: ignore[arg-type]
 
 
 def _with_seed(config, seed: int):

@@ -55,7 +55,7 @@ def train(
                "init_from": init_from, "resume": resume}  # fmt: skip
     cfg = resolve(TrainConfig, "train", recipe=recipe, options=options, overrides=overrides or [])
     main_process = int(os.environ.get("RANK", "0")) == 0
-    reporter = RichReporter() if main_process else None
+    reporter = RichReporter(plain_interval=0) if main_process else None  # train.log_interval paces its lines
     summary = run_training(cfg, reporter) if reporter else run_training(cfg)
     if not main_process:
         return

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Annotated, Any
@@ -83,17 +85,69 @@ class _RichTask(TaskHandle):
         self.owner._closed(self)
 
 
-class RichReporter(Reporter):
-    """Draws one rich progress bar per open task on stderr (nothing when --quiet)."""
+class _PlainTask(TaskHandle):
+    """Progress as plain lines, for logs (Slurm, nohup, CI) where a bar would show only at the end:
+    ``train 120/1,500 steps  loss 5.41  lr 1.90e-03  tok/s 9,400  mfu 61.0%  eta 3m10s``.
 
-    def __init__(self, console: Console = err):
+    A line is printed for each update that carries status fields, at most one per ``interval``
+    seconds, and the last state when the task closes (unless that line was just printed).
+    """
+
+    def __init__(self, console: Console, description: str, total: float | None, unit: str, interval: float):
+        self.console, self.description, self.total, self.unit, self.interval = console, description, total, unit, interval
+        self.completed, self.fields, self.pending = 0.0, "", False
+        self.first: tuple[float, float] | None = None  # (completed, time) when counting began (resumes start midway)
+        self.printed_at = -math.inf
+
+    def advance(self, n: float = 1) -> None:
+        self.update(completed=self.completed + n)
+
+    def update(self, completed: float | None = None, total: float | None = None, **fields: Any) -> None:
+        self.total = self.total if total is None else total
+        self.completed = self.completed if completed is None else completed
+        if self.first is None:
+            self.first = (self.completed, time.monotonic())
+        self.pending = True
+        if fields:
+            self.fields = "  ".join(f"{k} {v}" for k, v in fields.items())
+            if time.monotonic() - self.printed_at >= self.interval:
+                self._print()
+
+    def close(self) -> None:
+        if self.pending:
+            self._print()
+
+    def _print(self) -> None:
+        total = "" if self.total is None else f"/{self.total:,.0f}"
+        parts = [f"{self.description} {self.completed:,.0f}{total} {self.unit}".rstrip(), self.fields, self._eta()]
+        self.console.print("  ".join(p for p in parts if p), markup=False, highlight=False)
+        self.printed_at, self.pending = time.monotonic(), False
+
+    def _eta(self) -> str:
+        done = self.completed - self.first[0] if self.first else 0
+        if self.total is None or done <= 0:
+            return ""
+        seconds = (self.total - self.completed) * (time.monotonic() - self.first[1]) / done
+        minutes, secs = divmod(round(seconds), 60)
+        return f"eta {minutes // 60}h{minutes % 60:02d}m" if minutes >= 60 else f"eta {minutes}m{secs:02d}s"
+
+
+class RichReporter(Reporter):
+    """Draws one rich progress bar per open task on stderr; plain lines when stderr is not a
+    terminal (at most one per ``plain_interval`` seconds and task, see :class:`_PlainTask`);
+    nothing when --quiet."""
+
+    def __init__(self, console: Console = err, plain_interval: float = 10.0):
         self.console = console
+        self.plain_interval = plain_interval
         self.progress: Progress | None = None
         self.open = 0
 
     def task(self, description: str, total: float | None = None, unit: str = "") -> TaskHandle:
         if state.quiet:
             return TaskHandle()
+        if not self.console.is_terminal:
+            return _PlainTask(self.console, description, total, unit, self.plain_interval)
         if self.progress is None:
             self.progress = Progress(
                 SpinnerColumn(),

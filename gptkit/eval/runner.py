@@ -15,7 +15,6 @@ import io
 import json
 import logging
 import os
-import random
 import time
 from pathlib import Path
 from typing import Any
@@ -65,6 +64,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
     from lm_eval.api.model import CachingLM
 
     from gptkit.eval.adapter import GptkitLM
+    from gptkit.runtime import seed_everything
 
     lm = GptkitLM(model, tok, batch_size=config.batch_size, reporter=reporter)
     runner: Any = (
@@ -72,7 +72,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> dict[str
         if config.cache
         else lm
     )
-    _seed_everything(config.seed)
+    seed_everything(config.seed)
     with contextlib.redirect_stdout(io.StringIO()):  # lm-eval prints progress notes on stdout
         raw = lm_eval.evaluator.evaluate(
             lm=runner,
@@ -208,8 +208,9 @@ def _merge(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
 
 def _load_model(config: EvalConfig):
     from gptkit.model.store import load_model
+    from gptkit.runtime import resolve_device
 
-    model, tok = load_model(config.model, device=config.device, which=config.checkpoint)
+    model, tok = load_model(config.model, device=resolve_device(config.device), which=config.checkpoint)
     if tok is None:
         raise InputError(
             "the model directory has no tokenizer (gptkit: tokenizer/; transformers: tokenizer.json)",
@@ -229,15 +230,6 @@ def model_fingerprint(model: Any, tok: Any) -> str:
         h.update(tensor.detach().cpu().contiguous().reshape(-1).view(torch.uint8).numpy().data)
     h.update(f"{model.config.block_size}|{tok.hash}".encode())
     return f"xxh3_128:{h.hexdigest()}"
-
-
-def _seed_everything(seed: int) -> None:
-    import numpy as np
-    import torch
-
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
 
 
 def _spec(specs: list, name: str):

@@ -63,7 +63,7 @@ _ASCII_SPACE = b" \t\n\r\x0b\x0c"
 
 
 @dataclass
-class TrainSummary:
+class TokenizerSummary:
     """What a training run produced (also what ``gptkit tokenizer train`` prints)."""
 
     out: str
@@ -94,7 +94,7 @@ class _Corpus:
     error: BaseException | None = None
 
 
-def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPORTER, force: bool = False) -> TrainSummary:
+def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPORTER, force: bool = False) -> TokenizerSummary:
     """Train on ``config.inputs`` and write the tokenizer directory ``config.out``.
 
     A finished output with the same config and inputs is not trained again (``force`` retrains).
@@ -132,7 +132,7 @@ def train_tokenizer(config: TrainTokenizerConfig, reporter: Reporter = NULL_REPO
 
     bytes_per_token, agree = _held_out_check(tokenizer, corpus.held_out, reporter)
     tokenizer.save(out)
-    summary = TrainSummary(
+    summary = TokenizerSummary(
         out=str(out), merges_requested=config.merges, merges=len(tokenizer.merges),
         vocab_size=tokenizer.vocab_size, documents=corpus.documents, text_bytes=corpus.text_bytes,
         held_out_documents=len(corpus.held_out), bytes_per_token=bytes_per_token,
@@ -392,10 +392,10 @@ def _notes(config: TrainTokenizerConfig, tokenizer: Tokenizer, corpus: _Corpus, 
     return notes
 
 
-def _summary_from_manifest(out: Path) -> TrainSummary:
+def _summary_from_manifest(out: Path) -> TokenizerSummary:
     data = read_manifest(out)["summary"]
     data["skipped"] = True
-    return TrainSummary(**data)
+    return TokenizerSummary(**data)
 
 
 def _set_threads(threads: int | None) -> None:

@@ -286,7 +286,7 @@ class _Trainer:
         self.flops = self._flops()
         clock = _TrainClock(self.device)
         self._announce()
-        with self.reporter.task("train", total=self.steps) as progress:
+        with self.reporter.task("train", total=self.steps, unit="steps") as progress:
             progress.update(completed=run.step)
             clock.start()
             while run.step < self.stop_at:
