@@ -121,3 +121,16 @@ def test_missing_or_empty_splits_are_refused(nano, tmp_path, task, files, error,
         (tmp_path / name).write_text(text)
     with pytest.raises(error, match=message):
         finetune(config(nano, task, tmp_path, tmp_path / "run"))
+
+
+def test_fine_tunes_a_transformers_gpt2_directory(nano, tmp_path):
+    from gptkit.model.hf import export_hf
+    from gptkit.model.store import load_model
+
+    gpt, tok = load_model(nano)
+    hf_dir = export_hf(gpt, tok, tmp_path / "hf")
+    summary = finetune(config(hf_dir, "sst2", FIXTURES / "sst2", tmp_path / "run"))
+    assert summary.results["splits"]["dev"]["n"] == 4
+    init, _ = load_model(tmp_path / "run" / "init")
+    assert init.config.vocab_size == 260
+    assert torch.equal(init.transformer.wte.weight[:257], gpt.transformer.wte.weight[:257])
