@@ -214,6 +214,12 @@ def test_bad_rows_name_file_and_line(tmp_path, name, content, task, message):
         load_split(TASKS[task], tmp_path, "train")
 
 
+def test_a_file_that_is_not_utf8_is_an_input_error(tmp_path):
+    (tmp_path / "train.tsv").write_bytes(b"sentence\tlabel\ncaf\xe9\t1\n")
+    with pytest.raises(InputError, match="train.tsv: not UTF-8 text"):
+        load_split(TASKS["sst2"], tmp_path, "train")
+
+
 def test_predict_files_need_no_labels_but_keep_them(tmp_path):
     (tmp_path / "test.tsv").write_text("index\tsentence\n0\tgreat .\n1\tawful .\n")
     split = read_file(TASKS["sst2"], tmp_path / "test.tsv")

@@ -16,8 +16,9 @@ from __future__ import annotations
 import csv
 import json
 from collections.abc import Iterator, Mapping
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, TextIO
 
 from gptkit.errors import InputError
 
@@ -110,8 +111,14 @@ def _read_jsonl(path: Path) -> Iterator[tuple[int, Mapping[str, Any]]]:
             yield line_no, record
 
 
-def _open_text(path: Path, newline: str | None = None):
+@contextmanager
+def _open_text(path: Path, newline: str | None = None) -> Iterator[TextIO]:
+    """The file as UTF-8 text (a BOM is dropped); a missing file or bytes that are not UTF-8,
+    met while reading, become an InputError naming the file."""
     try:
-        return path.open(encoding="utf-8-sig", newline=newline)
+        with path.open(encoding="utf-8-sig", newline=newline) as f:
+            yield f
     except FileNotFoundError:
         raise InputError("no such file", path) from None
+    except UnicodeDecodeError as e:
+        raise InputError(f"not UTF-8 text ({e.reason} at byte {e.start} of a read block)", path) from None
