@@ -4,9 +4,9 @@ speed (default): one model (a gptkit model directory, or a randomly initialised 
 GPT-2 tokenizer), its task-token version exported with `export_hf` and loaded as
 `GPT2ForSequenceClassification` (pad = eos, the usual recipe). Both train on the same SST-2
 examples, in the same order, with the same micro-batches (right-padded to the batch's longest),
-gradient accumulation, clipping and AdamW. gptkit's figure is the trainer's own tokens/s
-(evaluation and checkpoints excluded) turned into examples/s; transformers' is a plain loop
-timed the same way. Runs alternate and the best of each is compared. gptkit is measured without
+gradient accumulation, clipping and AdamW. Each figure is the median optimizer step after the
+first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpoints excluded;
+transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
 (λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
 
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
@@ -21,8 +21,10 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import itertools
 import json
 import math
+import statistics
 import sys
 import tempfile
 import time
@@ -38,6 +40,7 @@ from gptkit.finetune.transforms import Transform
 from gptkit.model.gpt import GPT, preset
 from gptkit.model.hf import export_hf
 from gptkit.model.store import load_model, save_model
+from gptkit.train.metrics import read_jsonl
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
 
@@ -64,18 +67,21 @@ def small_split(args, out: Path) -> Path:
 
 
 def gptkit_rate(args, model: Path, data: Path, run: Path, lm_weight: float) -> tuple[float, Path]:
-    """Examples/s of one `finetune` run (one epoch over the examples)."""
+    """Examples/s of one `finetune` run (one epoch): the median step after the first, from the
+    trainer's own per-step tokens/s (evaluation and checkpoints excluded)."""
     train = dataclasses.replace(paper_train_config(), micro_batch=args.micro_batch, batch_size=args.batch,
                                 device=args.device, threads=args.threads, log_interval=1)  # fmt: skip
     cfg = FinetuneConfig(model=model, task="sst2", data=data, out=run, epochs=1, lm_weight=lm_weight,
                          max_len=args.max_len, train=train)  # fmt: skip
-    summary = finetune(cfg).training
-    examples = summary.step * args.batch
-    return summary.tokens_per_s * examples / summary.tokens, run / INIT
+    finetune(cfg)
+    records = [r for r in read_jsonl(run / "metrics.jsonl") if "tokens_per_s" in r]
+    seconds = [(r["tokens"] - prev["tokens"]) / r["tokens_per_s"] for prev, r in itertools.pairwise(records)]
+    return args.batch / statistics.median(seconds), run / INIT
 
 
 def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
-    """Examples/s of a plain loop over transformers' GPT2ForSequenceClassification on the same batches."""
+    """Examples/s of a plain loop over transformers' GPT2ForSequenceClassification on the same batches
+    (the median step after the first)."""
     from transformers import GPT2ForSequenceClassification
 
     gpt, tok = load_model(init)
@@ -88,8 +94,9 @@ def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
     batches = ExampleBatches([transform(e) for e in examples], args.micro_batch, 0, 1, 1337, torch.device("cpu"), False)
     optimizer = torch.optim.AdamW(model.parameters(), lr=6.25e-5, weight_decay=0.01)
     accum, steps = args.batch // args.micro_batch, math.ceil(len(examples) / args.batch)
-    started = time.perf_counter()
+    seconds = []
     for _ in range(steps):
+        started = time.perf_counter()
         for _ in range(accum):
             b = batches.next_batch()
             mask = torch.arange(b.tokens.size(1))[None, :] < b.lengths[:, None]
@@ -98,7 +105,8 @@ def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
-    return steps * args.batch / (time.perf_counter() - started)
+        seconds.append(time.perf_counter() - started)
+    return args.batch / statistics.median(seconds[1:])
 
 
 def speed(args) -> None:

@@ -82,6 +82,13 @@ def test_interrupted_fine_tune_resumes_bitwise_identically(nano, tmp_path):
         assert a.read_bytes() == b.read_bytes(), name
 
 
+def test_a_run_directory_refuses_other_settings(nano, tmp_path):
+    finetune(config(nano, "sst2", FIXTURES / "sst2", tmp_path / "run", stop_after=1))
+    changed = dataclasses.replace(config(nano, "sst2", FIXTURES / "sst2", tmp_path / "run"), lm_weight=0.0)
+    with pytest.raises(UsageError, match="other settings \\(finetune.lm_weight differs\\)"):
+        finetune(changed)
+
+
 @pytest.mark.slow
 def test_cli_fine_tunes_reuses_and_predicts(nano, tmp_path):
     run = tmp_path / "run"

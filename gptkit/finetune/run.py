@@ -15,6 +15,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import shutil
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -63,6 +64,7 @@ def finetune(cfg: FinetuneConfig, reporter: Reporter = NULL_REPORTER) -> Finetun
         results = read_json(run / RESULTS, "corrupt results")
         reporter.log(f"{run} is already complete (same model, data and settings): reusing it")
         return FinetuneSummary(run, task.name, results["step"], results["step"], results, _counts(train_split, evals), True)
+    _check_same_run(run, identity)
     tokenizer = _prepare_init(cfg, run, reporter)
     objective = FinetuneObjective(task, tokenizer, train_split, evals, cfg.max_len, cfg.lm_weight, cfg.clf_dropout,
                                   cfg.eval_batch, inputs)  # fmt: skip
@@ -186,6 +188,29 @@ def _identity(cfg: FinetuneConfig) -> dict[str, Any]:
     data.pop("data")  # the data files are inputs, compared by hash
     data["model"] = str(resolve_model_dir(cfg.model).resolve())
     return data
+
+
+def _check_same_run(run: Path, identity: dict[str, Any]) -> None:
+    """A run directory continues only the run it was started for: other settings would resume
+    (or reuse) checkpoints trained with the old ones."""
+    settings = run / SETTINGS
+    if not settings.is_file():
+        return
+    from gptkit.config import build, load_recipe
+
+    recorded = _identity(build(FinetuneConfig, load_recipe(settings).get("finetune", {}), "finetune"))
+    if recorded != identity:
+        key = next(_differences(recorded, identity), "?")
+        raise UsageError(f"{run} holds a fine-tuning run with other settings ({key} differs): "
+                         "choose another --out, or delete it to start over")  # fmt: skip
+
+
+def _differences(a: Any, b: Any, prefix: str = "finetune") -> Iterator[str]:
+    if isinstance(a, dict) and isinstance(b, dict):
+        for key in sorted(set(a) | set(b)):
+            yield from _differences(a.get(key), b.get(key), f"{prefix}.{key}")
+    elif a != b:
+        yield prefix
 
 
 def _input_files(splits: list[Split]) -> list[Path]:
