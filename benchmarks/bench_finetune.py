@@ -9,11 +9,15 @@ first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpo
 transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
 (λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
 
+core: one training step on one micro-batch, gptkit and transformers alternating in one process
+(the robust comparison on a busy machine).
+
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
 tasks whose data is in ../shared/data/finetune, with and without the auxiliary LM loss, and print
 each task's metric (GPT-1 Table 5's comparison).
 
     nice .venv/bin/python benchmarks/bench_finetune.py --examples 256 --repeats 2
+    nice .venv/bin/python benchmarks/bench_finetune.py core --preset mini --repeats 5
     nice .venv/bin/python benchmarks/bench_finetune.py transfer --pretrained runs/q/train --limit 2000
 """
 
@@ -33,10 +37,11 @@ from pathlib import Path
 import torch
 
 from gptkit.finetune.config import FinetuneConfig, paper_train_config
+from gptkit.finetune.head import TaskHead, collate, finetune_loss
 from gptkit.finetune.objective import ExampleBatches
 from gptkit.finetune.run import INIT, finetune
 from gptkit.finetune.tasks import TASKS, load_split
-from gptkit.finetune.transforms import Transform
+from gptkit.finetune.transforms import Transform, add_task_tokens, resize_vocab
 from gptkit.model.gpt import GPT, preset
 from gptkit.model.hf import export_hf
 from gptkit.model.store import load_model, save_model
@@ -92,7 +97,7 @@ def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
     examples = load_split(TASKS["sst2"], data, "train").examples
     transform = Transform(TASKS["sst2"], tok, args.max_len)
     batches = ExampleBatches([transform(e) for e in examples], args.micro_batch, 0, 1, 1337, torch.device("cpu"), False)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=6.25e-5, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6.25e-5, weight_decay=0.01, fused=True)  # Trainer's default
     accum, steps = args.batch // args.micro_batch, math.ceil(len(examples) / args.batch)
     seconds = []
     for _ in range(steps):
@@ -127,6 +132,60 @@ def speed(args) -> None:
         print(f"{name:<16} {rate:8.1f} examples/s{ratio}")
 
 
+def core(args) -> None:
+    """Training steps on one micro-batch, alternating gptkit and transformers in one process (best
+    of ``--repeats`` rounds of 3 steps each): robust to a busy machine, which end-to-end runs,
+    taken one after the other, are not."""
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        gpt, tok = load_model(base_model(args, tmp / "model"))
+        tok = add_task_tokens(tok)
+        gpt = resize_vocab(gpt, tok.vocab_size, torch.Generator().manual_seed(0)).train()
+        from transformers import GPT2ForSequenceClassification
+
+        hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, tmp / "hf"), num_labels=2,
+                                                           pad_token_id=tok.eot_id).train()  # fmt: skip
+        hf.config.pad_token_id = tok.eot_id
+    examples = load_split(TASKS["sst2"], SHARED / "finetune" / "sst2", "train").examples[: args.micro_batch]
+    batch = collate([Transform(TASKS["sst2"], tok, args.max_len)(e) for e in examples])
+    mask = torch.arange(batch.tokens.size(1))[None, :] < batch.lengths[:, None]
+    ids = torch.where(mask, batch.tokens, tok.eot_id)
+    head = TaskHead(TASKS["sst2"], gpt.config.n_embd, 0.1)
+    steps = {
+        "gptkit λ=0": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.0)[0]),
+        "gptkit λ=0.5": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.5)[0]),
+        "transformers": _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(),
+                                                                   labels=batch.labels).loss),
+    }  # fmt: skip
+    best = dict.fromkeys(steps, math.inf)
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            for _ in range(3):
+                step()
+            best[name] = min(best[name], (time.perf_counter() - started) / 3)
+    print(f"one training step (fwd, bwd, clip, AdamW) on {args.micro_batch} SST-2 examples × {batch.tokens.size(1)} "
+          f"tokens, {args.preset}, {args.threads} threads, best of {args.repeats}")  # fmt: skip
+    for name, seconds in best.items():
+        ratio = f"  gptkit {seconds / best['gptkit λ=0']:.2f}x" if name == "transformers" else ""
+        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}")
+
+
+def _stepper(params: list, loss_fn):
+    """A step with fused AdamW: gptkit's fine-tuning setting and transformers' Trainer default."""
+    optimizer = torch.optim.AdamW(params, lr=6.25e-5, weight_decay=0.01, fused=True)
+
+    def step() -> None:
+        loss_fn().backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up: allocations and optimizer state
+    return step
+
+
 def transfer(args) -> None:
     """Pre-trained vs random initialisation (and λ 0.5 vs 0) on the tasks with data here."""
     torch.set_num_threads(args.threads)
@@ -153,7 +212,7 @@ def _score(args, model, task: str, data: Path, run: Path, lm_weight: float) -> f
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", nargs="?", choices=["speed", "transfer"], default="speed")
+    p.add_argument("mode", nargs="?", choices=["speed", "core", "transfer"], default="speed")
     p.add_argument("--model", help="speed: a gptkit model directory (default: a fresh --preset)")
     p.add_argument("--preset", default="mini")
     p.add_argument("--pretrained", help="transfer: the pre-trained gptkit model")
@@ -168,7 +227,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.mode == "transfer" and not args.pretrained:
         sys.exit("transfer needs --pretrained MODEL")
-    (transfer if args.mode == "transfer" else speed)(args)
+    {"speed": speed, "core": core, "transfer": transfer}[args.mode](args)
 
 
 if __name__ == "__main__":
