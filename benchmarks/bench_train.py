@@ -40,7 +40,7 @@ def make_tokens(path: Path, vocab: int, n_tokens: int) -> Path:
     docs = [[*rng.integers(0, eot, size=999).tolist(), eot] for _ in range(n_tokens // 1000 + 1)]
     path.mkdir(parents=True)
     write_token_shard(path / "train_00000.bin", docs, vocab, eot)
-    meta = {"vocab_size": vocab, "eot_id": eot, "tokenizer_hash": "bench", "dtype": "uint16"}
+    meta = {"stage": "pack", "vocab_size": vocab, "eot_id": eot, "tokenizer_hash": "bench", "dtype": "uint16"}
     (path / "manifest.json").write_text(json.dumps(meta))
     return path
 

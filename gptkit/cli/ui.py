@@ -60,12 +60,13 @@ class _CountColumn(ProgressColumn):
         super().__init__(table_column=Column(no_wrap=True))
 
     def render(self, task: Task) -> str:
-        unit = task.fields.get("unit", "")
-        if unit == "B":
-            total = "?" if task.total is None else filesize.decimal(int(task.total))
-            return f"{filesize.decimal(int(task.completed))}/{total}"
-        total = "?" if task.total is None else f"{task.total:,.0f}"
-        return f"{task.completed:,.0f}/{total} {unit}".rstrip()
+        return _count_text(task.completed, task.total, task.fields.get("unit", ""))
+
+
+def _count_text(completed: float, total: float | None, unit: str) -> str:
+    if unit == "B":
+        return f"{filesize.decimal(int(completed))}/{'?' if total is None else filesize.decimal(int(total))}"
+    return f"{completed:,.0f}/{'?' if total is None else f'{total:,.0f}'} {unit}".rstrip()
 
 
 class _RichTask(TaskHandle):
@@ -118,8 +119,7 @@ class _PlainTask(TaskHandle):
             self._print()
 
     def _print(self) -> None:
-        total = "" if self.total is None else f"/{self.total:,.0f}"
-        parts = [f"{self.description} {self.completed:,.0f}{total} {self.unit}".rstrip(), self.fields, self._eta()]
+        parts = [f"{self.description} {_count_text(self.completed, self.total, self.unit)}", self.fields, self._eta()]
         self.console.print("  ".join(p for p in parts if p), markup=False, highlight=False)
         self.printed_at, self.pending = time.monotonic(), False
 
