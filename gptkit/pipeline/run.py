@@ -135,6 +135,7 @@ CONFIG_CLASSES = {
     "train": "gptkit.train.config:TrainConfig",
     "generate": "gptkit.pipeline.run:GenerateSection",
     "eval": "gptkit.eval.config:EvalConfig",
+    "finetune": "gptkit.finetune.config:FinetuneConfig",
 }
 
 
