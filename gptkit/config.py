@@ -117,6 +117,10 @@ def build(cls: type[T], data: Mapping[str, Any] | None = None, prefix: str = "")
         key = _join(prefix, unknown[0])
         known = ", ".join(sorted(fields))
         raise ConfigError(f"unknown config key '{key}' (known keys of '{prefix or 'config'}': {known})")
+    for name, value in data.items():  # a partial table changes only the keys it names
+        factory = fields[name].default_factory
+        if isinstance(value, Mapping) and factory is not dataclasses.MISSING and dataclasses.is_dataclass(default := factory()):
+            data[name] = _merge(to_dict(default), value)
     kwargs = {name: _coerce(hints[name], value, _join(prefix, name)) for name, value in data.items()}
     try:
         return cls(**kwargs)
@@ -238,6 +242,15 @@ def _typename(value: Any) -> str:
 
 def _join(prefix: str, name: str) -> str:
     return f"{prefix}.{name}" if prefix else name
+
+
+def _merge(base: dict[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``base`` with ``top``'s keys set, tables merged key by key."""
+    out = dict(base)
+    for key, value in top.items():
+        both_tables = isinstance(value, Mapping) and isinstance(out.get(key), dict)
+        out[key] = _merge(out[key], value) if both_tables else value
+    return out
 
 
 def _deepcopy(data: Mapping[str, Any]) -> dict[str, Any]:

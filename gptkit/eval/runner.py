@@ -150,10 +150,10 @@ def _quiet_offline_lm_eval() -> None:
 
 def _load_tasks(config: EvalConfig, reporter: Reporter) -> tuple[list, dict[str, Any]]:
     """gptkit's task specs and lm-eval's task dict (with shots and demo seed set) for ``config.tasks``."""
-    from gptkit.eval.tasks import LM_EVAL_NAMES, TASKS
+    from gptkit.eval.tasks import DEFAULT_TASKS, LM_EVAL_NAMES, TASKS
 
     names = list(dict.fromkeys(LM_EVAL_NAMES.get(name, name) for name in config.tasks))
-    specs = _own_task_specs(config, names or list(TASKS), reporter)
+    specs = _own_task_specs(config, names or list(DEFAULT_TASKS), reporter)
     others = [name for name in names if name not in TASKS]
 
     from lm_eval.tasks import TaskManager

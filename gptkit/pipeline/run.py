@@ -137,6 +137,7 @@ CONFIG_CLASSES = {
     "eval": "gptkit.eval.config:EvalConfig",
     "chat_data": "gptkit.chat.data:ChatDataConfig",
     "sft": "gptkit.chat.sft:SFTConfig",
+    "finetune": "gptkit.finetune.config:FinetuneConfig",
 }
 
 

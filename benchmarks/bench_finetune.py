@@ -1,0 +1,234 @@
+"""Fine-tuning: `gptkit finetune` against transformers' GPT2ForSequenceClassification, same run.
+
+speed (default): one model (a gptkit model directory, or a randomly initialised preset over the
+GPT-2 tokenizer), its task-token version exported with `export_hf` and loaded as
+`GPT2ForSequenceClassification` (pad = eos, the usual recipe). Both train on the same SST-2
+examples, in the same order, with the same micro-batches (right-padded to the batch's longest),
+gradient accumulation, clipping and AdamW. Each figure is the median optimizer step after the
+first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpoints excluded;
+transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
+(λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
+
+core: one training step on one micro-batch, gptkit and transformers alternating in one process
+(the robust comparison on a busy machine).
+
+transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
+tasks whose data is in ../shared/data/finetune, with and without the auxiliary LM loss, and print
+each task's metric (GPT-1 Table 5's comparison).
+
+    nice .venv/bin/python benchmarks/bench_finetune.py --examples 256 --repeats 2
+    nice .venv/bin/python benchmarks/bench_finetune.py core --preset mini --repeats 5
+    nice .venv/bin/python benchmarks/bench_finetune.py transfer --pretrained runs/q/train --limit 2000
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import itertools
+import json
+import math
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+from gptkit.finetune.config import FinetuneConfig, paper_train_config
+from gptkit.finetune.head import TaskHead, collate, finetune_loss
+from gptkit.finetune.objective import ExampleBatches
+from gptkit.finetune.run import INIT, finetune
+from gptkit.finetune.tasks import TASKS, load_split
+from gptkit.finetune.transforms import Transform, add_task_tokens, resize_vocab
+from gptkit.model.gpt import GPT, preset
+from gptkit.model.hf import export_hf
+from gptkit.model.store import load_model, save_model
+from gptkit.train.metrics import read_jsonl
+
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+
+
+def base_model(args, out: Path) -> Path:
+    """``--model``, or a fresh ``--preset`` over the GPT-2 tokenizer (saved to ``out``)."""
+    if args.model:
+        return Path(args.model)
+    from gptkit.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(SHARED / "tokenizers" / "gpt2")
+    torch.manual_seed(0)
+    return save_model(out, GPT(preset(args.preset, vocab_size=tok.vocab_size, block_size=args.max_len)), tok)
+
+
+def small_split(args, out: Path) -> Path:
+    """The first ``--examples`` SST-2 training sentences, as train.jsonl and dev.jsonl."""
+    split = load_split(TASKS["sst2"], SHARED / "finetune" / "sst2", "train")
+    rows = [{"text": e.texts[0], "label": e.label} for e in split.examples[: args.examples]]
+    out.mkdir(parents=True, exist_ok=True)
+    for name in ("train", "dev"):
+        (out / f"{name}.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows[: args.examples if name == "train" else 32]))
+    return out
+
+
+def gptkit_rate(args, model: Path, data: Path, run: Path, lm_weight: float) -> tuple[float, Path]:
+    """Examples/s of one `finetune` run (one epoch): the median step after the first, from the
+    trainer's own per-step tokens/s (evaluation and checkpoints excluded)."""
+    train = dataclasses.replace(paper_train_config(), micro_batch=args.micro_batch, batch_size=args.batch,
+                                device=args.device, threads=args.threads, log_interval=1)  # fmt: skip
+    cfg = FinetuneConfig(model=model, task="sst2", data=data, out=run, epochs=1, lm_weight=lm_weight,
+                         max_len=args.max_len, train=train)  # fmt: skip
+    finetune(cfg)
+    records = [r for r in read_jsonl(run / "metrics.jsonl") if "tokens_per_s" in r]
+    seconds = [(r["tokens"] - prev["tokens"]) / r["tokens_per_s"] for prev, r in itertools.pairwise(records)]
+    return args.batch / statistics.median(seconds), run / INIT
+
+
+def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
+    """Examples/s of a plain loop over transformers' GPT2ForSequenceClassification on the same batches
+    (the median step after the first)."""
+    from transformers import GPT2ForSequenceClassification
+
+    gpt, tok = load_model(init)
+    hf_dir = export_hf(gpt, tok, scratch / "hf")
+    model = GPT2ForSequenceClassification.from_pretrained(hf_dir, num_labels=2, pad_token_id=tok.eot_id)
+    model.config.pad_token_id = tok.eot_id
+    model.train()
+    examples = load_split(TASKS["sst2"], data, "train").examples
+    transform = Transform(TASKS["sst2"], tok, args.max_len)
+    batches = ExampleBatches([transform(e) for e in examples], args.micro_batch, 0, 1, 1337, torch.device("cpu"), False)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=6.25e-5, weight_decay=0.01, fused=True)  # Trainer's default
+    accum, steps = args.batch // args.micro_batch, math.ceil(len(examples) / args.batch)
+    seconds = []
+    for _ in range(steps):
+        started = time.perf_counter()
+        for _ in range(accum):
+            b = batches.next_batch()
+            mask = torch.arange(b.tokens.size(1))[None, :] < b.lengths[:, None]
+            ids = torch.where(mask, b.tokens, tok.eot_id)
+            (model(input_ids=ids, attention_mask=mask.long(), labels=b.labels).loss / accum).backward()
+        torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        seconds.append(time.perf_counter() - started)
+    return args.batch / statistics.median(seconds[1:])
+
+
+def speed(args) -> None:
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        model, data = base_model(args, tmp / "model"), small_split(args, tmp / "data")
+        best = {"gptkit λ=0": 0.0, "gptkit λ=0.5": 0.0, "transformers": 0.0}
+        for r in range(args.repeats):
+            rate, init = gptkit_rate(args, model, data, tmp / f"run0-{r}", 0.0)
+            best["gptkit λ=0"] = max(best["gptkit λ=0"], rate)
+            best["transformers"] = max(best["transformers"], hf_rate(args, init, data, tmp / f"hf{r}"))
+            best["gptkit λ=0.5"] = max(best["gptkit λ=0.5"], gptkit_rate(args, model, data, tmp / f"run5-{r}", 0.5)[0])
+    print(f"SST-2 fine-tuning, {args.examples} examples, batch {args.batch} (micro {args.micro_batch}), "
+          f"{args.threads} threads, {args.device}")  # fmt: skip
+    for name, rate in best.items():
+        ratio = f"  gptkit {best['gptkit λ=0'] / rate:.2f}x" if name == "transformers" else ""
+        print(f"{name:<16} {rate:8.1f} examples/s{ratio}")
+
+
+def core(args) -> None:
+    """Training steps on one micro-batch, alternating gptkit and transformers in one process (best
+    of ``--repeats`` rounds of 3 steps each): robust to a busy machine, which end-to-end runs,
+    taken one after the other, are not."""
+    torch.set_num_threads(args.threads)
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        gpt, tok = load_model(base_model(args, tmp / "model"))
+        tok = add_task_tokens(tok)
+        gpt = resize_vocab(gpt, tok.vocab_size, torch.Generator().manual_seed(0)).train()
+        from transformers import GPT2ForSequenceClassification
+
+        hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, tmp / "hf"), num_labels=2,
+                                                           pad_token_id=tok.eot_id).train()  # fmt: skip
+        hf.config.pad_token_id = tok.eot_id
+    examples = load_split(TASKS["sst2"], SHARED / "finetune" / "sst2", "train").examples[: args.micro_batch]
+    batch = collate([Transform(TASKS["sst2"], tok, args.max_len)(e) for e in examples])
+    mask = torch.arange(batch.tokens.size(1))[None, :] < batch.lengths[:, None]
+    ids = torch.where(mask, batch.tokens, tok.eot_id)
+    head = TaskHead(TASKS["sst2"], gpt.config.n_embd, 0.1)
+    steps = {
+        "gptkit λ=0": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.0)[0]),
+        "gptkit λ=0.5": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.5)[0]),
+        "transformers": _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(),
+                                                                   labels=batch.labels).loss),
+    }  # fmt: skip
+    best = dict.fromkeys(steps, math.inf)
+    for _ in range(args.repeats):
+        for name, step in steps.items():
+            started = time.perf_counter()
+            for _ in range(3):
+                step()
+            best[name] = min(best[name], (time.perf_counter() - started) / 3)
+    print(f"one training step (fwd, bwd, clip, AdamW) on {args.micro_batch} SST-2 examples × {batch.tokens.size(1)} "
+          f"tokens, {args.preset}, {args.threads} threads, best of {args.repeats}")  # fmt: skip
+    for name, seconds in best.items():
+        ratio = f"  gptkit {seconds / best['gptkit λ=0']:.2f}x" if name == "transformers" else ""
+        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}")
+
+
+def _stepper(params: list, loss_fn):
+    """A step with fused AdamW: gptkit's fine-tuning setting and transformers' Trainer default."""
+    optimizer = torch.optim.AdamW(params, lr=6.25e-5, weight_decay=0.01, fused=True)
+
+    def step() -> None:
+        loss_fn().backward()
+        torch.nn.utils.clip_grad_norm_(params, 1.0)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+
+    step()  # warm-up: allocations and optimizer state
+    return step
+
+
+def transfer(args) -> None:
+    """Pre-trained vs random initialisation (and λ 0.5 vs 0) on the tasks with data here."""
+    torch.set_num_threads(args.threads)
+    pretrained, tok = load_model(args.pretrained)
+    tasks = {"sst2": "sst2", "cola": "cola", "mrpc": "mrpc", "rte": "rte", "storycloze": "story_cloze"}
+    with tempfile.TemporaryDirectory() as tmp:
+        torch.manual_seed(0)
+        scratch = save_model(Path(tmp) / "random", GPT(pretrained.config), tok)
+        print(f"{'task':<11} {'metric':<9} {'pre-trained':>12} {'random':>8} {'pre, λ=0':>9}")
+        for task, folder in tasks.items():
+            scores = [_score(args, model, task, SHARED / "finetune" / folder, Path(tmp) / f"{task}-{i}", lm)
+                      for i, (model, lm) in enumerate([(args.pretrained, 0.5), (scratch, 0.5), (args.pretrained, 0.0)])]  # fmt: skip
+            print(f"{task:<11} {TASKS[task].metric:<9} {scores[0]:12.3f} {scores[1]:8.3f} {scores[2]:9.3f}")
+
+
+def _score(args, model, task: str, data: Path, run: Path, lm_weight: float) -> float:
+    train = dataclasses.replace(paper_train_config(), device=args.device, threads=args.threads)
+    cfg = FinetuneConfig(model=Path(model), task=task, data=data, out=run, lm_weight=lm_weight, epochs=args.epochs,
+                         max_len=args.max_len, train=train)  # fmt: skip
+    splits = finetune(cfg).results["splits"]
+    first = next(iter(splits.values()))
+    return first[next(iter(first))]
+
+
+def main(argv: list[str] | None = None) -> None:
+    p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    p.add_argument("mode", nargs="?", choices=["speed", "core", "transfer"], default="speed")
+    p.add_argument("--model", help="speed: a gptkit model directory (default: a fresh --preset)")
+    p.add_argument("--preset", default="mini")
+    p.add_argument("--pretrained", help="transfer: the pre-trained gptkit model")
+    p.add_argument("--examples", type=int, default=256)
+    p.add_argument("--batch", type=int, default=32)
+    p.add_argument("--micro-batch", type=int, default=8)
+    p.add_argument("--max-len", type=int, default=128)
+    p.add_argument("--epochs", type=float, default=3.0)
+    p.add_argument("--repeats", type=int, default=2)
+    p.add_argument("--threads", type=int, default=2)
+    p.add_argument("--device", default="cpu")
+    args = p.parse_args(argv)
+    if args.mode == "transfer" and not args.pretrained:
+        sys.exit("transfer needs --pretrained MODEL")
+    {"speed": speed, "core": core, "transfer": transfer}[args.mode](args)
+
+
+if __name__ == "__main__":
+    main()
