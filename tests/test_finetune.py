@@ -96,11 +96,11 @@ def test_cli_fine_tunes_reuses_and_predicts(nano, tmp_path):
             "--set", "finetune.epochs=1"]  # fmt: skip
     proc = run_gptkit(*args)
     assert proc.returncode == 0, proc.stderr
-    assert "sst2 dev (n=4): accuracy" in proc.stdout and "done:" in proc.stdout
+    assert "sst2 dev (n=4): accuracy" in proc.stdout and "results:" in proc.stdout
     tokenizer = json.loads((run / "checkpoints" / "step_00000002" / "tokenizer" / "tokenizer.json").read_text())
     assert {t["content"] for t in tokenizer["added_tokens"]} >= {"<|ft_start|>", "<|ft_delim|>", "<|ft_extract|>"}
     again = run_gptkit(*args)
-    assert again.returncode == 0 and "reused:" in again.stdout and "already complete" in again.stderr
+    assert again.returncode == 0 and "results:" in again.stdout and "already complete" in again.stderr
     pred = run_gptkit("finetune", "predict", run, FIXTURES / "sst2" / "dev.tsv", "--out", tmp_path / "p.jsonl")
     assert pred.returncode == 0, pred.stderr
     lines = [json.loads(x) for x in (tmp_path / "p.jsonl").read_text().splitlines()]

@@ -130,7 +130,9 @@ def test_cli_errors_are_one_line(setup, tmp_path):
 def test_rerun_with_another_template_is_refused(setup, tmp_path):
     from gptkit.chat.sft import BASE_DIR, prepare_base
     from gptkit.errors import UsageError
+    from gptkit.stage import StageRun
 
+    StageRun("sft", tmp_path / "run", {}).claim()  # an earlier sft run's folder
     prepare_base(setup / "model", get_template("chatml"), tmp_path / "run" / BASE_DIR)
     with pytest.raises(UsageError, match="prepared with the 'chatml' template"):
         sft(SFTConfig(model=setup / "model", data=setup / "chat", template="hh"), _train_cfg(tmp_path / "run"))

@@ -9,7 +9,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, err, out
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
 
 class _RunByDefault(TyperGroup):
@@ -63,13 +63,15 @@ def run(
     summary = finetune(cfg, RichReporter()) if main_process else finetune(cfg)
     if not main_process:
         return
+    if summary.reused:
+        already_complete(summary.run_dir, same="model, data and settings")
     if summary.results is None:
         out.print(f"paused at step {summary.step}/{summary.steps} (rerun to resume) → {summary.run_dir}")
         return
     for split, scores in summary.results["splits"].items():
         shown = "  ".join(f"{k} {v:.4f}" for k, v in scores.items() if k != "n")
         out.print(f"{summary.task} {split} (n={scores['n']}): {shown}")
-    out.print(f"{'reused' if summary.reused else 'done'}: {summary.run_dir / 'results.json'}")
+    out.print(f"results: {summary.run_dir / 'results.json'}")
 
 
 @app.command(name="predict")

@@ -75,6 +75,7 @@ class FinetuneObjective(Objective):
     """
 
     name = "finetune"
+    stage = "finetune"
 
     def __init__(self, task: Task, tokenizer: Tokenizer, train: Split, evals: Sequence[Split], max_len: int,
                  lm_weight: float, clf_dropout: float, eval_batch: int, inputs: Sequence[Path] = ()):  # fmt: skip

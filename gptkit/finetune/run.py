@@ -31,25 +31,26 @@ from gptkit.finetune.tasks import Split, Task, get_task, load_split
 from gptkit.finetune.transforms import add_task_tokens, resize_vocab
 from gptkit.io.atomic import atomic_write_json, temp_name
 from gptkit.io.json_files import read_json
-from gptkit.io.manifest import Manifest, file_record, is_complete
+from gptkit.io.manifest import Manifest, file_record
 from gptkit.model.store import load_model, resolve_model_dir, save_model
 from gptkit.model.weights import read_weights
 from gptkit.reporting import NULL_REPORTER, Reporter
+from gptkit.stage import StageResult, StageRun
 
 INIT = "init"
+STAGE = "finetune"
 RESULTS = "results.json"
 SETTINGS = "finetune.toml"
 
 
 @dataclass
-class FinetuneSummary:
+class FinetuneSummary(StageResult):
     run_dir: Path
     task: str
     step: int
     steps: int
     results: dict[str, Any] | None  # None while the run is paused (stop_after)
     counts: dict[str, Any]
-    reused: bool = False
     training: Any = None  # the trainer's TrainSummary (tokens/s, MFU …) of this invocation
 
 
@@ -60,11 +61,13 @@ def finetune(cfg: FinetuneConfig, reporter: Reporter = NULL_REPORTER) -> Finetun
     train_split, evals = _load_splits(task, cfg, data_dir, reporter)
     inputs = _input_files([train_split, *evals])
     identity = _identity(cfg)
-    if is_complete(run, "finetune", identity, [file_record(p) for p in inputs]):
+    stage = StageRun(STAGE, run, identity, [file_record(p) for p in inputs])
+    if stage.reuse() is not None:
         results = read_json(run / RESULTS, "corrupt results")
-        reporter.log(f"{run} is already complete (same model, data and settings): reusing it")
-        return FinetuneSummary(run, task.name, results["step"], results["step"], results, _counts(train_split, evals), True)
+        return FinetuneSummary(run, task.name, results["step"], results["step"], results,
+                               _counts(train_split, evals), reused=True)  # fmt: skip
     _check_same_run(run, identity)
+    stage.claim()  # RUN/init and the settings are written before training
     tokenizer = _prepare_init(cfg, run, reporter)
     objective = FinetuneObjective(task, tokenizer, train_split, evals, cfg.max_len, cfg.lm_weight, cfg.clf_dropout,
                                   cfg.eval_batch, inputs)  # fmt: skip
@@ -78,7 +81,7 @@ def finetune(cfg: FinetuneConfig, reporter: Reporter = NULL_REPORTER) -> Finetun
     scores = objective.last_scores or score_run(run, objective)
     results = {"task": task.name, "metric": task.metric, "step": summary.step, "splits": scores}
     atomic_write_json(run / RESULTS, results)
-    _write_manifest(run, identity, inputs, summary.checkpoint, counts, results)
+    _write_manifest(stage, summary.checkpoint, counts, results)
     return FinetuneSummary(run, task.name, summary.step, summary.steps, results, counts, training=summary)
 
 
@@ -226,8 +229,8 @@ def _counts(train: Split, evals: list[Split]) -> dict[str, Any]:
             "skipped": {s.name: dict(s.skipped) for s in (train, *evals) if s.skipped}}  # fmt: skip
 
 
-def _write_manifest(run: Path, identity: dict, inputs: list[Path], checkpoint: Path | None, counts: dict,
-                    results: dict) -> None:  # fmt: skip
-    outputs = [run / RESULTS, *(sorted(p for p in checkpoint.rglob("*") if p.is_file()) if checkpoint else [])]
-    Manifest(stage="finetune", config=identity, inputs=[file_record(p) for p in inputs],
-             outputs=[file_record(p, run) for p in outputs], counts=counts, extra={"results": results}).write(run)  # fmt: skip
+def _write_manifest(stage: StageRun, checkpoint: Path | None, counts: dict, results: dict) -> None:
+    outputs = [stage.out / RESULTS, *(sorted(p for p in checkpoint.rglob("*") if p.is_file()) if checkpoint else [])]
+    stage.finish(Manifest(stage=STAGE, config=stage.identity, inputs=stage.inputs,
+                          outputs=[file_record(p, stage.out) for p in outputs], counts=counts,
+                          extra={"results": results}))  # fmt: skip
