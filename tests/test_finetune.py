@@ -17,7 +17,7 @@ from gptkit.model.store import save_model
 from gptkit.tokenizer.tokenizer import Tokenizer
 from tests.conftest import assert_one_line_error, run_gptkit
 
-FIXTURES = Path(__file__).parent / "data" / "finetune"
+FIXTURES = Path(__file__).parent / "data" / "finetune-tiny"
 FAST = ["--set", "finetune.train.micro_batch=4", "--set", "finetune.train.batch_size=4", "--set",
         "finetune.train.device=cpu", "--set", "finetune.train.threads=1", "--set", "finetune.train.optim.lr=1e-3"]  # fmt: skip
 

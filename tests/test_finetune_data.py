@@ -17,7 +17,7 @@ from gptkit.model.gpt import GPT, preset
 from gptkit.tokenizer.tokenizer import Tokenizer
 from tests.conftest import shared_path
 
-FIXTURES = Path(__file__).parent / "data" / "finetune"
+FIXTURES = Path(__file__).parent / "data" / "finetune-tiny"
 
 
 def byte_tokenizer() -> Tokenizer:

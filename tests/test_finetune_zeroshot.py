@@ -18,7 +18,7 @@ from gptkit.model.store import save_model
 from gptkit.tokenizer.tokenizer import Tokenizer
 
 DATA = Path(__file__).parent / "data"
-FIXTURES = DATA / "finetune"
+FIXTURES = DATA / "finetune-tiny"
 
 
 @pytest.fixture(scope="module")
