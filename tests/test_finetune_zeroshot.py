@@ -32,7 +32,7 @@ def model_dir(tmp_path_factory):
 @pytest.fixture(scope="module")
 def results(model_dir, tmp_path_factory):
     path, _, _ = model_dir
-    cfg = EvalConfig(model=path, tasks=["sst2", "cola", "race", "storycloze"], shots="0", data_dir=DATA,
+    cfg = EvalConfig(model=path, tasks=["sst2", "cola", "race", "storycloze"], shots="0", data_dir=FIXTURES,
                      out=tmp_path_factory.mktemp("out"), bootstrap_iters=0, cache=False)  # fmt: skip
     evaluate(cfg)
     return json.loads((cfg.out / "results.json").read_text())["results"]
@@ -80,6 +80,6 @@ def test_cola_thresholds_the_average_token_log_probability(model_dir, results):
 
 
 def test_heuristics_are_zero_shot_only(model_dir, tmp_path):
-    cfg = EvalConfig(model=model_dir[0], tasks=["sst2"], shots="1", data_dir=DATA, out=tmp_path)
+    cfg = EvalConfig(model=model_dir[0], tasks=["sst2"], shots="1", data_dir=FIXTURES, out=tmp_path)
     with pytest.raises(UsageError, match="zero-shot heuristic: use --shots 0"):
         evaluate(cfg)
