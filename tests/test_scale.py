@@ -1,4 +1,4 @@
-"""`gptkit scale`: a seconds-long sweep of nano models through the real CLI, FLOP counts, bad input."""
+"""`gptkit scale`: a sweep of nano models through the real CLI, FLOP counts, bad input."""
 
 import json
 import shutil
@@ -10,7 +10,7 @@ from train_data import make_token_dir
 
 from gptkit.scale.config import ScaleConfig, ShapeSpec
 from gptkit.scale.runs import read_run
-from gptkit.scale.sweep import plan_sweep
+from gptkit.scale.sweep import plan_sweep, sweep
 from gptkit.train.config import CheckpointSection, ModelSection, OptimSection, SampleSection, TrainConfig
 
 SHAPES = [(1, 8), (1, 16), (2, 16), (2, 24), (2, 32)]  # (n_layer, n_embd), one head each
@@ -42,6 +42,24 @@ def write_recipe(path: Path, shapes) -> Path:
     return path
 
 
+def one_shape_config(tokens: Path, out: Path, width: int = 16) -> ScaleConfig:
+    """The sweep of the recipe above reduced to one 1-layer shape, as a library config."""
+    train = TrainConfig(block_size=32, micro_batch=4, eval_interval=100000, eval_batches=4, threads=1, device="cpu",
+                        model=ModelSection(preset="nano", dropout=0.0), optim=OptimSection(lr=1e-2),
+                        checkpoint=CheckpointSection(interval=0, keep_best=False), samples=SampleSection(prompts=[]))  # fmt: skip
+    return ScaleConfig(data=tokens, out=out, tokens_per_param=1.5, min_steps=5, train=train,
+                       shapes=[ShapeSpec(n_layer=1, n_head=1, n_embd=width)])  # fmt: skip
+
+
+@pytest.fixture(scope="module")
+def one_run(tmp_path_factory):
+    """A one-run sweep trained through the library (a second or two)."""
+    root = tmp_path_factory.mktemp("scale-one")
+    tokens = make_token_dir(root / "tokens", train_docs=400)
+    summary = sweep(one_shape_config(tokens, root / "sweep"))
+    return {"root": root, "tokens": tokens, "summary": summary}
+
+
 @pytest.fixture(scope="module")
 def swept(tmp_path_factory):
     """A finished five-run sweep, its fit, and a bigger run trained after the fit."""
@@ -58,6 +76,7 @@ def swept(tmp_path_factory):
     return {"root": root, "tokens": tokens, "recipe": recipe, "sweep": sweep, "fit": fit}
 
 
+@pytest.mark.slow  # three sweeps and a fit through the CLI: ~1 min of CPU
 def test_sweep_trains_every_shape_and_records_its_point(swept):
     root = swept["root"]
     manifest = json.loads((root / "sweep" / "manifest.json").read_text())
@@ -72,6 +91,7 @@ def test_sweep_trains_every_shape_and_records_its_point(swept):
     assert "5 runs (5 trained, 0 already done" in swept["sweep"].stdout
 
 
+@pytest.mark.slow
 def test_rerun_skips_finished_runs(swept):
     root = swept["root"]
     again = run_gptkit("scale", "sweep", "-r", swept["recipe"], "-d", swept["tokens"], "-o", root / "sweep")
@@ -79,6 +99,7 @@ def test_rerun_skips_finished_runs(swept):
     assert "5 runs (0 trained, 5 already done" in again.stdout
 
 
+@pytest.mark.slow
 def test_fit_writes_law_intervals_and_plot(swept):
     fit = json.loads((swept["root"] / "fit" / "fit.json").read_text())
     assert fit["form"] == "power" and set(fit["params"]) == {"a", "b", "c"}
@@ -92,6 +113,7 @@ def test_fit_writes_law_intervals_and_plot(swept):
     assert "fitted 5 of 5 runs" in swept["fit"].stdout
 
 
+@pytest.mark.slow
 def test_predict_budget_and_model(swept):
     fit_dir = swept["root"] / "fit"
     fit = json.loads((fit_dir / "fit.json").read_text())
@@ -111,6 +133,7 @@ def test_predict_budget_and_model(swept):
     assert "3x32 × 50,000 tokens" in text.stdout and "compute-optimal" in text.stdout
 
 
+@pytest.mark.slow
 def test_check_compares_a_later_run_with_the_stored_prediction(swept):
     root = swept["root"]
     (run,) = (root / "big" / "runs").iterdir()
@@ -128,38 +151,46 @@ def test_check_compares_a_later_run_with_the_stored_prediction(swept):
     assert (root / "fit" / "checks" / run.name / "check.png").is_file()
 
 
-def test_flops_of_a_planned_and_a_finished_run_match_a_hand_count(swept):
+def test_flops_of_a_planned_and_a_finished_run_match_a_hand_count(one_run):
     """1 layer × 16 wide, vocabulary 96 padded to 128, biases, 32-token sequences."""
     C = 16
     per_layer = 12 * C * C + 9 * C + 2 * 2 * C  # weights, linear biases, two LayerNorms
     n = 128 * C + per_layer + 2 * C  # tied embedding/output layer, one block, final LayerNorm
     per_token = 6 * n + 12 * 1 * 1 * C * 32  # 6N + 12·L·H·Q·T
-    cfg = ScaleConfig(data=swept["tokens"], out=swept["root"] / "sweep", tokens_per_param=1.5, min_steps=5,
-                      shapes=[ShapeSpec(n_layer=1, n_head=1, n_embd=C)],
-                      train=TrainConfig(block_size=32, micro_batch=4, model=ModelSection(preset="nano"),
-                                        optim=OptimSection(), checkpoint=CheckpointSection(),
-                                        samples=SampleSection()))  # fmt: skip
-    (planned,), _ = plan_sweep(cfg)
+    (planned,), _ = plan_sweep(one_shape_config(one_run["tokens"], one_run["root"] / "sweep"))
     assert planned.params == n
     assert planned.tokens == planned.config.steps * 4 * 32 == round(1.5 * n / 128) * 128
     assert planned.flops == per_token * planned.tokens
-    finished = read_run(planned.config.out)
+    (finished,) = one_run["summary"].points
     assert (finished.params, finished.tokens, finished.flops) == (n, planned.tokens, planned.flops)
+    assert finished.budget == "tpp1.5" and finished.loss > 0
 
 
-def test_bad_inputs_are_one_line_errors(swept, tmp_path):
-    root = swept["root"]
+def test_too_short_runs_are_left_out_and_counted(one_run):
+    cfg = one_shape_config(one_run["tokens"], one_run["root"] / "other")
+    cfg.shapes.append(ShapeSpec(n_layer=1, n_head=1, n_embd=4, name="toy"))
+    cfg.min_steps = 20
+    runs, left_out = plan_sweep(cfg)
+    assert [r.name for r in runs] == ["L1-d16_tpp1.5"]
+    assert len(left_out) == 1 and left_out[0].startswith("toy_tpp1.5 left out:")
+
+
+def test_bad_inputs_are_one_line_errors(one_run, tmp_path):
     (tmp_path / "empty").mkdir()
     assert_one_line_error(run_gptkit("scale", "fit", tmp_path / "empty", "-o", tmp_path / "f"), "no training runs")
-    one = tmp_path / "one"
-    shutil.copytree(root / "sweep" / "runs" / "L1-d8_tpp1.5", one / "L1-d8_tpp1.5")
-    assert_one_line_error(run_gptkit("scale", "fit", one, "-o", tmp_path / "f"), "needs at least 4")
+    assert_one_line_error(run_gptkit("scale", "fit", one_run["root"] / "sweep", "-o", tmp_path / "f"),
+                          "1 finished run(s)", "needs at least 4")  # fmt: skip
     partial = tmp_path / "partial"
-    shutil.copytree(root / "sweep" / "runs", partial)
-    (partial / "L2-d32_tpp1.5" / "manifest.json").unlink()  # as if killed before its last step
-    assert_one_line_error(run_gptkit("scale", "fit", partial, "-o", tmp_path / "f"), "L2-d32_tpp1.5", "unfinished")
+    shutil.copytree(one_run["root"] / "sweep" / "runs", partial)
+    (partial / "L1-d16_tpp1.5" / "manifest.json").unlink()  # as if killed before its last step
+    assert_one_line_error(run_gptkit("scale", "fit", partial, "-o", tmp_path / "f"), "L1-d16_tpp1.5", "unfinished")
+    assert_one_line_error(run_gptkit("scale", "predict", tmp_path / "empty", "--flops", "1e9"), "fit.json")
+    assert_one_line_error(run_gptkit("scale", "sweep", "-d", one_run["tokens"], "-o", tmp_path / "s"), "scale.shapes")
+
+
+@pytest.mark.slow
+def test_check_refuses_a_fitted_run_and_predict_needs_a_question(swept):
+    root = swept["root"]
     fitted = root / "sweep" / "runs" / "L2-d32_tpp1.5"
     assert_one_line_error(run_gptkit("scale", "check", root / "fit", fitted), "one of the fit's own runs")
     assert_one_line_error(run_gptkit("scale", "predict", root / "fit"), "give --flops")
-    assert_one_line_error(run_gptkit("scale", "predict", tmp_path / "empty", "--flops", "1e9"), "fit.json")
-    assert_one_line_error(run_gptkit("scale", "sweep", "-d", swept["tokens"], "-o", tmp_path / "s"), "scale.shapes")
