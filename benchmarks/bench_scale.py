@@ -13,7 +13,7 @@ Everything goes through the real CLI, in order:
 Prints the runs, the law, the prediction and the check; the figures go to docs/benchmarks.md.
 
     nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench
-    nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench --target 3x112 --merges 511
+    nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench --set scale.train.optim.lr=6e-3
 """
 
 from __future__ import annotations
@@ -80,6 +80,8 @@ def main() -> None:
     ap.add_argument("--merges", type=int, default=255, help="BPE merges of the tokenizer (vocab = 257 + merges)")
     ap.add_argument("--target", default="4x96", help="shape of the predicted run, LAYERSxWIDTH (8-dim heads)")
     ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a key of the sweep recipe for the sweep and the target, e.g. scale.train.optim.lr=6e-3")
     args = ap.parse_args()
     w = args.work
     corpus = w / "docs" / "corpus.jsonl"
@@ -88,12 +90,13 @@ def main() -> None:
     gptkit("tokenizer", "train", corpus, "--out", w / "tok", "--merges", args.merges, "--threads", args.threads)
     gptkit("data", "pack", corpus, "-t", w / "tok", "-o", w / "tokens", "--val-fraction", "0.05", "-w", 1)
     common = ["-r", args.recipe, "-d", w / "tokens", "--threads", args.threads]
+    common += [arg for item in args.overrides for arg in ("--set", item)]
     gptkit("scale", "sweep", *common, "-o", w / "sweep")
     gptkit("scale", "fit", w / "sweep", "-o", w / "fit")
     layers, width = (int(x) for x in args.target.split("x"))
     target = f"[{{n_layer={layers}, n_head={width // 8}, n_embd={width}}}]"
     cfg = resolve(ScaleConfig, "scale", recipe=args.recipe, options={"data": w / "tokens"},
-                  overrides=[f"scale.shapes={target}"])  # fmt: skip
+                  overrides=[*args.overrides, f"scale.shapes={target}"])  # fmt: skip
     (planned,), _ = plan_sweep(cfg)
     gptkit("scale", "predict", w / "fit", "--model", args.target, "--tokens", str(planned.tokens))
     gptkit("scale", "sweep", *common, "-o", w / "target", "--set", f"scale.shapes={target}")
