@@ -8,6 +8,7 @@ import pytest
 from conftest import assert_one_line_error, run_gptkit
 from train_data import make_token_dir
 
+from gptkit.errors import UsageError
 from gptkit.scale.config import ScaleConfig, ShapeSpec
 from gptkit.scale.runs import read_run
 from gptkit.scale.sweep import plan_sweep, sweep
@@ -194,3 +195,13 @@ def test_check_refuses_a_fitted_run_and_predict_needs_a_question(swept):
     fitted = root / "sweep" / "runs" / "L2-d32_tpp1.5"
     assert_one_line_error(run_gptkit("scale", "check", root / "fit", fitted), "one of the fit's own runs")
     assert_one_line_error(run_gptkit("scale", "predict", root / "fit"), "give --flops")
+
+
+def test_a_finished_run_is_reused_only_with_the_same_settings(one_run):
+    cfg = one_shape_config(one_run["tokens"], one_run["root"] / "sweep")
+    cfg.train.threads = 2  # does not change what the run computes
+    again = sweep(cfg)
+    assert (again.trained, again.reused) == (0, 1)
+    cfg.train.optim.lr = 3e-3
+    with pytest.raises(UsageError, match=r"other settings \(optim\)"):
+        sweep(cfg)

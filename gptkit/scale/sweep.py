@@ -130,16 +130,21 @@ def _plan_run(cfg: ScaleConfig, data: Path, shape: ShapeSpec, model: GPTConfig, 
     return PlannedRun(name, label, config, model, params, tokens, float(per_token * tokens))
 
 
+#: Settings that do not change what a run computes: a finished run is reused whatever they were.
+RUN_INDEPENDENT = {"out", "data", "threads", "device", "resume", "stop_after", "log_interval"}
+
+
 def is_finished(run: PlannedRun) -> bool:
     """True when the run's directory holds this very run, finished; a different finished run there is an error."""
     out = Path(run.config.out)
     if not (out / MANIFEST).is_file():
         return False
-    manifest = read_manifest(out)
-    same_model = manifest.get("model") == run.model.to_dict()
-    if not same_model or manifest.get("counts", {}).get("steps") != run.config.steps:
-        raise UsageError(f"{out} holds a finished run of another shape or length than this grid's "
-                         f"{run.name!r}: use another --out, or delete that run")  # fmt: skip
+    recorded = read_manifest(out).get("config", {})
+    wanted = to_dict(run.config)
+    differing = sorted(k for k in wanted.keys() - RUN_INDEPENDENT if recorded.get(k) != wanted[k])
+    if differing:
+        raise UsageError(f"{out} holds a finished run with other settings ({', '.join(differing)}) than this "
+                         f"grid's {run.name!r}: use another --out, or delete that run")  # fmt: skip
     return True
 
 
