@@ -78,7 +78,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/scale-bench"))
     ap.add_argument("--recipe", type=Path, default=REPO / "recipes" / "scale" / "cpu-sweep.toml")
     ap.add_argument("--merges", type=int, default=255, help="BPE merges of the tokenizer (vocab = 257 + merges)")
-    ap.add_argument("--target", default="4x96", help="shape of the predicted run, LAYERSxWIDTH (8-dim heads)")
+    ap.add_argument("--target", default="4x96", help="shape of the predicted run, LAYERSxWIDTH")
+    ap.add_argument("--head-dim", type=int, default=8, help="head size of the target (n_head = width / head_dim)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the sweep recipe for the sweep and the target, e.g. scale.train.optim.lr=6e-3")
@@ -94,7 +95,7 @@ def main() -> None:
     gptkit("scale", "sweep", *common, "-o", w / "sweep")
     gptkit("scale", "fit", w / "sweep", "-o", w / "fit")
     layers, width = (int(x) for x in args.target.split("x"))
-    target = f"[{{n_layer={layers}, n_head={width // 8}, n_embd={width}}}]"
+    target = f"[{{n_layer={layers}, n_head={width // args.head_dim}, n_embd={width}}}]"
     cfg = resolve(ScaleConfig, "scale", recipe=args.recipe, options={"data": w / "tokens"},
                   overrides=[*args.overrides, f"scale.shapes={target}"])  # fmt: skip
     (planned,), _ = plan_sweep(cfg)
