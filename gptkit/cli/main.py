@@ -12,6 +12,7 @@ from rich.markup import escape
 from gptkit import __version__
 from gptkit.cli import chat, data, finetune, model, pipeline, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
+from gptkit.cli import scale as scale_cli
 from gptkit.cli.ui import err, state
 from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
 
@@ -50,6 +51,7 @@ def root(
 
 app.add_typer(data.app, name="data", help="Web corpora: URLs, crawl, extract, clean, overlap, pack, inspect.")
 app.add_typer(tokenizer.app, name="tokenizer", help="Byte-level BPE: train, encode, decode, info.")
+app.add_typer(scale_cli.app, name="scale", help="Scaling laws: sweep small runs, fit L(C), predict and check a bigger run.")
 train.register(app)
 chat.register(app)
 finetune.register(app)
