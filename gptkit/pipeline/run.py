@@ -135,6 +135,7 @@ CONFIG_CLASSES = {
     "train": "gptkit.train.config:TrainConfig",
     "generate": "gptkit.pipeline.run:GenerateSection",
     "eval": "gptkit.eval.config:EvalConfig",
+    "scale": "gptkit.scale.config:ScaleConfig",  # gptkit scale sweep (not a pipeline stage)
 }
 
 
