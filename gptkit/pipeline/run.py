@@ -138,6 +138,7 @@ CONFIG_CLASSES = {
     "chat_data": "gptkit.chat.data:ChatDataConfig",
     "sft": "gptkit.chat.sft:SFTConfig",
     "finetune": "gptkit.finetune.config:FinetuneConfig",
+    "scale": "gptkit.scale.config:ScaleConfig",  # gptkit scale sweep (not a pipeline stage)
 }
 
 
