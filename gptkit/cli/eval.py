@@ -33,7 +33,7 @@ def eval_command(
         ),
     ] = None,
     shots: Annotated[
-        str | None, typer.Option("--shots", help="0, 1 or few (K demos: LAMBADA 15, CoQA 5). [default: 0]")
+        str | None, typer.Option("--shots", help="0, 1 or few (K demos: LAMBADA 15, CoQA 5). \\[default: 0]")
     ] = None,
     fewshot_k: Annotated[
         int | None, typer.Option("--fewshot-k", min=1, help="Demos per prompt for --shots few.")
@@ -43,15 +43,15 @@ def eval_command(
         typer.Option("--limit", "-n", min=1, help="Evaluate only the first N documents of each task."),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", "-b", min=1, help="Requests per forward pass. [default: 16]")
+        int | None, typer.Option("--batch-size", "-b", min=1, help="Requests per forward pass. \\[default: 16]")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the demo sampler. [default: 1234]")
+        int | None, typer.Option("--seed", help="Seed of the demo sampler. \\[default: 1234]")
     ] = None,
     bootstrap_iters: Annotated[
         int | None,
         typer.Option(
-            "--bootstrap-iters", min=0, help="Bootstrap resamples for stderrs (0: none). [default: 1000]"
+            "--bootstrap-iters", min=0, help="Bootstrap resamples for stderrs (0: none). \\[default: 1000]"
         ),
     ] = None,
     data_dir: Annotated[
@@ -72,17 +72,17 @@ def eval_command(
         str | None,
         typer.Option(
             "--coqa-turns",
-            help="all: every question (GPT-2/3); last: each story's last (lm-eval). [default: all]",
+            help="all: every question (GPT-2/3); last: each story's last (lm-eval). \\[default: all]",
         ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory. [default: MODEL/eval/<shots>shot]")
+        Path | None, typer.Option("--out", "-o", help="Output directory. \\[default: MODEL/eval/<shots>shot]")
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not reuse or store model answers.")
     ] = False,
     device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… [default: cpu]")
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… \\[default: cpu]")
     ] = None,
     print_include_path: Annotated[
         bool,

@@ -9,6 +9,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, SetOpt, already_complete, err, info, out, state
 from gptkit.errors import UsageError
 
@@ -40,7 +41,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="generate")(generate)
     app.command(name="export")(export)
     app.command(name="import")(import_)
-    bench = typer.Typer(help="Measure this machine: matmul peak for MFU.", no_args_is_help=True)
+    bench = App(help="Measure this machine: matmul peak for MFU.", no_args_is_help=True)
     bench.command(name="peak")(peak)
     app.add_typer(bench, name="bench", help="Measure this machine: matmul peak for MFU.")
 

@@ -43,7 +43,7 @@ def quickstart(
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Pipeline recipe (TOML with a [run] table listing the stages).")],
+    recipe: Annotated[Path, typer.Argument(help="Pipeline recipe (TOML with a \\[run] table listing the stages).")],
     run_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<run.name>).")] = None,
     workers: WorkersOpt = None,
     overrides: SetOpt = None,

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
+app = App(no_args_is_help=True)
 
 TokDirArg = Annotated[
     Path, typer.Argument(help="Tokenizer: a 'gptkit tokenizer train' output, an HF dir with tokenizer.json, "
