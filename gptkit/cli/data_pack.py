@@ -22,7 +22,7 @@ def pack(
         typer.Argument(help="Document shards (.jsonl[.zst|.gz…], .txt), directories of them, or glob patterns."),
     ] = None,
     tokenizer: Annotated[
-        Path | None, typer.Option("--tokenizer", "-t", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
+        Path | None, typer.Option("--tokenizer", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory for the token shards.")] = None,
     workers: WorkersOpt = None,
@@ -53,9 +53,9 @@ def pack(
 
       gptkit data pack runs/w/clean --tokenizer runs/w/tok --out runs/w/tokens
 
-      gptkit data pack 'docs/*.jsonl.zst' -t ../shared/data/tokenizers/gpt2 -o tokens --val-docs 1000 -w 8
+      gptkit data pack 'docs/*.jsonl.zst' --tokenizer ../shared/data/tokenizers/gpt2 -o tokens --val-docs 1000 -w 8
 
-      gptkit data pack corpus.txt -t tok -o tokens --shard-tokens 10000000 --set pack.seed=7
+      gptkit data pack corpus.txt --tokenizer tok -o tokens --shard-tokens 10000000 --set pack.seed=7
     """
     from gptkit.config import resolve
     from gptkit.pack.config import PackConfig

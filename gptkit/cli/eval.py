@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, SetOpt, err, out
+from gptkit.cli.ui import RecipeOpt, SetOpt, WhichOpt, err, out
 
 
 def register(app: typer.Typer) -> None:
@@ -40,7 +40,7 @@ def eval_command(
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", "-n", min=1, help="Evaluate only the first N documents of each task."),
+        typer.Option("--limit", min=1, help="Evaluate only the first N documents of each task."),
     ] = None,
     batch_size: Annotated[
         int | None, typer.Option("--batch-size", "-b", min=1, help="Requests per forward pass. \\[default: 16]")
@@ -84,6 +84,7 @@ def eval_command(
     device: Annotated[
         str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… \\[default: cpu]")
     ] = None,
+    which: WhichOpt = None,
     print_include_path: Annotated[
         bool,
         typer.Option(
@@ -131,6 +132,7 @@ def eval_command(
         "data_dir": str(data_dir) if data_dir else None, "coqa.turns": coqa_turns,
         "include_path": [str(p) for p in include_path] if include_path else None,
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
+        "checkpoint": which,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])
     result = evaluate(config, RichReporter())

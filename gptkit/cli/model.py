@@ -10,19 +10,13 @@ from typing import Annotated
 import typer
 
 from gptkit.cli.app import App
-from gptkit.cli.ui import RecipeOpt, SetOpt, already_complete, err, info, out, state
+from gptkit.cli.ui import RecipeOpt, SetOpt, WhichOpt, already_complete, err, info, out, state
 from gptkit.errors import UsageError
 
 ModelArg = Annotated[
     Path,
     typer.Argument(
         help="A model dir, a checkpoint dir, a training run dir (its latest checkpoint) or a transformers GPT-2 dir."
-    ),
-]
-WhichOpt = Annotated[
-    str,
-    typer.Option(
-        "--which", help="Checkpoint of a training run dir: 'latest' or 'best' (lowest validation loss)."
     ),
 ]
 
@@ -53,11 +47,11 @@ def generate(
     ] = "",
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", "-n", min=0, help="Tokens to sample per sample. (default: 100)"),
+        typer.Option("--max-tokens", min=0, help="Tokens to sample per sample. (default: 100)"),
     ] = None,
     temperature: Annotated[
         float | None,
-        typer.Option("--temperature", "-t", min=0.0, help="Softmax temperature; 0 = greedy. (default: 1.0)"),
+        typer.Option("--temperature", min=0.0, help="Softmax temperature; 0 = greedy. (default: 1.0)"),
     ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", min=1, help="Sample among the k most likely tokens only.")
@@ -72,7 +66,7 @@ def generate(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same text).")] = None,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Number of samples to draw.")] = 1,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Number of samples to draw.")] = 1,
     device: Annotated[
         str | None,
         typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda if available, else cpu)"),
@@ -91,7 +85,7 @@ def generate(
 
       gptkit generate runs/w/train --prompt "The meaning of life is" --max-tokens 50
 
-      gptkit generate runs/w/model -p "Once upon a time" -t 0.8 --top-k 200 --seed 1 --samples 3
+      gptkit generate runs/w/model -p "Once upon a time" --temperature 0.8 --top-k 200 --seed 1 --samples 3
 
       gptkit generate runs/w/train --which best --temperature 0
     """

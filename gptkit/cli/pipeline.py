@@ -52,7 +52,7 @@ def run(
 
     Stages: site, urls, crawl, extract, clean, tokenizer, pack, train, generate, eval. Each
     reads the previous stage's folder in the run directory and writes its own; the recipe's
-    table for a stage holds that stage's config, and --set section.key=value overrides it.
+    table for a stage holds that stage's config, and --set SECTION.KEY=VALUE overrides it.
     Ends with report.html and report.md (funnel, loss curve, sample, eval table).
 
     Examples:
