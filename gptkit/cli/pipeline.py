@@ -85,14 +85,17 @@ def _print_summary(report) -> None:
         table.add_row(s.name, f"{s.seconds:.1f}", s.status, summary)
     out.print(table)
     if report.funnel:
-        out.print("[bold]documents:[/] " + " → ".join(f"{n:,} {label}" for label, n in report.funnel))
+        out.print("[bold]documents:[/] " + " → ".join(f"{s.documents:,} {s.label}" for s in report.funnel))
     if report.loss_curve:
         (s0, l0, _), (s1, l1, _) = report.loss_curve[0], report.loss_curve[-1]
         out.print(f"[bold]loss:[/] {_sparkline([t for _, t, _ in report.loss_curve])}  {l0:.3f} (step {s0}) → {l1:.3f} (step {s1})")
     if report.sample:
         out.print(f"[bold]sample:[/] {report.sample}")
     for row in report.eval_rows:
-        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}   published: {row.get('reference', '')}")
+        unit = " %" if row["percent"] else ""
+        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}{unit}   published: {row.get('reference', '')}")
+    for what, value in report.overview:
+        out.print(f"[bold]{what}:[/] {value}", markup=True, highlight=False)
     out.print(f"report: {report.run_dir / 'report.html'}")
 
 
