@@ -14,11 +14,16 @@ from rich.style import Style
 from typer.testing import CliRunner
 
 from gptkit.cli.main import app
-from gptkit.config import build, load_recipe
+from gptkit.config import build, load_recipe, resolve
+from gptkit.data.clean.overlap import OverlapConfig
 from gptkit.errors import ConfigError
+from gptkit.model.convert import ExportConfig, ImportConfig
+from gptkit.pack.inspect import InspectConfig
 from gptkit.pipeline.run import CONFIG_CLASSES, RunSection, stage_config
 
 REPO = Path(__file__).resolve().parents[1]
+#: The recipe tables of the commands that are not pipeline stages.
+COMMAND_CONFIGS = {"export": ExportConfig, "import": ImportConfig, "overlap": OverlapConfig, "inspect": InspectConfig}
 CLI_DOC = REPO / "docs" / "cli.md"
 
 
@@ -105,6 +110,8 @@ def test_every_set_example_resolves(helps):
         if section == "run":
             key, _, value = item.partition("=")
             build(RunSection, {key.split(".", 1)[1]: value}, "run")
+        elif section in COMMAND_CONFIGS:
+            resolve(COMMAND_CONFIGS[section], section, overrides=[item])
         else:
             assert section in CONFIG_CLASSES, f"--set {item}: no config section {section!r}"
             stage_config(section, recipe, [item])

@@ -99,9 +99,11 @@ def _print_summary(stats: dict) -> None:
 def overlap(
     corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
     eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
-    ngram: Annotated[int, typer.Option("--ngram", min=1, help="n-gram length (GPT-2 used 8).")] = 8,
+    ngram: Annotated[int | None, typer.Option("--ngram", min=1, help="n-gram length (GPT-2 used 8). \\[default: 8]")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
     workers: WorkersOpt = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Report GPT-2-style n-gram overlap between a corpus and an eval set.
 
@@ -113,16 +115,21 @@ def overlap(
       gptkit data overlap runs/w/clean --eval ../shared/data/lambada/lambada_test.jsonl
 
       gptkit data overlap corpus/ --eval test.txt --ngram 13 --report overlap.json
+
+      gptkit data overlap corpus/ --eval test.txt --set overlap.ngram=13
     """
+    from gptkit.config import resolve
     from gptkit.data.clean import overlap_report
+    from gptkit.data.clean.overlap import OverlapConfig
     from gptkit.io.atomic import atomic_write_json
 
-    result = overlap_report(corpus, eval_file, ngram, workers or os.cpu_count() or 1, RichReporter())
-    if report is not None:
-        atomic_write_json(report, result)
+    cfg = resolve(OverlapConfig, "overlap", recipe, {"ngram": ngram, "report": report}, overrides or [])
+    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter())
+    if cfg.report is not None:
+        atomic_write_json(cfg.report, result)
     from rich.table import Table
 
-    table = Table(title=f"{ngram}-gram overlap with {eval_file.name}", title_justify="left", show_header=False)
+    table = Table(title=f"{cfg.ngram}-gram overlap with {eval_file.name}", title_justify="left", show_header=False)
     for key, value in result.items():
         table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
     out.print(table)
