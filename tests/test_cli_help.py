@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 import typer
+from conftest import assert_one_line_error, run_gptkit
 from rich.errors import StyleSyntaxError
 from rich.style import Style
 from typer.testing import CliRunner
@@ -157,3 +158,11 @@ def test_renamed_options_are_gone():
     result = runner.invoke(app, ["data", "clean", "x", "--out", "y", "--tasks", "3"])
     assert result.exit_code == 2 and "--tasks" in result.output
     assert _option_table()["--tasks"] == ("-t", {"eval"})
+
+
+def test_new_recipe_options_reach_the_config(tmp_path):
+    """--which on eval and --set on export are read through the config resolver (bad values name the key)."""
+    assert_one_line_error(run_gptkit("eval", tmp_path, "--which", "newest", "--tasks", "lambada"), "eval.checkpoint")
+    assert_one_line_error(run_gptkit("export", tmp_path, "--set", "export.which=newest", "--out", tmp_path / "o"),
+                          "export.which")  # fmt: skip
+    assert_one_line_error(run_gptkit("export", tmp_path), "no output directory")
