@@ -41,7 +41,8 @@ def verify(
 
     folders = [folder for d in directories for folder in _folders(d)]
     if not any(has_manifest for _, has_manifest in folders):
-        raise InputError(f"no {MANIFEST} here or in its sub-folders (not a gptkit output or run directory)", directories[0])
+        where = directories[0]
+        raise InputError(f"no {MANIFEST} here or in its sub-folders (not a gptkit output or run directory)", where)
     table = Table("folder", "files", "result", title="gptkit verify", title_justify="left")
     failed = 0
     for folder, has_manifest in folders:

@@ -40,7 +40,7 @@ class Report:
     sample: str | None = None
     eval_rows: list[dict[str, Any]] = field(default_factory=list)  # task, metric, value, stderr, reference
     run_dir: Path | None = None
-    overview: list[tuple[str, str]] = field(default_factory=list)  # (what, value): time, speed, tokenizer, eval
+    overview: list[tuple[str, str]] = field(default_factory=list)  # (what, value): time, speed, eval size…
     recipe: str | None = None  # the recipe as run, with the --set overrides
     versions: dict[str, str] = field(default_factory=dict)  # gptkit and the libraries that made the outputs
 
@@ -85,14 +85,16 @@ def read_funnel(run_dir: Path) -> list[FunnelStep]:
     urls = _manifest(run_dir, "urls").get("counts", {})
     if "kept" in urls:
         dropped = urls.get("records", 0) - urls["kept"]
-        steps.append(FunnelStep("URLs kept", urls["kept"], f"{urls.get('records', 0):,} records, {dropped:,} dropped"
-                                if dropped else f"{urls.get('records', 0):,} records"))  # fmt: skip
+        records = f"{urls.get('records', 0):,} records"
+        steps.append(FunnelStep("URLs kept", urls["kept"], f"{records}, {dropped:,} dropped" if dropped else records))
     crawl = _manifest(run_dir, "crawl")
     if "fetched" in crawl.get("counts", {}):
-        steps.append(FunnelStep("pages fetched", crawl["counts"]["fetched"], _reasons(crawl.get("reasons", {}))))
+        fetched = crawl["counts"]["fetched"]
+        steps.append(FunnelStep("pages fetched", fetched, _reasons(crawl.get("reasons", {}))))
     extract = _manifest(run_dir, "extract")
     if "documents" in extract.get("counts", {}):
-        steps.append(FunnelStep("documents extracted", extract["counts"]["documents"], _extract_note(extract, run_dir, steps)))
+        note = _extract_note(extract, run_dir, steps)
+        steps.append(FunnelStep("documents extracted", extract["counts"]["documents"], note))
     try:
         stats = json.loads((run_dir / "clean" / "stats.json").read_text(encoding="utf-8"))
     except (OSError, ValueError):
@@ -110,7 +112,8 @@ def _extract_note(extract: dict[str, Any], run_dir: Path, before: list[FunnelSte
     others = [Path(i["path"]).name for i in extract.get("inputs", [])
               if not Path(i["path"]).resolve().is_relative_to(crawl_dir)]  # fmt: skip
     if documents > fetched:
-        return f"+{documents - fetched:,}: the pages of {', '.join(others) or 'other inputs'}, read besides the crawl"
+        sources = ", ".join(others) or "other inputs"
+        return f"+{documents - fetched:,}: the pages of {sources}, read besides the crawl"
     if documents < fetched:
         return f"{fetched - documents:,} pages without main text"
     return ""
@@ -124,8 +127,8 @@ def read_overview(run_dir: Path, stages: list[StageRecord]) -> list[tuple[str, s
         t = train["summary"]
         mfu = f", MFU {100 * t['mfu']:.1f}%" if t.get("mfu") is not None else ""
         params = train.get("counts", {}).get("parameters")
-        rows.append(("training", f"{t['tokens']:,} tokens in {_duration(t['seconds'])}: {t['tokens_per_s']:,.0f} tokens/s"
-                     f"{mfu}" + (f", {params:,} parameters" if params else "")))  # fmt: skip
+        speed = f"{t['tokens']:,} tokens in {_duration(t['seconds'])}: {t['tokens_per_s']:,.0f} tokens/s{mfu}"
+        rows.append(("training", speed + (f", {params:,} parameters" if params else "")))
     rows += _tokenizer_row(run_dir)
     results = run_dir / "eval" / "results.json"
     if results.is_file():
@@ -143,7 +146,8 @@ def _tokenizer_row(run_dir: Path) -> list[tuple[str, str]]:
         return []
     vocab = f"vocabulary {tok['vocab_size']:,}"
     if tok.get("bytes_per_token"):
-        return [("tokenizer", f"{vocab}, {tok['bytes_per_token']:.2f} bytes/token on {tok['held_out_documents']:,} held-out documents")]
+        held_out = f"{tok['bytes_per_token']:.2f} bytes/token on {tok['held_out_documents']:,} held-out documents"
+        return [("tokenizer", f"{vocab}, {held_out}")]
     pack = _manifest(run_dir, "pack").get("summary", {})
     if not pack or sum(pack["documents"].values()) != tok["documents"]:
         return [("tokenizer", vocab)]
@@ -235,7 +239,8 @@ def _eval_rows(report: Report) -> list[list[str]]:
     for r in report.eval_rows:
         unit = " %" if r.get("percent") else ""
         stderr = _fmt(r["stderr"]) + unit if r.get("stderr") is not None else ""
-        rows.append([r["task"], str(r.get("shots", 0)), r["metric"], _fmt(r["value"]) + unit, stderr, r.get("reference", "")])
+        value = _fmt(r["value"]) + unit
+        rows.append([r["task"], str(r.get("shots", 0)), r["metric"], value, stderr, r.get("reference", "")])
     return rows
 
 
@@ -260,6 +265,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 OVERVIEW_HEADER = ["run", "figures"]
 STAGE_HEADER = ["stage", "status", "seconds", "summary"]
 FUNNEL_HEADER = ["step", "documents", "why the count changed"]
+VERSIONS_HEADER = ["library", "version"]
 EVAL_HEADER = ["task", "shots", "metric", "value", "± stderr", "published reference"]
 
 
@@ -277,7 +283,7 @@ def _markdown(report: Report, images: dict[str, Path]) -> str:
     if report.recipe is not None:
         parts += ["## Recipe", "", "```toml", report.recipe, "```", ""]
     if report.versions:
-        parts += ["## Versions", "", _md_table(["library", "version"], [list(v) for v in report.versions.items()]), ""]
+        parts += ["## Versions", "", _md_table(VERSIONS_HEADER, [list(v) for v in report.versions.items()]), ""]
     return "\n".join(parts)
 
 
@@ -313,6 +319,6 @@ def _html(report: Report, images: dict[str, Path]) -> str:
     if report.recipe is not None:
         parts.append(f"<h2>Recipe</h2><pre>{html.escape(report.recipe)}</pre>")
     if report.versions:
-        parts += ["<h2>Versions</h2>", _html_table(["library", "version"], [list(v) for v in report.versions.items()])]
+        parts += ["<h2>Versions</h2>", _html_table(VERSIONS_HEADER, [list(v) for v in report.versions.items()])]
     parts.append("</body></html>\n")
     return "\n".join(parts)
