@@ -69,7 +69,7 @@ def parse_override(item: str) -> tuple[list[str], Any]:
     key, sep, raw = item.partition("=")
     key = key.strip()
     if not sep or not key or any(not part for part in key.split(".")):
-        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.lr=3e-4")
+        raise ConfigError(f"--set {item!r}: expected KEY=VALUE, e.g. --set train.optim.lr=3e-4")
     raw = raw.strip()
     try:
         value = tomllib.loads(f"v = {raw}")["v"]

@@ -203,7 +203,7 @@ def test_user_errors_are_one_line(tmp_path):
     assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--set", "clean.dedup.engine=fast"), "clean.dedup.engine")
     assert_one_line_error(run_gptkit("data", "clean", tmp_path / "missing", "--out", tmp_path / "o"), "missing")
     assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--decontaminate", tmp_path / "nope.jsonl"), "nope.jsonl")
-    assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--tasks", "1", "--task-range", "0:5"), "--task-range")
+    assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path / "o", "--num-tasks", "1", "--task-range", "0:5"), "--task-range")
     assert_one_line_error(run_gptkit("data", "clean", inp, "--out", tmp_path), "contains input files")
 
 

@@ -472,7 +472,7 @@ def test_trained_run_dir_zero_one_and_few_shot(data_dir, tmp_path):
     passages = load_passages(shared_path(LAMBADA))[:400]
     docs.write_text("".join(json.dumps({"id": p["key"], "text": p["text"]}) + "\n" for p in passages))
     tokens = tmp_path / "tokens"
-    proc = run_gptkit("data", "pack", docs, "-t", shared_path("tokenizers/gpt2"), "-o", tokens, "-w", "1",
+    proc = run_gptkit("data", "pack", docs, "--tokenizer", shared_path("tokenizers/gpt2"), "-o", tokens, "-w", "1",
                       "--val-docs", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "run"

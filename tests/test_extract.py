@@ -148,7 +148,7 @@ def test_cli(tmp_path):
     assert {d["metadata"]["url"] for d in docs_of(tmp_path / "o")} == {"http://example.com/", "http://www.iana.org/"}
     (tmp_path / "notes.pdf").write_bytes(b"%PDF")
     assert_one_line_error(run_gptkit("data", "extract", str(tmp_path / "notes.pdf"), "--out", str(tmp_path / "p")), "notes.pdf")
-    assert_one_line_error(run_gptkit("data", "extract", str(folder), "--out", str(tmp_path / "q"), "-e", "magic"), "magic")
+    assert_one_line_error(run_gptkit("data", "extract", str(folder), "--out", str(tmp_path / "q"), "--extractor", "magic"), "magic")
 
 
 def test_loose_html_is_split_by_bytes_and_the_shards_do_not_depend_on_workers(tmp_path):

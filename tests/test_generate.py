@@ -111,7 +111,7 @@ def test_generate_command(gpt2_model_dir, tmp_path):
     assert first.returncode == 0, first.stderr
     assert first.stdout == second.stdout
     assert first.stdout.startswith("The meaning of life is") and len(first.stdout) > len("The meaning of life is")
-    greedy = run_gptkit("generate", gpt2_model_dir, "-p", "Hi", "-n", "8", "-t", "0", "--samples", "2")
+    greedy = run_gptkit("generate", gpt2_model_dir, "-p", "Hi", "--max-tokens", "8", "--temperature", "0", "-n", "2")
     assert greedy.returncode == 0, greedy.stderr
     half = len(greedy.stdout) // 2
     assert greedy.stdout[:half] == greedy.stdout[half:]  # two samples, the same: greedy ignores the seed

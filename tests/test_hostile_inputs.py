@@ -203,7 +203,7 @@ CASES = [
              [{"html": _page(i).decode(), "url": f"http://e.org/{i}"} for i in range(300)]))),
          "counted", ("p.jsonl.gz", "at byte")),
     Case("extract-pdf", ["data", "extract", "{tmp}/n.pdf", "--out", "{out}"], _write("n.pdf", b"%PDF-1.4"), "error", ("n.pdf",)),
-    Case("extract-bad-extractor", ["data", "extract", "{tmp}/a.html", "--out", "{out}", "-e", "magic"],
+    Case("extract-bad-extractor", ["data", "extract", "{tmp}/a.html", "--out", "{out}", "--extractor", "magic"],
          _write("a.html", _page(1)), "error", ("magic",)),
     # clean
     Case("clean-truncated-gz", ["data", "clean", "{tmp}/d.jsonl.gz", "--out", "{out}", "-w", "1"],
@@ -244,16 +244,16 @@ CASES = [
     Case("tok-train-binary", ["tokenizer", "train", "{tmp}/noise.txt", "--out", "{out}"],
          _write("noise.txt", _random_bytes(5000)), "error", ("noise.txt",)),
     # pack
-    Case("pack-no-tokenizer", ["data", "pack", "{tmp}/d.jsonl", "-t", "{tmp}/none", "-o", "{out}"],
+    Case("pack-no-tokenizer", ["data", "pack", "{tmp}/d.jsonl", "--tokenizer", "{tmp}/none", "-o", "{out}"],
          _write("d.jsonl", _jsonl(_prose_docs(5))), "error", ("none",)),
-    Case("pack-broken-tokenizer", ["data", "pack", "{tmp}/d.jsonl", "-t", "{tmp}/tok", "-o", "{out}"],
+    Case("pack-broken-tokenizer", ["data", "pack", "{tmp}/d.jsonl", "--tokenizer", "{tmp}/tok", "-o", "{out}"],
          lambda t: (_write("d.jsonl", _jsonl(_prose_docs(5)))(t),
                     _broken_hf_json(lambda d: d["model"].pop("vocab"))(t)), "error", ("tokenizer.json",)),
-    Case("pack-val-docs-too-many", ["data", "pack", "{tmp}/d.jsonl", "-t", "{gpt2}", "-o", "{out}", "--val-docs", "1000", "-w", "1"],
+    Case("pack-val-docs-too-many", ["data", "pack", "{tmp}/d.jsonl", "--tokenizer", "{gpt2}", "-o", "{out}", "--val-docs", "1000", "-w", "1"],
          _write("d.jsonl", _jsonl(_prose_docs(10))), "counted", ("--val-docs 1,000", "9 held out")),
-    Case("pack-truncated-gz", ["data", "pack", "{tmp}/d.jsonl.gz", "-t", "{gpt2}", "-o", "{out}", "-w", "1"],
+    Case("pack-truncated-gz", ["data", "pack", "{tmp}/d.jsonl.gz", "--tokenizer", "{gpt2}", "-o", "{out}", "-w", "1"],
          _write("d.jsonl.gz", _truncated(gzip.compress, TRUNC_DOCS)), "counted", ("d.jsonl.gz", "at byte")),
-    Case("pack-missing-text", ["data", "pack", "{tmp}/d.jsonl", "-t", "{gpt2}", "-o", "{out}", "-w", "1"],
+    Case("pack-missing-text", ["data", "pack", "{tmp}/d.jsonl", "--tokenizer", "{gpt2}", "-o", "{out}", "-w", "1"],
          _write("d.jsonl", _jsonl(_prose_docs(5)) + b'{"id": "x"}\n'), "counted", ("d.jsonl", "missing 'text'")),
     # train
     Case("train-not-tokens", ["train", "--data", "{tmp}/d", "--out", "{out}", "--steps", "1"],
@@ -313,7 +313,7 @@ def tokens(tmp_path_factory, gpt2):
     """A real token directory (for the train cases that get past their broken argument)."""
     root = tmp_path_factory.mktemp("tokens")
     (root / "d.jsonl").write_bytes(_jsonl(_prose_docs(30)))
-    proc = _run(["data", "pack", str(root / "d.jsonl"), "-t", str(gpt2), "-o", str(root / "tokens"), "-w", "1"], root)
+    proc = _run(["data", "pack", str(root / "d.jsonl"), "--tokenizer", str(gpt2), "-o", str(root / "tokens"), "-w", "1"], root)
     assert proc.returncode == 0, proc.stderr
     return root / "tokens"
 

@@ -61,3 +61,47 @@ def test_verify_reports_missing_file(tmp_path):
 def test_manifest_is_json(tmp_path):
     out, _ = _make_output(tmp_path)
     json.loads((out / "manifest.json").read_text())
+
+
+def _fake_run(tmp_path):
+    """A run directory: two stage outputs with manifests, and site/ and generate/ without one."""
+    run = tmp_path / "run"
+    run.mkdir()
+    for stage in ("clean", "pack"):
+        (tmp_path / stage).mkdir()
+        out, _ = _make_output(tmp_path / stage)
+        out.rename(run / stage)
+    for folder in ("site", "generate"):
+        (run / folder).mkdir()
+        (run / folder / "sample.txt").write_text("no manifest here")
+    (run / "report.html").write_text("<html></html>")
+    return run
+
+
+def test_verify_checks_every_stage_of_a_run(tmp_path):
+    run = _fake_run(tmp_path)
+    for args in ([run], sorted(p for p in run.iterdir() if p.is_dir())):  # `verify RUN` and `verify RUN/*/`
+        proc = run_gptkit("verify", *args)
+        assert proc.returncode == 0, proc.stderr
+        lines = proc.stdout.splitlines()
+        row = {name: next(line for line in lines if f"{run.name}/{name} " in line)
+               for name in ("site", "clean", "pack", "generate")}
+        assert "ok" in row["clean"] and "ok" in row["pack"]
+        assert "skipped: no manifest.json" in row["site"] and "skipped: no manifest.json" in row["generate"]
+        if args == [run]:  # a run's folders come in pipeline order; named folders in the order given
+            at = [lines.index(row[name]) for name in ("site", "clean", "pack", "generate")]
+            assert at == sorted(at)
+
+    shard = run / "clean" / "00000.jsonl.zst"
+    shard.write_bytes(shard.read_bytes()[:-1])
+    (run / "pack" / "manifest.json").write_text("{not json")
+    proc = run_gptkit("verify", run)
+    assert proc.returncode == 1
+    assert "2 of 2 directories failed" in proc.stderr and "00000.jsonl.zst: size" in proc.stderr
+    assert "corrupt manifest" in proc.stdout  # the pack row: a broken manifest fails its folder only
+
+
+def test_verify_without_any_manifest_is_one_line_error(tmp_path):
+    (tmp_path / "empty" / "site").mkdir(parents=True)
+    proc = run_gptkit("verify", tmp_path / "empty")
+    assert proc.returncode == 2 and "no manifest.json here or in its sub-folders" in proc.stderr

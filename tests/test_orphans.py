@@ -108,7 +108,7 @@ def wiki(tmp_path_factory):
 @pytest.mark.parametrize("how", ["sigkill", "ctrl-c"])
 def test_pack_workers_die_with_the_main_process(wiki, tmp_path, how):
     gpt2 = shared_path("tokenizers/gpt2")
-    proc = _start("data", "pack", wiki, "-t", gpt2, "-o", tmp_path / "tokens", "-w", "2", "--shard-tokens", "10000")
+    proc = _start("data", "pack", wiki, "--tokenizer", gpt2, "-o", tmp_path / "tokens", "-w", "2", "--shard-tokens", "10000")
     if how == "sigkill":
         procs = _kill_main(proc)
     else:

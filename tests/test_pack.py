@@ -98,7 +98,7 @@ def test_same_shards_whatever_the_workers(corpus, gpt2, tmp_path):
     hashes = []
     for workers in (1, 2):
         out = tmp_path / f"w{workers}"
-        proc = run_gptkit("data", "pack", corpus, "-t", gpt2, "-o", out, "-w", workers, "--shard-tokens", 15000,
+        proc = run_gptkit("data", "pack", corpus, "--tokenizer", gpt2, "-o", out, "-w", workers, "--shard-tokens", 15000,
                           "--set", "pack.chunk_bytes=20000")  # fmt: skip
         assert proc.returncode == 0, proc.stderr
         manifest = json.loads((out / "manifest.json").read_text())
@@ -125,9 +125,9 @@ def test_rerun_is_a_no_op_and_other_tokenizer_is_refused(corpus, gpt2, tmp_path)
 
     other = tmp_path / "bytes-tok"
     Tokenizer({bytes([i]): i for i in range(256)}, [], {EOT: 256}).save(other)
-    proc = run_gptkit("data", "pack", corpus, "-t", other, "-o", out, "-w", 1)
+    proc = run_gptkit("data", "pack", corpus, "--tokenizer", other, "-o", out, "-w", 1)
     assert_one_line_error(proc, "another tokenizer", "refusing to mix")
-    proc = run_gptkit("-q", "data", "pack", corpus, "-t", gpt2, "-o", out, "--shard-tokens", 999)
+    proc = run_gptkit("-q", "data", "pack", corpus, "--tokenizer", gpt2, "-o", out, "--shard-tokens", 999)
     assert_one_line_error(proc, "other settings", "refusing to mix")
 
 
@@ -155,16 +155,16 @@ def test_bad_input_is_counted_or_a_one_line_error(gpt2, tmp_path):
         '{"text": "good one"}\n{broken json\n{"id": "x"}\n{"text": ""}\n{"text": "good two"}\n'
     )
     (src / "b.jsonl").write_text("")
-    proc = run_gptkit("data", "pack", src, "-t", gpt2, "-o", tmp_path / "out", "--val-docs", 0)
+    proc = run_gptkit("data", "pack", src, "--tokenizer", gpt2, "-o", tmp_path / "out", "--val-docs", 0)
     assert proc.returncode == 0, proc.stderr
     assert "b.jsonl: no documents to pack" in proc.stderr and "a.jsonl:2: invalid JSON" in proc.stderr
     counts = json.loads((tmp_path / "out" / "manifest.json").read_text())["counts"]
     assert counts["train_documents"] == 2 and counts["empty_documents"] == 1
     assert counts["skipped_records"] == 2 and counts["empty_input_files"] == 1 and counts["val_documents"] == 0
 
-    proc = run_gptkit("-q", "data", "pack", src / "b.jsonl", "-t", gpt2, "-o", tmp_path / "out2")
+    proc = run_gptkit("-q", "data", "pack", src / "b.jsonl", "--tokenizer", gpt2, "-o", tmp_path / "out2")
     assert_one_line_error(proc, "b.jsonl", "no documents to pack")
-    proc = run_gptkit("data", "pack", tmp_path / "missing", "-t", gpt2, "-o", tmp_path / "out3")
+    proc = run_gptkit("data", "pack", tmp_path / "missing", "--tokenizer", gpt2, "-o", tmp_path / "out3")
     assert_one_line_error(proc, "missing", "no such file")
     proc = run_gptkit("data", "pack", src, "-o", tmp_path / "out4")
     assert_one_line_error(proc, "--tokenizer")
@@ -198,7 +198,7 @@ def _wait_for(path, proc, seconds=120):
 
 def test_ctrl_c_stops_with_one_line_and_the_rerun_finishes(wiki, gpt2, tmp_path):
     out = tmp_path / "tokens"
-    cmd = [sys.executable, "-m", "gptkit", "-q", "data", "pack", str(wiki), "-t", str(gpt2), "-o", str(out),
+    cmd = [sys.executable, "-m", "gptkit", "-q", "data", "pack", str(wiki), "--tokenizer", str(gpt2), "-o", str(out),
            "-w", "2", "--shard-tokens", "10000"]  # fmt: skip
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(cmd, env=env, stderr=subprocess.PIPE, text=True, start_new_session=True)

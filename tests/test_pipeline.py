@@ -1,6 +1,7 @@
 """`gptkit run` / `gptkit quickstart`: recipes validate, stages chain, reruns skip, a report is written."""
 
 import json
+import re
 import socket
 
 import pytest
@@ -73,3 +74,29 @@ def test_quickstart_recipe_end_to_end(tmp_path):
     rerun = {p.stem: p.stat().st_mtime_ns for p in (run_dir / ".stages").iterdir()}
     assert {k for k in ran if rerun[k] != ran[k]} <= {"generate"}  # sampling is cheap and always redone
     assert again.stdout.count("skipped") >= 8
+
+
+@pytest.mark.slow
+def test_small_run_report_and_verify(tmp_path):
+    """A quickstart on 60 pages: report.html gives time, speed, tokenizer, funnel reasons, the eval
+    limit and % beside the papers' %; `verify RUN` checks every stage and skips site/ and generate/."""
+    run_dir = tmp_path / "small"
+    proc = run_gptkit("quickstart", "--out", run_dir, "--workers", "2", "--set", f"site.port={_free_port()}",
+                      "--set", "site.pages=60", "--set", "tokenizer.merges=500", "--set", "train.steps=12",
+                      "--set", "train.eval_interval=6", "--set", "train.threads=1", "--set", "eval.limit=20",
+                      "--set", "eval.bootstrap_iters=10", timeout=1200)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    html = (run_dir / "report.html").read_text()
+    for expected in ("total time", "tokens/s", "MFU", "bytes/token", "20 of 5,153 documents (eval.limit)",
+                     "disallowed by robots.txt 1", "other_language", "read besides the crawl",
+                     "<h2>Recipe</h2>", "# --set train.steps=12", "<h2>Versions</h2>", "lm_eval", "torch"):
+        assert expected in html, expected
+    acc_row = next(row for row in html.split("<tr>") if "<td>acc</td>" in row)
+    assert re.search(r"<td>[\d.]+ %</td>", acc_row) and "GPT-2 117M: 45.99 %" in acc_row
+    assert "total time:" in proc.stdout
+
+    verify = run_gptkit("verify", run_dir)
+    assert verify.returncode == 0, verify.stderr
+    rows = {line.split()[1].rsplit("/", 1)[-1]: line for line in verify.stdout.splitlines() if str(run_dir) in line}
+    assert "skipped" in rows["site"] and "skipped" in rows["generate"]
+    assert all("ok" in rows[s] for s in ("urls", "crawl", "extract", "clean", "tokenizer", "pack", "train", "eval"))

@@ -125,10 +125,10 @@ def test_every_stage_reuses_its_output_when_only_threads_or_workers_change(tmp_p
         (("data", "extract", tmp_path / "html", "--out", x, "-w", "1"),
          ("data", "extract", tmp_path / "html", "--out", x, "-w", "2"), x),
         (("data", "clean", docs, "--out", cl, "-w", "1"), ("data", "clean", docs, "--out", cl, "-w", "2"), cl),
-        (("tokenizer", "train", cl, "--out", tok, "-m", "300", "-t", "1"),
-         ("tokenizer", "train", cl, "--out", tok, "-m", "300", "-t", "2"), tok),
-        (("data", "pack", cl, "-t", tok, "--out", pk, "-w", "1", "--val-docs", "2"),
-         ("data", "pack", cl, "-t", tok, "--out", pk, "-w", "2", "--val-docs", "2"), pk),
+        (("tokenizer", "train", cl, "--out", tok, "-m", "300", "--threads", "1"),
+         ("tokenizer", "train", cl, "--out", tok, "-m", "300", "--threads", "2"), tok),
+        (("data", "pack", cl, "--tokenizer", tok, "--out", pk, "-w", "1", "--val-docs", "2"),
+         ("data", "pack", cl, "--tokenizer", tok, "--out", pk, "-w", "2", "--val-docs", "2"), pk),
         (("train", "-r", NANO, "--data", pk, "--out", tr, "--steps", "3", "--threads", "1"),
          ("train", "-r", NANO, "--data", pk, "--out", tr, "--steps", "3", "--threads", "2"), tr),
         (("eval", tr, "--tasks", "lambada", "--limit", "2", "--out", ev, "--set", "eval.threads=1"),
@@ -201,9 +201,9 @@ def test_a_pack_refused_by_validation_does_not_block_the_corrected_retry(tmp_pat
     empty = tmp_path / "empty.jsonl"
     empty.write_text('{"text": ""}\n{"text": "   "}\n')
     out = tmp_path / "tokens"
-    proc = run_gptkit("data", "pack", empty, "-t", tmp_path / "tok", "--out", out, "-w", "1")
+    proc = run_gptkit("data", "pack", empty, "--tokenizer", tmp_path / "tok", "--out", out, "-w", "1")
     assert proc.returncode == 2 and "no documents to pack" in proc.stderr, proc.stderr
-    retry = run_gptkit("data", "pack", docs, "-t", tmp_path / "tok", "--out", out, "-w", "1")
+    retry = run_gptkit("data", "pack", docs, "--tokenizer", tmp_path / "tok", "--out", out, "-w", "1")
     assert retry.returncode == 0, retry.stderr
     assert json.loads((out / "manifest.json").read_text())["counts"]["train_documents"] > 0
 

@@ -173,7 +173,7 @@ def test_trains_on_packed_shared_data_with_gpt2_tokenizer_and_samples(tmp_path):
     """The pipeline's own path: `gptkit data pack` real web text, then `gptkit train` on it."""
     docs = shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")
     tokens = tmp_path / "tokens"
-    proc = run_gptkit("data", "pack", docs, "-t", shared_path("tokenizers/gpt2"), "-o", tokens, "-w", "1",
+    proc = run_gptkit("data", "pack", docs, "--tokenizer", shared_path("tokenizers/gpt2"), "-o", tokens, "-w", "1",
                       "--val-docs", "2")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     run = tmp_path / "run"

@@ -2,11 +2,10 @@
 
 from __future__ import annotations
 
-import typer
-
 from gptkit.cli import chat, data_clean, data_pack, data_web
+from gptkit.cli.app import App
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
+app = App(no_args_is_help=True)
 
 data_web.register(app)
 data_clean.register(app)

@@ -23,13 +23,13 @@ def clean(
     recipe: RecipeOpt = None,
     decontaminate: Annotated[
         list[Path] | None,
-        typer.Option("--decontaminate", "-d", help="Eval set to remove (LAMBADA .jsonl, CoQA .json, .txt lines); repeatable."),
+        typer.Option("--decontaminate", help="Eval set to remove (LAMBADA .jsonl, CoQA .json, .txt lines); repeatable."),
     ] = None,
     keep_removed: Annotated[
         bool | None, typer.Option("--keep-removed/--no-keep-removed", help="Write dropped documents to removed/<step>/.")
     ] = None,
     pii: Annotated[bool | None, typer.Option("--pii/--no-pii", help="Mask emails and public IP addresses.")] = None,
-    tasks: Annotated[int | None, typer.Option("--tasks", min=0, help="Split the inputs into N tasks (default: one per file).")] = None,
+    tasks: Annotated[int | None, typer.Option("--num-tasks", min=0, help="Split the inputs into N tasks (default: one per file).")] = None,
     task_range: Annotated[
         str | None, typer.Option("--task-range", metavar="A:B", help="Run only tasks A..B-1 (machines sharing a filesystem).")
     ] = None,
@@ -50,7 +50,7 @@ def clean(
 
       gptkit data clean shards/ -o clean/ -r recipes/clean/fineweb.toml --set clean.language.languages='["en","de"]'
 
-      gptkit data clean shards/ -o clean/ --tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
+      gptkit data clean shards/ -o clean/ --num-tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
 
       gptkit data clean shards/ -o clean/ --set 'clean.steps=["c4","language","exact_dedup"]'
     """
@@ -99,9 +99,11 @@ def _print_summary(stats: dict) -> None:
 def overlap(
     corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
     eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
-    ngram: Annotated[int, typer.Option("--ngram", "-n", min=1, help="n-gram length (GPT-2 used 8).")] = 8,
+    ngram: Annotated[int | None, typer.Option("--ngram", min=1, help="n-gram length (GPT-2 used 8). \\[default: 8]")] = None,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
     workers: WorkersOpt = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Report GPT-2-style n-gram overlap between a corpus and an eval set.
 
@@ -113,16 +115,21 @@ def overlap(
       gptkit data overlap runs/w/clean --eval ../shared/data/lambada/lambada_test.jsonl
 
       gptkit data overlap corpus/ --eval test.txt --ngram 13 --report overlap.json
+
+      gptkit data overlap corpus/ --eval test.txt --set overlap.ngram=13
     """
+    from gptkit.config import resolve
     from gptkit.data.clean import overlap_report
+    from gptkit.data.clean.overlap import OverlapConfig
     from gptkit.io.atomic import atomic_write_json
 
-    result = overlap_report(corpus, eval_file, ngram, workers or os.cpu_count() or 1, RichReporter())
-    if report is not None:
-        atomic_write_json(report, result)
+    cfg = resolve(OverlapConfig, "overlap", recipe, {"ngram": ngram, "report": report}, overrides or [])
+    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter())
+    if cfg.report is not None:
+        atomic_write_json(cfg.report, result)
     from rich.table import Table
 
-    table = Table(title=f"{ngram}-gram overlap with {eval_file.name}", title_justify="left", show_header=False)
+    table = Table(title=f"{cfg.ngram}-gram overlap with {eval_file.name}", title_justify="left", show_header=False)
     for key, value in result.items():
         table.add_row(key, f"{value:.2f}" if isinstance(value, float) else str(value))
     out.print(table)

@@ -22,7 +22,7 @@ def pack(
         typer.Argument(help="Document shards (.jsonl[.zst|.gz…], .txt), directories of them, or glob patterns."),
     ] = None,
     tokenizer: Annotated[
-        Path | None, typer.Option("--tokenizer", "-t", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
+        Path | None, typer.Option("--tokenizer", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
     ] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory for the token shards.")] = None,
     workers: WorkersOpt = None,
@@ -53,9 +53,9 @@ def pack(
 
       gptkit data pack runs/w/clean --tokenizer runs/w/tok --out runs/w/tokens
 
-      gptkit data pack 'docs/*.jsonl.zst' -t ../shared/data/tokenizers/gpt2 -o tokens --val-docs 1000 -w 8
+      gptkit data pack 'docs/*.jsonl.zst' --tokenizer ../shared/data/tokenizers/gpt2 -o tokens --val-docs 1000 -w 8
 
-      gptkit data pack corpus.txt -t tok -o tokens --shard-tokens 10000000 --set pack.seed=7
+      gptkit data pack corpus.txt --tokenizer tok -o tokens --shard-tokens 10000000 --set pack.seed=7
     """
     from gptkit.config import resolve
     from gptkit.pack.config import PackConfig
@@ -81,9 +81,17 @@ def pack(
 
 def inspect(
     directory: Annotated[Path, typer.Argument(help="Token directory written by 'gptkit data pack'.")],
-    quick: Annotated[bool, typer.Option("--quick", help="Headers, sizes and indexes only: no hashes, no id scan.")] = False,
-    samples: Annotated[int, typer.Option("--samples", "-n", min=0, help="Documents to decode and show.")] = 1,
-    chars: Annotated[int, typer.Option("--chars", min=1, help="Show at most this many characters per sample.")] = 600,
+    quick: Annotated[
+        bool | None, typer.Option("--quick", help="Headers, sizes and indexes only: no hashes, no id scan.")
+    ] = None,
+    samples: Annotated[
+        int | None, typer.Option("--samples", "-n", min=0, help="Documents to decode and show. \\[default: 1]")
+    ] = None,
+    chars: Annotated[
+        int | None, typer.Option("--chars", min=1, help="Show at most this many characters per sample. \\[default: 600]")
+    ] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Show the counts of a token directory, decode a sample, and verify it.
 
@@ -96,13 +104,18 @@ def inspect(
       gptkit data inspect runs/w/tokens
 
       gptkit data inspect runs/w/tokens --quick --samples 3
+
+      gptkit data inspect runs/w/tokens --set inspect.chars=2000
     """
     from rich.table import Table
 
+    from gptkit.config import resolve
     from gptkit.errors import StageFailure
-    from gptkit.pack.inspect import inspect_tokens
+    from gptkit.pack.inspect import InspectConfig, inspect_tokens
 
-    report = inspect_tokens(directory, full=not quick, samples=samples)
+    options = {"quick": quick, "samples": samples, "chars": chars}
+    cfg = resolve(InspectConfig, "inspect", recipe, options, overrides or [])
+    report = inspect_tokens(directory, full=not cfg.quick, samples=cfg.samples)
     table = Table("split", "shards", "tokens", "documents", "tokens/doc", title=str(directory))
     for split, s in report.splits.items():
         per_doc = f"{s.tokens / s.documents:,.1f}" if s.documents else "-"
@@ -111,11 +124,11 @@ def inspect(
     m = report.meta
     out.print(f"vocab_size {m['vocab_size']}  eot_id {m['eot_id']}  dtype {m['dtype']}  tokenizer {m['tokenizer_hash']}")
     for i, text in enumerate(report.samples):
-        shown = text if len(text) <= chars else text[:chars] + f"… [{len(text) - chars:,} more characters]"
+        shown = text if len(text) <= cfg.chars else text[:cfg.chars] + f"… [{len(text) - cfg.chars:,} more characters]"
         out.print(f"[bold]sample {i}[/]:", markup=True)
         out.print(shown, markup=False, highlight=False)
     for problem in report.problems:
         err.print(f"[red]FAIL[/] {problem}", markup=True, highlight=False)
     if report.problems:
         raise StageFailure(f"{len(report.problems)} problem(s) in {directory}")
-    out.print(f"ok  {report.files_checked} shards checked" + (" (quick)" if quick else ", hashes match"))
+    out.print(f"ok  {report.files_checked} shards checked" + (" (quick)" if cfg.quick else ", hashes match"))

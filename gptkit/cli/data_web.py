@@ -112,7 +112,7 @@ def crawl(
 def extract(
     inputs: Annotated[list[Path], typer.Argument(help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'.")],
     out_dir: OutOpt,
-    extractor: Annotated[str | None, typer.Option("--extractor", "-e", help="resiliparse (default, fast) or trafilatura (favour precision).")] = None,
+    extractor: Annotated[str | None, typer.Option("--extractor", help="resiliparse (default, fast) or trafilatura (favour precision).")] = None,
     workers: WorkersOpt = None,
     html_field: Annotated[str | None, typer.Option("--html-field", help="Field holding the page in JSONL inputs (default 'html').")] = None,
     recipe: RecipeOpt = None,

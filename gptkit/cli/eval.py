@@ -7,7 +7,7 @@ from typing import Annotated, Any
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, SetOpt, err, out
+from gptkit.cli.ui import RecipeOpt, SetOpt, WhichOpt, err, out
 
 
 def register(app: typer.Typer) -> None:
@@ -33,25 +33,25 @@ def eval_command(
         ),
     ] = None,
     shots: Annotated[
-        str | None, typer.Option("--shots", help="0, 1 or few (K demos: LAMBADA 15, CoQA 5). [default: 0]")
+        str | None, typer.Option("--shots", help="0, 1 or few (K demos: LAMBADA 15, CoQA 5). \\[default: 0]")
     ] = None,
     fewshot_k: Annotated[
         int | None, typer.Option("--fewshot-k", min=1, help="Demos per prompt for --shots few.")
     ] = None,
     limit: Annotated[
         int | None,
-        typer.Option("--limit", "-n", min=1, help="Evaluate only the first N documents of each task."),
+        typer.Option("--limit", min=1, help="Evaluate only the first N documents of each task."),
     ] = None,
     batch_size: Annotated[
-        int | None, typer.Option("--batch-size", "-b", min=1, help="Requests per forward pass. [default: 16]")
+        int | None, typer.Option("--batch-size", "-b", min=1, help="Requests per forward pass. \\[default: 16]")
     ] = None,
     seed: Annotated[
-        int | None, typer.Option("--seed", help="Seed of the demo sampler. [default: 1234]")
+        int | None, typer.Option("--seed", help="Seed of the demo sampler. \\[default: 1234]")
     ] = None,
     bootstrap_iters: Annotated[
         int | None,
         typer.Option(
-            "--bootstrap-iters", min=0, help="Bootstrap resamples for stderrs (0: none). [default: 1000]"
+            "--bootstrap-iters", min=0, help="Bootstrap resamples for stderrs (0: none). \\[default: 1000]"
         ),
     ] = None,
     data_dir: Annotated[
@@ -72,18 +72,19 @@ def eval_command(
         str | None,
         typer.Option(
             "--coqa-turns",
-            help="all: every question (GPT-2/3); last: each story's last (lm-eval). [default: all]",
+            help="all: every question (GPT-2/3); last: each story's last (lm-eval). \\[default: all]",
         ),
     ] = None,
     out_dir: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Output directory. [default: MODEL/eval/<shots>shot]")
+        Path | None, typer.Option("--out", "-o", help="Output directory. \\[default: MODEL/eval/<shots>shot]")
     ] = None,
     no_cache: Annotated[
         bool, typer.Option("--no-cache", help="Do not reuse or store model answers.")
     ] = False,
     device: Annotated[
-        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… [default: cpu]")
+        str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… \\[default: cpu]")
     ] = None,
+    which: WhichOpt = None,
     print_include_path: Annotated[
         bool,
         typer.Option(
@@ -131,6 +132,7 @@ def eval_command(
         "data_dir": str(data_dir) if data_dir else None, "coqa.turns": coqa_turns,
         "include_path": [str(p) for p in include_path] if include_path else None,
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
+        "checkpoint": which,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])
     result = evaluate(config, RichReporter())

@@ -13,14 +13,14 @@ from gptkit import __version__
 from gptkit.cli import chat, data, finetune, model, pipeline, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
 from gptkit.cli import scale as scale_cli
+from gptkit.cli.app import App
 from gptkit.cli.ui import err, state
 from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
 
-app = typer.Typer(
+app = App(
     name="gptkit",
     help="From raw web pages to an evaluated GPT: crawl, extract, clean, tokenize, pack, train, eval.",
     no_args_is_help=True,
-    rich_markup_mode="rich",
     pretty_exceptions_enable=False,
     context_settings={"help_option_names": ["-h", "--help"]},
 )

@@ -9,19 +9,14 @@ from typing import Annotated
 
 import typer
 
-from gptkit.cli.ui import RecipeOpt, SetOpt, already_complete, err, info, out, state
+from gptkit.cli.app import App
+from gptkit.cli.ui import RecipeOpt, SetOpt, WhichOpt, already_complete, err, info, out, state
 from gptkit.errors import UsageError
 
 ModelArg = Annotated[
     Path,
     typer.Argument(
         help="A model dir, a checkpoint dir, a training run dir (its latest checkpoint) or a transformers GPT-2 dir."
-    ),
-]
-WhichOpt = Annotated[
-    str,
-    typer.Option(
-        "--which", help="Checkpoint of a training run dir: 'latest' or 'best' (lowest validation loss)."
     ),
 ]
 
@@ -40,7 +35,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="generate")(generate)
     app.command(name="export")(export)
     app.command(name="import")(import_)
-    bench = typer.Typer(help="Measure this machine: matmul peak for MFU.", no_args_is_help=True)
+    bench = App(help="Measure this machine: matmul peak for MFU.", no_args_is_help=True)
     bench.command(name="peak")(peak)
     app.add_typer(bench, name="bench", help="Measure this machine: matmul peak for MFU.")
 
@@ -52,11 +47,11 @@ def generate(
     ] = "",
     max_tokens: Annotated[
         int | None,
-        typer.Option("--max-tokens", "-n", min=0, help="Tokens to sample per sample. (default: 100)"),
+        typer.Option("--max-tokens", min=0, help="Tokens to sample per sample. (default: 100)"),
     ] = None,
     temperature: Annotated[
         float | None,
-        typer.Option("--temperature", "-t", min=0.0, help="Softmax temperature; 0 = greedy. (default: 1.0)"),
+        typer.Option("--temperature", min=0.0, help="Softmax temperature; 0 = greedy. (default: 1.0)"),
     ] = None,
     top_k: Annotated[
         int | None, typer.Option("--top-k", min=1, help="Sample among the k most likely tokens only.")
@@ -71,7 +66,7 @@ def generate(
         ),
     ] = None,
     seed: Annotated[int | None, typer.Option("--seed", help="Random seed (same seed, same text).")] = None,
-    samples: Annotated[int, typer.Option("--samples", min=1, help="Number of samples to draw.")] = 1,
+    samples: Annotated[int, typer.Option("--samples", "-n", min=1, help="Number of samples to draw.")] = 1,
     device: Annotated[
         str | None,
         typer.Option("--device", help="cpu, cuda, cuda:1 … (default: cuda if available, else cpu)"),
@@ -90,7 +85,7 @@ def generate(
 
       gptkit generate runs/w/train --prompt "The meaning of life is" --max-tokens 50
 
-      gptkit generate runs/w/model -p "Once upon a time" -t 0.8 --top-k 200 --seed 1 --samples 3
+      gptkit generate runs/w/model -p "Once upon a time" --temperature 0.8 --top-k 200 --seed 1 --samples 3
 
       gptkit generate runs/w/train --which best --temperature 0
     """
@@ -124,59 +119,77 @@ def generate(
 
 def export(
     model_path: ModelArg,
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Directory to write.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Directory to write.")] = None,
     fmt: Annotated[
-        ExportFormat,
-        typer.Option("--format", "-f", help="Target format: hf (a transformers model directory)."),
-    ] = ExportFormat.hf,
-    which: WhichOpt = "latest",
+        ExportFormat | None,
+        typer.Option("--format", "-f", help="Target format: hf (a transformers model directory). \\[default: hf]"),
+    ] = None,
+    which: WhichOpt = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Export a model as a transformers model directory (safetensors + config.json + tokenizer).
 
     GPT-2 models load with GPT2LMHeadModel.from_pretrained, GPT-1 models with
     OpenAIGPTLMHeadModel; AutoTokenizer.from_pretrained loads the tokenizer. Works offline.
+    A recipe's \\[export] table may hold out, format and which.
 
     Examples:
 
       gptkit export runs/w/train --format hf --out runs/w/hf
 
       gptkit export runs/w/train --which best --out runs/w/hf-best
-    """
-    from gptkit.model.convert import export_model
 
-    _check_which(which)
-    result = export_model(model_path, out_dir, fmt.value, which)  # type: ignore[arg-type]
+      gptkit export runs/w/train --out runs/w/hf --set export.which=best
+    """
+    from gptkit.config import resolve
+    from gptkit.model.convert import ExportConfig, export_model
+
+    options = {"out": out_dir, "format": fmt.value if fmt else None, "which": which}
+    config = resolve(ExportConfig, "export", recipe, options, overrides or [])
+    if config.out is None:
+        raise UsageError("no output directory: give --out DIR (or out in the recipe's [export] table)")
+    result = export_model(model_path, config.out, config.format, config.which)
     if result.reused:
-        already_complete(out_dir)
+        already_complete(config.out)
         return
     if result.tokenizer is None:
         err.print("[yellow]warning:[/] the model has no tokenizer: AutoTokenizer will not load the export")
     model = result.model
     out.print(
-        f"exported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
+        f"exported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {config.out}"
     )
 
 
 def import_(
     hf_dir: Annotated[Path, typer.Argument(help="A transformers GPT-2 (or GPT-1) model directory.")],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="gptkit model directory to write.")],
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="gptkit model directory to write.")] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
 ) -> None:
     """Convert a transformers GPT-2/GPT-1 directory into a gptkit model directory.
 
     Reads config.json and model.safetensors (or pytorch_model.bin, weights only) and the
-    tokenizer files; the result can be generated from, evaluated or fine-tuned.
+    tokenizer files; the result can be generated from, evaluated or fine-tuned. A recipe's
+    \\[import] table may hold out.
 
     Examples:
 
       gptkit import ~/models/gpt2 --out runs/gpt2
 
       gptkit import runs/w/hf --out runs/w/model-again
-    """
-    from gptkit.model.convert import import_model
 
-    result = import_model(hf_dir, out_dir)
+      gptkit import ~/models/gpt2 --set import.out=runs/gpt2
+    """
+    from gptkit.config import resolve
+    from gptkit.model.convert import ImportConfig, import_model
+
+    config = resolve(ImportConfig, "import", recipe, {"out": out_dir}, overrides or [])
+    if config.out is None:
+        raise UsageError("no output directory: give --out DIR (or out in the recipe's [import] table)")
+    result = import_model(hf_dir, config.out)
     if result.reused:
-        already_complete(out_dir)
+        already_complete(config.out)
         return
     if result.note:
         err.print(f"[yellow]note:[/] {result.note}")
@@ -184,7 +197,7 @@ def import_(
         err.print("[yellow]warning:[/] no tokenizer files in the transformers directory; the model has none")
     model = result.model
     out.print(
-        f"imported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {out_dir}"
+        f"imported {model.config.arch} model ({model.num_params(non_embedding=False):,} parameters) to {config.out}"
     )
 
 

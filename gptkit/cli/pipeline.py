@@ -43,7 +43,7 @@ def quickstart(
 
 
 def run(
-    recipe: Annotated[Path, typer.Argument(help="Pipeline recipe (TOML with a [run] table listing the stages).")],
+    recipe: Annotated[Path, typer.Argument(help="Pipeline recipe (TOML with a \\[run] table listing the stages).")],
     run_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (default: runs/<run.name>).")] = None,
     workers: WorkersOpt = None,
     overrides: SetOpt = None,
@@ -52,7 +52,7 @@ def run(
 
     Stages: site, urls, crawl, extract, clean, tokenizer, pack, train, generate, eval. Each
     reads the previous stage's folder in the run directory and writes its own; the recipe's
-    table for a stage holds that stage's config, and --set section.key=value overrides it.
+    table for a stage holds that stage's config, and --set SECTION.KEY=VALUE overrides it.
     Ends with report.html and report.md (funnel, loss curve, sample, eval table).
 
     Examples:
@@ -85,14 +85,17 @@ def _print_summary(report) -> None:
         table.add_row(s.name, f"{s.seconds:.1f}", s.status, summary)
     out.print(table)
     if report.funnel:
-        out.print("[bold]documents:[/] " + " → ".join(f"{n:,} {label}" for label, n in report.funnel))
+        out.print("[bold]documents:[/] " + " → ".join(f"{s.documents:,} {s.label}" for s in report.funnel))
     if report.loss_curve:
         (s0, l0, _), (s1, l1, _) = report.loss_curve[0], report.loss_curve[-1]
         out.print(f"[bold]loss:[/] {_sparkline([t for _, t, _ in report.loss_curve])}  {l0:.3f} (step {s0}) → {l1:.3f} (step {s1})")
     if report.sample:
         out.print(f"[bold]sample:[/] {report.sample}")
     for row in report.eval_rows:
-        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}   published: {row.get('reference', '')}")
+        unit = " %" if row["percent"] else ""
+        out.print(f"[bold]{row['task']}[/] {row['metric']} = {row['value']:.4g}{unit}   published: {row.get('reference', '')}")
+    for what, value in report.overview:
+        out.print(f"[bold]{what}:[/] {value}", markup=True, highlight=False)
     out.print(f"report: {report.run_dir / 'report.html'}")
 
 

@@ -8,9 +8,10 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
+app = App(no_args_is_help=True)
 
 TokDirArg = Annotated[
     Path, typer.Argument(help="Tokenizer: a 'gptkit tokenizer train' output, an HF dir with tokenizer.json, "
@@ -33,9 +34,9 @@ def train(
     ] = None,
     special: Annotated[
         list[str] | None,
-        typer.Option("--special", help="Extra special token, after <|endoftext|> (repeatable)."),
+        typer.Option("--special-token", help="Extra special token, after <|endoftext|> (repeatable)."),
     ] = None,
-    threads: Annotated[int | None, typer.Option("--threads", "-t", min=1, help="Training threads (default: all cores).")] = None,
+    threads: Annotated[int | None, typer.Option("--threads", min=1, help="Training threads (default: all cores).")] = None,
     held_out: Annotated[
         float | None, typer.Option("--held-out", min=0.0, max=0.49, help="Fraction of documents kept out to measure bytes/token (default 0.01).")
     ] = None,
@@ -58,7 +59,7 @@ def train(
 
       gptkit tokenizer train 'shards/*.jsonl.zst' book.txt -o tok --merges 50000 --threads 8
 
-      gptkit tokenizer train corpus.jsonl -o tok -m 4000 --special '<|pad|>' --set tokenizer.min_frequency=5
+      gptkit tokenizer train corpus.jsonl -o tok -m 4000 --special-token '<|pad|>' --set tokenizer.min_frequency=5
     """
     from gptkit.config import resolve
     from gptkit.tokenizer.train import TrainTokenizerConfig, train_tokenizer
@@ -148,7 +149,7 @@ def decode(
 def info_cmd(
     tokenizer: TokDirArg,
     text: Annotated[str | None, typer.Option("--text", help="Show how this string splits into tokens.")] = None,
-    sample: Annotated[int, typer.Option("--sample", "-n", min=0, help="How many tokens to show from the vocabulary.")] = 12,
+    sample: Annotated[int, typer.Option("--samples", "-n", min=0, help="How many tokens to show from the vocabulary.")] = 12,
 ) -> None:
     """Show a tokenizer's vocabulary size, merges, specials, hash and a sample of tokens.
 

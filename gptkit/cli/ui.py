@@ -46,7 +46,11 @@ RecipeOpt = Annotated[
 ]
 SetOpt = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override any config key, e.g. --set train.lr=3e-4 (repeatable)."),
+    typer.Option("--set", "-s", metavar="KEY=VALUE", help="Override a config key: SECTION.KEY=VALUE, as in the examples below (repeatable)."),
+]
+WhichOpt = Annotated[
+    str | None,
+    typer.Option("--which", help="Checkpoint of a training run dir: 'latest' or 'best' (lowest validation loss)."),
 ]
 WorkersOpt = Annotated[
     int | None, typer.Option("--workers", "-w", min=1, help="Worker processes (default: all cores).")

@@ -17,6 +17,22 @@ from gptkit.stage import STAGE_FILE, StageResult, StageRun, check_inputs
 
 
 @dataclass
+class ExportConfig:
+    """The ``[export]`` table of a recipe (``gptkit export --recipe``)."""
+
+    out: Path | None = None  # the transformers directory to write
+    format: Literal["hf"] = "hf"
+    which: Literal["latest", "best"] = "latest"  # checkpoint of a training run dir
+
+
+@dataclass
+class ImportConfig:
+    """The ``[import]`` table of a recipe (``gptkit import --recipe``)."""
+
+    out: Path | None = None  # the gptkit model directory to write
+
+
+@dataclass
 class ConvertResult(StageResult):
     """Where the converted model went; ``model`` and ``tokenizer`` are None when it was reused."""
 

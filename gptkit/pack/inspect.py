@@ -21,6 +21,15 @@ from gptkit.pack.pack import SPLITS, TOKENIZER_DIR
 
 
 @dataclass
+class InspectConfig:
+    """The ``[inspect]`` table of a recipe (``gptkit data inspect --recipe``)."""
+
+    quick: bool = False  # headers, sizes and indexes only: no hashes, no id scan
+    samples: int = 1  # documents to decode and show
+    chars: int = 600  # characters shown per sample at most
+
+
+@dataclass
 class SplitStats:
     shards: int = 0
     tokens: int = 0

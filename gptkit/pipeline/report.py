@@ -25,14 +25,24 @@ class StageRecord:
 
 
 @dataclass
+class FunnelStep:
+    label: str
+    documents: int
+    note: str = ""  # why the count changed: the drop reasons, or where documents were added
+
+
+@dataclass
 class Report:
     title: str
     stages: list[StageRecord] = field(default_factory=list)
-    funnel: list[tuple[str, int]] = field(default_factory=list)  # (step, documents)
+    funnel: list[FunnelStep] = field(default_factory=list)
     loss_curve: list[tuple[int, float, float | None]] = field(default_factory=list)  # (step, train, val)
     sample: str | None = None
     eval_rows: list[dict[str, Any]] = field(default_factory=list)  # task, metric, value, stderr, reference
     run_dir: Path | None = None
+    overview: list[tuple[str, str]] = field(default_factory=list)  # (what, value): time, speed, eval size…
+    recipe: str | None = None  # the recipe as run, with the --set overrides
+    versions: dict[str, str] = field(default_factory=dict)  # gptkit and the libraries that made the outputs
 
 
 def read_loss_curve(metrics_jsonl: Path) -> list[tuple[int, float, float | None]]:
@@ -56,14 +66,117 @@ def read_loss_curve(metrics_jsonl: Path) -> list[tuple[int, float, float | None]
     return [(s, p[0], p[1]) for s, p in sorted(points.items()) if p[0] is not None]
 
 
-def _plot_funnel(funnel: list[tuple[str, int]], path: Path) -> None:
+def _manifest(run_dir: Path, stage: str) -> dict[str, Any]:
+    try:
+        return json.loads((run_dir / stage / "manifest.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+
+
+def _reasons(counts: dict[str, int], top: int = 4) -> str:
+    """``reason n, reason n, …``: the most frequent first."""
+    ranked = sorted(((k, n) for k, n in counts.items() if n), key=lambda kv: -kv[1])
+    return ", ".join(f"{k} {n:,}" for k, n in ranked[:top]) + (", …" if len(ranked) > top else "")
+
+
+def read_funnel(run_dir: Path) -> list[FunnelStep]:
+    """Documents after each step from URLs to the cleaned corpus, each with why its count changed."""
+    steps = []
+    urls = _manifest(run_dir, "urls").get("counts", {})
+    if "kept" in urls:
+        dropped = urls.get("records", 0) - urls["kept"]
+        records = f"{urls.get('records', 0):,} records"
+        steps.append(FunnelStep("URLs kept", urls["kept"], f"{records}, {dropped:,} dropped" if dropped else records))
+    crawl = _manifest(run_dir, "crawl")
+    if "fetched" in crawl.get("counts", {}):
+        fetched = crawl["counts"]["fetched"]
+        steps.append(FunnelStep("pages fetched", fetched, _reasons(crawl.get("reasons", {}))))
+    extract = _manifest(run_dir, "extract")
+    if "documents" in extract.get("counts", {}):
+        note = _extract_note(extract, run_dir, steps)
+        steps.append(FunnelStep("documents extracted", extract["counts"]["documents"], note))
+    try:
+        stats = json.loads((run_dir / "clean" / "stats.json").read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return steps
+    for name, step in stats.get("steps", {}).items():
+        steps.append(FunnelStep(f"after {name}", int(step["docs_out"]), _reasons(step.get("dropped", {}))))
+    return steps
+
+
+def _extract_note(extract: dict[str, Any], run_dir: Path, before: list[FunnelStep]) -> str:
+    """Where extraction adds documents (inputs besides the crawl) or loses pages."""
+    documents = extract["counts"]["documents"]
+    fetched = before[-1].documents if before else documents
+    crawl_dir = (run_dir / "crawl").resolve()
+    others = [Path(i["path"]).name for i in extract.get("inputs", [])
+              if not Path(i["path"]).resolve().is_relative_to(crawl_dir)]  # fmt: skip
+    if documents > fetched:
+        sources = ", ".join(others) or "other inputs"
+        return f"+{documents - fetched:,}: the pages of {sources}, read besides the crawl"
+    if documents < fetched:
+        return f"{fetched - documents:,} pages without main text"
+    return ""
+
+
+def read_overview(run_dir: Path, stages: list[StageRecord]) -> list[tuple[str, str]]:
+    """The run's key figures: total time, training speed, tokenizer compression, what eval covered."""
+    rows = [("total time", _duration(sum(s.seconds for s in stages)) + f" over {len(stages)} stages")]
+    train = _manifest(run_dir, "train")
+    if train.get("summary"):
+        t = train["summary"]
+        mfu = f", MFU {100 * t['mfu']:.1f}%" if t.get("mfu") is not None else ""
+        params = train.get("counts", {}).get("parameters")
+        speed = f"{t['tokens']:,} tokens in {_duration(t['seconds'])}: {t['tokens_per_s']:,.0f} tokens/s{mfu}"
+        rows.append(("training", speed + (f", {params:,} parameters" if params else "")))
+    rows += _tokenizer_row(run_dir)
+    results = run_dir / "eval" / "results.json"
+    if results.is_file():
+        n_samples = json.loads(results.read_text(encoding="utf-8")).get("n-samples", {})
+        for task, n in n_samples.items():
+            rows.append((f"eval {task}", f"{n['effective']:,} of {n['original']:,} documents"
+                         + (" (eval.limit)" if n["effective"] < n["original"] else "")))  # fmt: skip
+    return rows
+
+
+def _tokenizer_row(run_dir: Path) -> list[tuple[str, str]]:
+    """Bytes per token on held-out documents, else over the packed corpus (the tokenizer's own text)."""
+    tok = _manifest(run_dir, "tokenizer").get("summary", {})
+    if not tok:
+        return []
+    vocab = f"vocabulary {tok['vocab_size']:,}"
+    if tok.get("bytes_per_token"):
+        held_out = f"{tok['bytes_per_token']:.2f} bytes/token on {tok['held_out_documents']:,} held-out documents"
+        return [("tokenizer", f"{vocab}, {held_out}")]
+    pack = _manifest(run_dir, "pack").get("summary", {})
+    if not pack or sum(pack["documents"].values()) != tok["documents"]:
+        return [("tokenizer", vocab)]
+    tokens = sum(pack["tokens"].values()) - tok["documents"]  # one <|endoftext|> per document
+    return [("tokenizer", f"{vocab}, {tok['text_bytes'] / tokens:.2f} bytes/token over its own training text")]
+
+
+def read_versions(run_dir: Path) -> dict[str, str]:
+    """gptkit's and the libraries' versions, as the last stage that ran recorded them."""
+    for stage in ("eval", "train", "pack", "tokenizer", "clean", "extract"):
+        manifest = _manifest(run_dir, stage)
+        if manifest.get("versions"):
+            return {"gptkit": manifest.get("gptkit_version", "?"), **manifest["versions"]}
+    return {}
+
+
+def _duration(seconds: float) -> str:
+    minutes, secs = divmod(round(seconds), 60)
+    return f"{minutes} min {secs:02d} s" if minutes else f"{seconds:.1f} s"
+
+
+def _plot_funnel(funnel: list[FunnelStep], path: Path) -> None:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    labels = [s for s, _ in funnel][::-1]
-    values = [n for _, n in funnel][::-1]
+    labels = [s.label for s in funnel][::-1]
+    values = [s.documents for s in funnel][::-1]
     fig, ax = plt.subplots(figsize=(7, 0.45 * len(funnel) + 1.2))
     bars = ax.barh(labels, values, color="#4C72B0")
     ax.bar_label(bars, labels=[f"{v:,}" for v in values], padding=3)
@@ -121,11 +234,18 @@ def _stage_rows(report: Report) -> list[list[str]]:
 
 
 def _eval_rows(report: Report) -> list[list[str]]:
-    return [
-        [r["task"], str(r.get("shots", 0)), r["metric"], _fmt(r["value"]),
-         _fmt(r.get("stderr")) if r.get("stderr") is not None else "", r.get("reference", "")]
-        for r in report.eval_rows
-    ]  # fmt: skip
+    """Accuracy-like metrics in %, as the papers' numbers beside them (``reference``) are."""
+    rows = []
+    for r in report.eval_rows:
+        unit = " %" if r.get("percent") else ""
+        stderr = _fmt(r["stderr"]) + unit if r.get("stderr") is not None else ""
+        value = _fmt(r["value"]) + unit
+        rows.append([r["task"], str(r.get("shots", 0)), r["metric"], value, stderr, r.get("reference", "")])
+    return rows
+
+
+def _funnel_rows(report: Report) -> list[list[str]]:
+    return [[s.label, f"{s.documents:,}", s.note] for s in report.funnel]
 
 
 def _fmt(v: Any) -> str:
@@ -142,18 +262,28 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
     return "\n".join(lines)
 
 
+OVERVIEW_HEADER = ["run", "figures"]
 STAGE_HEADER = ["stage", "status", "seconds", "summary"]
+FUNNEL_HEADER = ["step", "documents", "why the count changed"]
+VERSIONS_HEADER = ["library", "version"]
 EVAL_HEADER = ["task", "shots", "metric", "value", "± stderr", "published reference"]
 
 
 def _markdown(report: Report, images: dict[str, Path]) -> str:
-    parts = [f"# {report.title}", "", "## Stages", "", _md_table(STAGE_HEADER, _stage_rows(report)), ""]
+    parts = [f"# {report.title}", "", _md_table(OVERVIEW_HEADER, [list(r) for r in report.overview]), ""]
+    parts += ["## Stages", "", _md_table(STAGE_HEADER, _stage_rows(report)), ""]
     for name, path in images.items():
         parts += [f"## {name}", "", f"![{name}]({path.name})", ""]
+        if name == "Data funnel":
+            parts += [_md_table(FUNNEL_HEADER, _funnel_rows(report)), ""]
     if report.sample is not None:
         parts += ["## Generated sample", "", "```", report.sample, "```", ""]
     if report.eval_rows:
         parts += ["## Evaluation", "", _md_table(EVAL_HEADER, _eval_rows(report)), ""]
+    if report.recipe is not None:
+        parts += ["## Recipe", "", "```toml", report.recipe, "```", ""]
+    if report.versions:
+        parts += ["## Versions", "", _md_table(VERSIONS_HEADER, [list(v) for v in report.versions.items()]), ""]
     return "\n".join(parts)
 
 
@@ -172,15 +302,23 @@ def _html(report: Report, images: dict[str, Path]) -> str:
         "text-align:left;vertical-align:top}th{background:#f3f3f3}pre{background:#f6f6f6;padding:1em;"
         "white-space:pre-wrap}img{max-width:100%}",
         "</style></head><body>",
-        f"<h1>{html.escape(report.title)}</h1><h2>Stages</h2>",
+        f"<h1>{html.escape(report.title)}</h1>",
+        _html_table(OVERVIEW_HEADER, [list(r) for r in report.overview]),
+        "<h2>Stages</h2>",
         _html_table(STAGE_HEADER, _stage_rows(report)),
     ]
     for name, path in images.items():
         data = base64.b64encode(path.read_bytes()).decode("ascii")
         parts.append(f"<h2>{html.escape(name)}</h2><img alt='{html.escape(name)}' src='data:image/png;base64,{data}'>")
+        if name == "Data funnel":
+            parts.append(_html_table(FUNNEL_HEADER, _funnel_rows(report)))
     if report.sample is not None:
         parts.append(f"<h2>Generated sample</h2><pre>{html.escape(report.sample)}</pre>")
     if report.eval_rows:
         parts += ["<h2>Evaluation</h2>", _html_table(EVAL_HEADER, _eval_rows(report))]
+    if report.recipe is not None:
+        parts.append(f"<h2>Recipe</h2><pre>{html.escape(report.recipe)}</pre>")
+    if report.versions:
+        parts += ["<h2>Versions</h2>", _html_table(VERSIONS_HEADER, [list(v) for v in report.versions.items()])]
     parts.append("</body></html>\n")
     return "\n".join(parts)

@@ -32,7 +32,15 @@ from gptkit.config import apply_overrides, build, load_recipe, merge_tables, par
 from gptkit.errors import ConfigError
 from gptkit.io.atomic import atomic_write_json, atomic_write_text
 from gptkit.pipeline import site
-from gptkit.pipeline.report import Report, StageRecord, read_loss_curve, write_report
+from gptkit.pipeline.report import (
+    Report,
+    StageRecord,
+    read_funnel,
+    read_loss_curve,
+    read_overview,
+    read_versions,
+    write_report,
+)
 from gptkit.reporting import NULL_REPORTER, Reporter
 
 STATE_DIR = ".stages"
@@ -101,7 +109,8 @@ def run_pipeline(
         stage_config(section, recipe, overrides)
     run_dir = Path(run_dir) if run_dir is not None else Path("runs") / run.name
     run_dir.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(run_dir / "recipe.toml", Path(recipe_path).read_text(encoding="utf-8"))
+    recipe_text = Path(recipe_path).read_text(encoding="utf-8")
+    atomic_write_text(run_dir / "recipe.toml", recipe_text)
     ctx = RunContext(run_dir, recipe, overrides, reporter, workers)
 
     report = Report(title=f"gptkit run: {run.name}", run_dir=run_dir)
@@ -118,7 +127,7 @@ def run_pipeline(
         reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(record.summary)}")
         report.stages.append(record)
 
-    _fill_report(report, run_dir)
+    _fill_report(report, run_dir, recipe_text, overrides)
     write_report(report, run_dir)
     return report
 
@@ -186,13 +195,6 @@ def _previous_run(run_dir: Path, name: str, seconds: float, summary: dict) -> tu
 
 def _short(summary: dict[str, Any]) -> str:
     return "  ".join(f"{k}={v:,}" if isinstance(v, int) else f"{k}={v}" for k, v in summary.items())
-
-
-def _counts(out: Path) -> dict[str, Any]:
-    path = out / "manifest.json"
-    if not path.is_file():
-        return {}
-    return json.loads(path.read_text(encoding="utf-8")).get("counts", {})
 
 
 # -- stages ---------------------------------------------------------------------------------------
@@ -330,20 +332,10 @@ STAGES: dict[str, Callable[[RunContext], tuple[bool, dict]]] = {
 }
 
 
-def _fill_report(report: Report, run_dir: Path) -> None:
-    """Funnel, loss curve, sample and eval table from what the stages wrote."""
-    funnel = []
-    steps = (("urls", "URLs kept", "kept"), ("crawl", "pages fetched", "fetched"), ("extract", "documents extracted", "documents"))
-    for stage, label, key in steps:
-        n = _counts(run_dir / stage).get(key)
-        if n is not None:
-            funnel.append((label, int(n)))
-    stats_path = run_dir / "clean" / "stats.json"
-    if stats_path.is_file():
-        stats = json.loads(stats_path.read_text(encoding="utf-8"))
-        for name, step in stats.get("steps", {}).items():
-            funnel.append((f"after {name}", int(step["docs_out"])))
-    report.funnel = funnel
+def _fill_report(report: Report, run_dir: Path, recipe_text: str, overrides: list[str]) -> None:
+    """Overview, funnel, loss curve, sample, eval table, recipe and versions from what the stages wrote."""
+    report.overview = read_overview(run_dir, report.stages)
+    report.funnel = read_funnel(run_dir)
     report.loss_curve = read_loss_curve(run_dir / "train" / "metrics.jsonl")
     sample = run_dir / "generate" / "sample.txt"
     report.sample = sample.read_text(encoding="utf-8") if sample.is_file() else None
@@ -352,5 +344,8 @@ def _fill_report(report: Report, run_dir: Path) -> None:
         from gptkit.eval.results import table_rows
 
         for row in table_rows(json.loads(results.read_text(encoding="utf-8"))):
-            refs = "; ".join(f"{r['paper']} {r['model']}: {r['value']}" for r in row["references"])
+            unit = " %" if row["percent"] else ""
+            refs = "; ".join(f"{r['paper']} {r['model']}: {r['value']:g}{unit}" for r in row["references"])
             report.eval_rows.append({**row, "reference": refs})
+    report.recipe = recipe_text + "".join(f"\n# --set {item}" for item in overrides)
+    report.versions = read_versions(run_dir)

@@ -25,6 +25,14 @@ _eval_keys = np.zeros(0, dtype=np.uint64)
 
 
 @dataclass
+class OverlapConfig:
+    """The ``[overlap]`` table of a recipe (``gptkit data overlap --recipe``)."""
+
+    ngram: int = 8  # n-gram length (GPT-2 used 8, GPT-3 13)
+    report: Path | None = None  # also write the report as JSON here
+
+
+@dataclass
 class EvalSet:
     keys_per_doc: list[np.ndarray]  # sorted distinct n-gram keys of each eval document
 
