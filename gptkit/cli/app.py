@@ -56,8 +56,8 @@ class Group(_Relabelled, TyperGroup):
 class App(typer.Typer):
     """typer.Typer with rich help whose groups and commands use :func:`value_label`."""
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(cls=Group, rich_markup_mode="rich", **kwargs)
+    def __init__(self, *, cls: type[Group] = Group, **kwargs: Any):
+        super().__init__(cls=cls, rich_markup_mode="rich", **kwargs)
 
     def command(self, *args: Any, cls: type[TyperCommand] | None = None, **kwargs: Any) -> Any:
         return super().command(*args, cls=cls or Command, **kwargs)

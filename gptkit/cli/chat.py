@@ -86,7 +86,7 @@ def sft(
     """Fine-tune a model on conversations (InstructGPT step 1); rerun the same command to resume.
 
     Adds the chat template's special tokens to MODEL (RUN/base/), then trains with the same loop
-    as 'gptkit train' (every key of its 'train' table: --set train.epochs=16, train.optim.lr …);
+    as 'gptkit train': every key of its 'train' table applies (--set train.epochs=16 for more epochs);
     the 'sft' table holds model, data, template, loss_on and batching. val_loss is the loss on
     the assistant tokens of the held-out conversations. Every checkpoint carries the tokenizer
     with its chat template, for 'gptkit chat RUN' and 'gptkit export'.
@@ -118,9 +118,9 @@ def sft(
 def chat(
     run: Annotated[Path, typer.Argument(help="A 'gptkit sft' run or model directory (its chat template is used).")],
     system: Annotated[str | None, typer.Option("--system", help="System prompt.")] = None,
-    temperature: Annotated[float, typer.Option("--temperature", "-t", min=0.0, help="0 = greedy.")] = 0.7,
+    temperature: Annotated[float, typer.Option("--temperature", min=0.0, help="0 = greedy.")] = 0.7,
     top_k: Annotated[int | None, typer.Option("--top-k", min=1, help="Sample from the k most likely tokens.")] = 50,
-    max_tokens: Annotated[int, typer.Option("--max-tokens", "-n", min=1, help="Longest reply, in tokens.")] = 256,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest reply, in tokens.")] = 256,
     seed: Annotated[int | None, typer.Option("--seed", help="Seed of the sampling (each reply reuses it).")] = None,
     best: Annotated[bool, typer.Option("--best", help="Use the run's best-validation checkpoint, not the latest.")] = False,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,

@@ -7,12 +7,12 @@ from pathlib import Path
 from typing import Annotated
 
 import typer
-from typer.core import TyperGroup
 
+from gptkit.cli.app import App, Group
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
 
-class _RunByDefault(TyperGroup):
+class _RunByDefault(Group):
     """``gptkit finetune MODEL …`` means ``gptkit finetune run MODEL …``; ``predict`` is the other command."""
 
     def parse_args(self, ctx, args):
@@ -21,8 +21,8 @@ class _RunByDefault(TyperGroup):
         return super().parse_args(ctx, args)
 
 
-app = typer.Typer(cls=_RunByDefault, no_args_is_help=True, rich_markup_mode="rich",
-                  help="GPT-1 fine-tuning: gptkit finetune MODEL --task T --data DIR --out RUN; then predict.")  # fmt: skip
+app = App(cls=_RunByDefault, no_args_is_help=True,
+          help="GPT-1 fine-tuning: gptkit finetune MODEL --task T --data DIR --out RUN; then predict.")  # fmt: skip
 
 
 def register(root: typer.Typer) -> None:
@@ -33,7 +33,7 @@ def register(root: typer.Typer) -> None:
 @app.command(name="run")
 def run(
     model: Annotated[Path, typer.Argument(help="A gptkit model or run directory, or a transformers GPT-1/GPT-2 directory.")],
-    task: Annotated[str | None, typer.Option("--task", "-t", help="sst2, cola, rte, mnli, qnli, snli, scitail, mrpc, qqp, stsb, storycloze or race.")] = None,
+    task: Annotated[str | None, typer.Option("--task", help="sst2, cola, rte, mnli, qnli, snli, scitail, mrpc, qqp, stsb, storycloze or race.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (checkpoints, metrics, results.json).")] = None,
     data: Annotated[Path | None, typer.Option("--data", "-d", help="The task's data directory (see docs/finetune.md).")] = None,
     recipe: RecipeOpt = None,
@@ -78,7 +78,7 @@ def run(
 def predict(
     run_dir: Annotated[Path, typer.Argument(help="A fine-tuning run directory (gptkit finetune --out).")],
     file: Annotated[Path, typer.Argument(help="Examples: the task's own format (TSV, CSV, RACE folder), .jsonl or .parquet.")],
-    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions JSONL. [default: RUN/predictions/FILE.jsonl]")] = None,
+    out_path: Annotated[Path | None, typer.Option("--out", "-o", help="Predictions JSONL. \\[default: RUN/predictions/FILE.jsonl]")] = None,
     device: Annotated[str, typer.Option("--device", help="auto, cpu or cuda.")] = "auto",
 ) -> None:
     """Write one JSON line per example of FILE: its source (file:line), the prediction (label

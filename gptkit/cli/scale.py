@@ -9,9 +9,10 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, out
 
-app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
+app = App(no_args_is_help=True)
 
 FitArg = Annotated[Path, typer.Argument(help="A 'gptkit scale fit' output directory (or its fit.json).")]
 
@@ -31,9 +32,9 @@ def sweep(
 ) -> None:
     """Train a grid of model shapes × token budgets; rerun the same command to resume or skip finished runs.
 
-    The recipe's [scale] table lists the shapes ([[scale.shapes]]: preset, n_layer, n_head, n_embd,
+    The recipe's \\[scale] table lists the shapes (\\[\\[scale.shapes]]: preset, n_layer, n_head, n_embd,
     lr, name) and either tokens_per_param (default 20: one compute-optimal run per shape) or flops
-    (FLOP budgets: every shape at each). [scale.train] is an ordinary [train] table for every run;
+    (FLOP budgets: every shape at each). \\[scale.train] is an ordinary \\[train] table for every run;
     the sweep sets each run's model, steps and warmup (scale.warmup_frac of its steps). FLOPs are
     counted as 'gptkit train' counts them (6N + attention per token). Writes OUT/runs/<name>/ and
     OUT/manifest.json (every run's parameters, tokens, FLOPs and final validation loss).
@@ -61,9 +62,9 @@ def sweep(
 def fit(
     sweep_dir: Annotated[Path, typer.Argument(help="A 'gptkit scale sweep' directory, or a folder of training runs.")],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output directory for fit.json and fit.png.")],
-    form: Annotated[FormChoice, typer.Option("--form", "-f", help="power: L(C) = aC^b + c; chinchilla: "
+    form: Annotated[FormChoice, typer.Option("--form", help="power: L(C) = aC^b + c; chinchilla: "
                                               "L(N,D) = E + A/N^α + B/D^β.")] = FormChoice.power,  # fmt: skip
-    bootstrap: Annotated[int, typer.Option("--bootstrap", "-b", min=0, help="Bootstrap replicates for the intervals.")] = 200,
+    bootstrap: Annotated[int, typer.Option("--bootstrap", min=0, help="Bootstrap replicates for the intervals.")] = 200,
     level: Annotated[float, typer.Option("--level", min=0.5, max=0.999, help="Interval coverage.")] = 0.95,
     seed: Annotated[int, typer.Option("--seed", help="Seed of the bootstrap.")] = 0,
     extend: Annotated[float, typer.Option("--extend", min=1.0, help="Plot the law this many times beyond the largest run.")] = 100.0,
@@ -96,9 +97,9 @@ def fit(
 def predict(
     fit_path: FitArg,
     flops: Annotated[float | None, typer.Option("--flops", "-c", help="Training compute in FLOPs, e.g. 1e17.")] = None,
-    model: Annotated[str | None, typer.Option("--model", "-m", help="A preset, LAYERSxWIDTH (4x128) or "
+    model: Annotated[str | None, typer.Option("--model", help="A preset, LAYERSxWIDTH (4x128) or "
                                               "n_layer=4,n_embd=128,n_head=4.")] = None,  # fmt: skip
-    tokens: Annotated[int | None, typer.Option("--tokens", "-t", min=1, help="Training tokens of --model.")] = None,
+    tokens: Annotated[int | None, typer.Option("--tokens", min=1, help="Training tokens of --model.")] = None,
     as_json: Annotated[bool, typer.Option("--json", help="Print one JSON object instead of text.")] = False,
 ) -> None:
     """Predict the final validation loss (with its interval) of a budget or of a model × tokens.
