@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, info, out
 
 
@@ -17,6 +18,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="overlap")(overlap)
 
 
+@with_executor_options
 def clean(
     inputs: Annotated[list[Path], typer.Argument(help="Document files or folders (.jsonl[.zst|.gz], .txt).", show_default=False)],
     out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; re-running resumes).")],
@@ -35,6 +37,7 @@ def clean(
     ] = None,
     workers: WorkersOpt = None,
     overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Filter, deduplicate and decontaminate documents the way FineWeb does, corpus-wide.
 
@@ -52,6 +55,10 @@ def clean(
 
       gptkit data clean shards/ -o clean/ --tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
 
+      gptkit data clean shards/ -o clean/ --executor ray --ray-address auto --cpus-per-task 1
+
+      gptkit data clean shards/ -o clean/ --executor slurm --partition cpu --time 02:00:00 --workers 200
+
       gptkit data clean shards/ -o clean/ --set 'clean.steps=["c4","language","exact_dedup"]'
     """
     from gptkit.config import resolve
@@ -64,8 +71,10 @@ def clean(
         "tasks": tasks,
         "decontaminate.eval_files": [str(p) for p in decontaminate] if decontaminate else None,
     }
-    cfg = resolve(CleanConfig, "clean", recipe, options, overrides or [])
-    summary = run_clean(inputs, out_dir, cfg, RichReporter(), workers=workers or os.cpu_count() or 1, task_range=task_range)
+    executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
+    cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
+    summary = run_clean(inputs, out_dir, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
+                        task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:
         info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
         return
@@ -96,12 +105,16 @@ def _print_summary(stats: dict) -> None:
             err.print(f"  {example}", markup=False)
 
 
+@with_executor_options
 def overlap(
     corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
     eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
     ngram: Annotated[int, typer.Option("--ngram", "-n", min=1, help="n-gram length (GPT-2 used 8).")] = 8,
     report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
     workers: WorkersOpt = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Report GPT-2-style n-gram overlap between a corpus and an eval set.
 
@@ -115,9 +128,13 @@ def overlap(
       gptkit data overlap corpus/ --eval test.txt --ngram 13 --report overlap.json
     """
     from gptkit.data.clean import overlap_report
+    from gptkit.errors import ConfigError
     from gptkit.io.atomic import atomic_write_json
 
-    result = overlap_report(corpus, eval_file, ngram, workers or os.cpu_count() or 1, RichReporter())
+    executor, rest = resolve_executor(recipe, executor_options or {}, overrides)
+    if rest:
+        raise ConfigError(f"--set {rest[0]!r}: data overlap reads only executor.* keys")
+    result = overlap_report(corpus, eval_file, ngram, workers or os.cpu_count() or 1, RichReporter(), executor)
     if report is not None:
         atomic_write_json(report, result)
     from rich.table import Table

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, out
 
 
@@ -16,6 +17,7 @@ def register(app: typer.Typer) -> None:
     app.command(name="inspect")(inspect)
 
 
+@with_executor_options
 def pack(
     inputs: Annotated[
         list[Path] | None,
@@ -39,6 +41,7 @@ def pack(
     text_key: Annotated[str | None, typer.Option("--text-key", help="JSON field holding the text (default 'text').")] = None,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Encode documents into token shards that 'gptkit train' reads.
 
@@ -64,8 +67,9 @@ def pack(
     options = {"inputs": [str(p) for p in inputs] if inputs else None, "tokenizer": tokenizer, "out": out_dir,
                "workers": workers, "shard_tokens": shard_tokens, "val_fraction": val_fraction,
                "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
-    cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides or [])
-    summary = run_pack(cfg, RichReporter())
+    executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
+    cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides)
+    summary = run_pack(cfg, RichReporter(), executor)
     if summary.reused:
         already_complete(summary.out)
     for issue in summary.issues[:5]:

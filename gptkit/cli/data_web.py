@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, out
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (rerun the command to resume).")]
@@ -109,6 +110,7 @@ def crawl(
     _show_counts(f"crawl → {out_dir}", summary.counts, summary.details["reasons"])
 
 
+@with_executor_options
 def extract(
     inputs: Annotated[list[Path], typer.Argument(help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'.")],
     out_dir: OutOpt,
@@ -117,6 +119,7 @@ def extract(
     html_field: Annotated[str | None, typer.Option("--html-field", help="Field holding the page in JSONL inputs (default 'html').")] = None,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Extract the main text of web pages into document shards.
 
@@ -131,6 +134,8 @@ def extract(
       gptkit data extract runs/w/crawl --out runs/w/docs
 
       gptkit data extract CC-MAIN-*.warc.gz --out runs/cc/docs --extractor trafilatura --workers 8
+
+      gptkit data extract CC-MAIN-*.warc.gz --out /shared/cc/docs --executor slurm --workers 500 --time 01:00:00
     """
     import os
 
@@ -140,8 +145,9 @@ def extract(
 
     options = {"inputs": [str(p) for p in inputs], "out": str(out_dir), "extractor": extractor,
                "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
-    cfg = resolve(ExtractConfig, "extract", recipe, options, set_ or [])
-    summary = run_extract(cfg, RichReporter())
+    executor, set_ = resolve_executor(recipe, executor_options or {}, set_)
+    cfg = resolve(ExtractConfig, "extract", recipe, options, set_)
+    summary = run_extract(cfg, RichReporter(), executor)
     if summary.reused:
         already_complete(out_dir)
     speed = {} if summary.reused else {"pages/s": summary.details["pages_per_s"]}

@@ -40,7 +40,7 @@ from gptkit.data.clean.filters import Filter
 from gptkit.data.clean.stats import StepStats, merge_issues, merge_steps
 from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
-from gptkit.exec import COMPLETIONS, Phase, executor_for, parse_task_range, read_marker
+from gptkit.exec import COMPLETIONS, ExecutorConfig, Phase, executor_for, parse_task_range, read_marker
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import (
@@ -328,8 +328,10 @@ def clean(
     reporter: Reporter = NULL_REPORTER,
     workers: int = 1,
     task_range: str | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> CleanSummary:
-    """Run (or resume) the clean stage; see the package docstring."""
+    """Run (or resume) the clean stage; see the package docstring. ``executor`` says where the
+    tasks run (local processes by default); it never changes the output."""
     cfg = config or CleanConfig()
     out = Path(out_dir)
     files = document_files(inputs)
@@ -351,7 +353,7 @@ def clean(
     eval_keys = build_eval_index([str(p) for p in eval_files], cfg.decontaminate.ngram)
     tasks = plan_tasks(files, cfg.tasks, out)
     selected = parse_task_range(task_range, len(tasks))
-    init = (_init_worker, (cfg, eval_keys))
+    init = (_init_worker, (cfg, eval_keys), executor)
 
     filter_ids = [f"filter-{t.index:05d}" for t in tasks]
     _run_phase("filter", filter_task, tasks, filter_ids, selected, out, workers, init, reporter)
@@ -384,7 +386,8 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
             bar.advance()
             bar.update(docs=f"{docs:,}")
 
-        executor_for(workers).run(Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1]), on_done=done)
+        phase = Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1], name=name.replace(" ", "-"))
+        executor_for(workers, init[2]).run(phase, on_done=done)
 
 
 def _refuse_inputs_inside(out: Path, files: list[Path]) -> None:
