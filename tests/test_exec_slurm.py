@@ -129,21 +129,3 @@ def comparable(out):
         for key in ("timings", "created", "command"):
             record.pop(key, None)
     return files, stats, manifest
-
-
-@pytest.mark.slow
-def test_clean_through_slurm_arrays_equals_local(tmp_path, fake_slurm):
-    inp = _corpus(tmp_path)
-    local = run_gptkit("-q", "data", "clean", inp, "--out", tmp_path / "local", "-w", "2")
-    assert local.returncode == 0, local.stderr
-    dry = run_gptkit("data", "clean", inp, "--out", tmp_path / "slurm", "--executor", "slurm", "--dry-run",
-                     "--partition", "cpu", "-w", "2")  # fmt: skip
-    assert dry.returncode == 0, dry.stderr
-    assert "#SBATCH --array=0-2%2" in dry.stdout and "#SBATCH --partition=cpu" in dry.stdout
-    assert not fake_slurm.exists()  # nothing submitted
-    slurm = run_gptkit("-q", "data", "clean", inp, "--out", tmp_path / "slurm", "--executor", "slurm", "-w", "2",
-                       "--set", "executor.poll_s=0.01")  # fmt: skip
-    assert slurm.returncode == 0, slurm.stderr
-    phases = [p.split("/")[-2] for p in fake_slurm.read_text().split()]
-    assert phases == ["filter", "dedup-index", "write"]
-    assert comparable(tmp_path / "slurm") == comparable(tmp_path / "local")
