@@ -20,8 +20,9 @@ def register(app: typer.Typer) -> None:
 
 @with_executor_options
 def clean(
-    inputs: Annotated[list[Path], typer.Argument(help="Document files or folders (.jsonl[.zst|.gz], .txt).", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; re-running resumes).")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="Document files or folders (.jsonl[.zst|.gz], .txt); s3://, gs://, hf:// URLs too.", show_default=False)],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Output folder or s3://, gs:// URL (re-running resumes).")],
     recipe: RecipeOpt = None,
     decontaminate: Annotated[
         list[Path] | None,
@@ -59,11 +60,15 @@ def clean(
 
       gptkit data clean shards/ -o clean/ --executor slurm --partition cpu --time 02:00:00 --workers 200
 
+      gptkit data clean s3://bucket/docs/ -o s3://bucket/clean/
+
       gptkit data clean shards/ -o clean/ --set 'clean.steps=["c4","language","exact_dedup"]'
     """
     from gptkit.config import resolve
     from gptkit.data.clean import CleanConfig
     from gptkit.data.clean import clean as run_clean
+    from gptkit.errors import UsageError
+    from gptkit.io.remote import is_url, local_stage
 
     options = {
         "keep_removed": keep_removed,
@@ -73,8 +78,11 @@ def clean(
     }
     executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
     cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
-    summary = run_clean(inputs, out_dir, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
-                        task_range=task_range, executor=executor)  # fmt: skip
+    if is_url(out_dir) and executor.kind != "local":
+        raise UsageError(f"--out {out_dir}: a remote output needs --executor local; clusters write to a shared filesystem")
+    with local_stage(inputs, out_dir) as (local_inputs, local_out):
+        summary = run_clean(local_inputs, local_out, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
+                            task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:
         info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
         return
