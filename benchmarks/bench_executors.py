@@ -38,7 +38,8 @@ def noop(task: int) -> dict:
 
 
 def per_task_ms(executor: ExecutorConfig, workers: int, tasks: int, folder: Path) -> float:
-    """Milliseconds per no-op task (scheduling, pickling, the marker), pool or cluster already up."""
+    """Milliseconds per no-op task: scheduling, pickling, the marker, and for the local executor its
+    pool's start (one pool per phase, as the stages use it); Ray's cluster is already up."""
     executor_for(workers, executor).run(Phase(noop, list(range(workers)), [f"w{i}" for i in range(workers)], folder / "warm"))
     started = time.perf_counter()
     executor_for(workers, executor).run(Phase(noop, list(range(tasks)), [f"t{i}" for i in range(tasks)], folder / "noop"))
