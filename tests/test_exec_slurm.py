@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import stat
+import subprocess
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_gptkit, shared_path
 
+from gptkit.data.clean import CleanConfig, clean
 from gptkit.errors import DryRun
 from gptkit.exec import ExecutorConfig, Phase, executor_for
 from gptkit.exec.slurm import array_spec, run_array_task
@@ -109,15 +112,6 @@ def test_lost_task_is_requeued(tmp_path, fake_slurm, monkeypatch):
     assert "#SBATCH --array=0%2" in Path(submitted[1]).read_text()  # only the lost index again
 
 
-def _corpus(tmp_path):
-    docs = list(iter_documents(shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")))
-    docs += [{**d, "id": d["id"] + "-copy"} for d in docs[::40]]  # exact duplicates across shards
-    inp = tmp_path / "in"
-    for k in range(3):
-        write_documents(inp / f"{k:05d}.jsonl.zst", docs[k::3][:120])
-    return inp
-
-
 def comparable(out):
     """Shards, stats and manifest of a clean output, less the fields that record when and how it was
     invoked (the command line names the executor and the folder)."""
@@ -129,3 +123,27 @@ def comparable(out):
         for key in ("timings", "created", "command"):
             record.pop(key, None)
     return files, stats, manifest
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, check=False)
+    return done.returncode == 0 and "idle" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
+def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")))
+    inp = tmp_path / "in"
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", docs[k::3])
+    clean([inp], tmp_path / "local", CleanConfig(), workers=2)
+    summary = clean([inp], tmp_path / "slurm", CleanConfig(), workers=2,
+                    executor=ExecutorConfig(kind="slurm", poll_s=1, time="00:10:00"))  # fmt: skip
+    assert summary.complete
+    logs = list((tmp_path / "slurm" / "slurm" / "filter" / "logs").glob("*.out"))
+    assert len(logs) == 3  # one per array task: the work ran in Slurm jobs
+    assert comparable(tmp_path / "slurm") == comparable(tmp_path / "local")
