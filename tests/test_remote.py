@@ -109,3 +109,22 @@ def test_clean_from_s3_to_s3_killed_then_resumed_matches_a_local_run(s3, tmp_pat
     for name in names:
         assert fs.cat_file(f"{bucket}/clean/{name}") == (tmp_path / "ref" / name).read_bytes(), name
     assert fs.exists(f"{bucket}/clean/manifest.json")
+
+
+@pytest.mark.slow
+def test_extract_and_pack_with_s3_paths_match_local_runs(s3, tmp_path):
+    fs, bucket, env = s3
+    warc = shared_path("web/commoncrawl-whirlwind/whirlwind.warc.gz")
+    fs.put_file(str(warc), f"{bucket}/crawl/whirlwind.warc.gz")
+    for where, src, dst in (("local", warc, tmp_path / "docs"), ("s3", f"s3://{bucket}/crawl/", f"s3://{bucket}/docs")):
+        done = run_gptkit("-q", "data", "extract", src, "--out", dst, "-w", "1", env=env)
+        assert done.returncode == 0, (where, done.stderr)
+    assert fs.cat_file(f"{bucket}/docs/00000.jsonl.zst") == (tmp_path / "docs" / "00000.jsonl.zst").read_bytes()
+
+    tok = shared_path("tokenizers/gpt2")
+    for where, src, dst in (("local", tmp_path / "docs", tmp_path / "tokens"), ("s3", f"s3://{bucket}/docs/", f"s3://{bucket}/tokens")):
+        done = run_gptkit("-q", "data", "pack", src, "-t", tok, "--out", dst, "-w", "1", "--val-docs", "1", env=env)
+        assert done.returncode == 0, (where, done.stderr)
+    for shard in ("train_00000.bin", "train_00000.idx.npy", "val_ids.txt"):
+        assert fs.cat_file(f"{bucket}/tokens/{shard}") == (tmp_path / "tokens" / shard).read_bytes()
+    assert fs.exists(f"{bucket}/tokens/manifest.json")

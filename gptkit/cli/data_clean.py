@@ -67,8 +67,7 @@ def clean(
     from gptkit.config import resolve
     from gptkit.data.clean import CleanConfig
     from gptkit.data.clean import clean as run_clean
-    from gptkit.errors import UsageError
-    from gptkit.io.remote import is_url, local_stage
+    from gptkit.io.remote import local_stage
 
     options = {
         "keep_removed": keep_removed,
@@ -78,9 +77,7 @@ def clean(
     }
     executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
     cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
-    if is_url(out_dir) and executor.kind != "local":
-        raise UsageError(f"--out {out_dir}: a remote output needs --executor local; clusters write to a shared filesystem")
-    with local_stage(inputs, out_dir) as (local_inputs, local_out):
+    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
         summary = run_clean(local_inputs, local_out, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
                             task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:

@@ -112,8 +112,9 @@ def crawl(
 
 @with_executor_options
 def extract(
-    inputs: Annotated[list[Path], typer.Argument(help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'.")],
-    out_dir: OutOpt,
+    inputs: Annotated[list[str], typer.Argument(
+        help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'; s3://, gs://, hf:// URLs too.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Output folder or s3://, gs:// URL (rerun to resume).")],
     extractor: Annotated[str | None, typer.Option("--extractor", "-e", help="resiliparse (default, fast) or trafilatura (favour precision).")] = None,
     workers: WorkersOpt = None,
     html_field: Annotated[str | None, typer.Option("--html-field", help="Field holding the page in JSONL inputs (default 'html').")] = None,
@@ -142,12 +143,14 @@ def extract(
     from gptkit.config import resolve
     from gptkit.data.extract import ExtractConfig
     from gptkit.data.extract import extract as run_extract
+    from gptkit.io.remote import local_stage
 
-    options = {"inputs": [str(p) for p in inputs], "out": str(out_dir), "extractor": extractor,
-               "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
     executor, set_ = resolve_executor(recipe, executor_options or {}, set_)
-    cfg = resolve(ExtractConfig, "extract", recipe, options, set_)
-    summary = run_extract(cfg, RichReporter(), executor)
+    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+        options = {"inputs": local_inputs, "out": str(local_out), "extractor": extractor,
+                   "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
+        cfg = resolve(ExtractConfig, "extract", recipe, options, set_)
+        summary = run_extract(cfg, RichReporter(), executor)
     if summary.reused:
         already_complete(out_dir)
     speed = {} if summary.reused else {"pages/s": summary.details["pages_per_s"]}

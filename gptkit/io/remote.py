@@ -128,9 +128,12 @@ def _publish_order(name: str) -> tuple[int, str]:
 
 
 @contextmanager
-def local_stage(inputs: list[str], out: str) -> Iterator[tuple[list[str], Path]]:
+def local_stage(inputs: list[str], out: str, executor: str = "local") -> Iterator[tuple[list[str], Path]]:
     """Local inputs and output folder for a stage whose paths may be URLs; the output is published
-    when the block ends, however it ends."""
+    when the block ends, however it ends. A remote output is refused on a cluster ``executor``:
+    its workers could not see this machine's working copy."""
+    if is_url(out) and executor != "local":
+        raise UsageError(f"--out {out}: a remote output needs --executor local; clusters write to a shared filesystem")
     local_inputs = fetch_inputs(inputs)
     if not is_url(out):
         yield local_inputs, Path(out)
