@@ -147,3 +147,20 @@ def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
     logs = list((tmp_path / "slurm" / "slurm" / "filter" / "logs").glob("*.out"))
     assert len(logs) == 3  # one per array task: the work ran in Slurm jobs
     assert comparable(tmp_path / "slurm") == comparable(tmp_path / "local")
+
+
+def test_dry_run_prints_the_first_phase_scripts_and_submits_nothing(tmp_path, fake_slurm):
+    inp = tmp_path / "in"
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", [{"id": f"d{k}", "text": "Some words here. " * 30}])
+    recipe = tmp_path / "cluster.toml"
+    recipe.write_text('[executor]\nkind = "slurm"\npartition = "gpu"\ntime = "00:30:00"\n')
+    dry = run_gptkit("data", "clean", inp, "--out", tmp_path / "out", "-r", recipe, "--partition", "cpu",
+                     "--dry-run", "-w", "2", "--set", "executor.mem_per_cpu=3G")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    for line in ("#SBATCH --array=0-2%2", "#SBATCH --partition=cpu", "#SBATCH --time=00:30:00",
+                 "#SBATCH --mem-per-cpu=3G", "exec array"):  # fmt: skip
+        assert line in dry.stdout
+    assert "phase 'filter'" in dry.stderr and not fake_slurm.exists()
+    bad = run_gptkit("data", "clean", inp, "--out", tmp_path / "out", "--executor", "dask")
+    assert bad.returncode == 2 and "dask" in bad.stderr

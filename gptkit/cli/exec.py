@@ -18,6 +18,10 @@ def array(
     """Run task OFFSET + $SLURM_ARRAY_TASK_ID of a phase and write its completion marker.
 
     Written into the job scripts by --executor slurm; a task that already has a marker is skipped.
+
+    Examples:
+
+      SLURM_ARRAY_TASK_ID=3 gptkit exec array clean/slurm/filter/tasks.pkl --offset 1000   # task 1003
     """
     from gptkit.exec.slurm import run_array_task
 
