@@ -12,10 +12,13 @@ import pytest
 from conftest import shared_path
 from test_exec_slurm import comparable, fake_slurm  # noqa: F401  (a fixture)
 
-from gptkit.data.clean import CleanConfig, clean
+from gptkit.data.clean import CleanConfig, clean, overlap_report
 from gptkit.data.clean import pipeline as clean_pipeline
+from gptkit.data.extract import ExtractConfig, extract
 from gptkit.exec import ExecutorConfig, Phase, executor_for
 from gptkit.io.shards import iter_documents, write_documents
+from gptkit.pack.config import PackConfig
+from gptkit.pack.pack import pack
 
 ray = pytest.importorskip("ray")
 pytestmark = pytest.mark.slow  # starting Ray takes 10-30 s on a busy machine
@@ -82,3 +85,22 @@ def test_clean_on_local_ray_and_slurm_is_identical_even_when_a_ray_worker_dies(t
     summary = clean([inp], tmp_path / "ray", cfg, workers=2, executor=RAY)
     assert flag.exists() and summary.complete
     assert comparable(tmp_path / "ray") == comparable(tmp_path / "local") == comparable(tmp_path / "slurm")
+
+
+def test_extract_pack_and_overlap_on_ray_equal_local(tmp_path):
+    warcs = shared_path("web/commoncrawl-whirlwind")
+    inputs = [warcs / "whirlwind.warc.gz", warcs / "whirlwind.warc.wet.gz"]
+    for name, executor in (("local", None), ("ray", RAY)):
+        extract(ExtractConfig(inputs=inputs, out=tmp_path / name / "docs", workers=2), executor=executor)
+        pack(PackConfig(inputs=[tmp_path / name / "docs"], out=tmp_path / name / "tokens", workers=2,
+                        tokenizer=shared_path("tokenizers/gpt2"), shard_tokens=2_000, chunk_bytes=2_000), executor=executor)
+    for folder in ("docs", "tokens"):
+        files = sorted(p.relative_to(tmp_path / "local").as_posix() for p in (tmp_path / "local" / folder).rglob("*")
+                       if p.is_file() and p.name not in ("manifest.json", "config.toml", "tasks.json"))  # paths differ
+        assert len(files) > 3
+        for rel in files:
+            assert (tmp_path / "ray" / rel).read_bytes() == (tmp_path / "local" / rel).read_bytes(), rel
+    eval_file = tmp_path / "eval.txt"
+    eval_file.write_text("\n".join(d["text"][:400] for d in iter_documents(tmp_path / "local" / "docs" / "00000.jsonl.zst")))
+    corpus = [tmp_path / "local" / "docs"]
+    assert overlap_report(corpus, eval_file, 8, 2, executor=RAY) == overlap_report(corpus, eval_file, 8, 2)
