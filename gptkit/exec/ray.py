@@ -55,7 +55,10 @@ class RayExecutor(Executor):
         ray = _ray()
         if not ray.is_initialized():
             if self.config.ray_address:
-                ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
+                try:
+                    ray.init(address=self.config.ray_address, logging_level=logging.WARNING)
+                except (ConnectionError, ValueError) as e:
+                    raise UsageError(f"--ray-address {self.config.ray_address}: {e}") from None
             else:
                 ray.init(num_cpus=self.workers * self.config.cpus_per_task, include_dashboard=False,
                          logging_level=logging.WARNING)  # fmt: skip
