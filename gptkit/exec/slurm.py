@@ -51,7 +51,11 @@ class SlurmExecutor(LocalExecutor):
                 text = "\n".join(f"# {path}\n{path.read_text(encoding='utf-8')}" for path in scripts)
                 raise DryRun(f"--dry-run: {len(scripts)} job script(s) of phase '{phase.name}' written, not submitted", text)
             jobs = [submit(path) for path in scripts]
-            todo = yield from self._wait(jobs, phase, pending, todo)
+            try:
+                todo = yield from self._wait(jobs, phase, pending, todo)
+            except BaseException:  # Ctrl-C or a failure here: stop the arrays too (markers keep what finished)
+                subprocess.run(["scancel", *jobs], capture_output=True, check=False)
+                raise
             if not todo:
                 return
         raise StageFailure(
@@ -129,10 +133,13 @@ def submit(script: Path) -> str:
 
 
 def still_queued(jobs: list[str]) -> bool:
-    """Whether any of ``jobs`` is pending or running (jobs Slurm no longer knows count as ended)."""
+    """Whether any of ``jobs`` is pending or running. Jobs Slurm no longer knows have ended; any
+    other squeue failure (a busy controller) counts as "still queued": ask again later."""
     done = subprocess.run(["squeue", "--noheader", "--format=%i", "--jobs", ",".join(jobs)],
                           capture_output=True, text=True, check=False)  # fmt: skip
-    return done.returncode == 0 and bool(done.stdout.strip())
+    if done.returncode != 0:
+        return "invalid job id" not in done.stderr.lower()
+    return bool(done.stdout.strip())
 
 
 def run_array_task(tasks_file: str | Path, offset: int, index: int | None = None) -> str:
