@@ -14,6 +14,7 @@ import fsspec
 import pytest
 from conftest import REPO, run_gptkit, shared_path
 
+from gptkit.errors import InputError
 from gptkit.io.remote import RemoteOutput, fetch_inputs
 from gptkit.io.shards import iter_documents, write_documents
 
@@ -62,6 +63,11 @@ def test_inputs_download_and_outputs_publish_markers_last(s3, tmp_path, monkeypa
     assert sorted(p.name for p in (tmp_path / "cache").rglob("*.jsonl.zst")) == sorted(p.name for p in local_in.iterdir())
     [one] = fetch_inputs([f"s3://{bucket}/in/00001.jsonl.zst"])
     assert Path(one).read_bytes() == (local_in / "00001.jsonl.zst").read_bytes() and folder != one
+    fs.put_file(str(local_in / "00002.jsonl.zst"), f"{bucket}/in/00001.jsonl.zst")  # a new version
+    assert fetch_inputs([f"s3://{bucket}/in/00001.jsonl.zst"]) == [one]
+    assert Path(one).read_bytes() == (local_in / "00002.jsonl.zst").read_bytes()
+    with pytest.raises(InputError, match="matches no remote file"):
+        fetch_inputs([f"s3://{bucket}/in/*.parquet"])
 
     out = RemoteOutput(f"s3://{bucket}/out")
     (out.local / "completions").mkdir(parents=True)

@@ -1,8 +1,8 @@
 """Remote stage inputs and outputs: ``s3://``, ``gs://``, ``hf://`` (read-only) and any fsspec URL.
 
 Stages work on local folders. A URL input is downloaded into a cache folder first (streamed in
-blocks, a file at a time, under a temporary name; files already there with the same size are
-kept). A URL output has a local working copy: before the run it receives what the store holds
+blocks, a file at a time, under a temporary name; a copy of the same version — same ETag or
+checksum — is kept). A URL output has a local working copy: before the run it receives what the store holds
 (so a run another machine left unfinished resumes from its completion markers), and after the
 run — also a failed or interrupted one — it is published: task outputs first, then their
 completion markers, then ``manifest.json``. An object store has no rename, but an object is whole
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from gptkit.errors import InputError, UsageError
-from gptkit.io.atomic import atomic_path, atomic_write_json, is_temp
+from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, is_temp
 
 READ_ONLY = ("hf",)
 LAST = ("completions/", "manifest.json")  # published after everything else, in this order
@@ -40,9 +40,11 @@ def _fs(url: str) -> tuple[Any, str]:
     import fsspec
 
     try:
-        return fsspec.core.url_to_fs(url)
+        fs, root = fsspec.core.url_to_fs(url)
     except (ImportError, ValueError) as e:
         raise UsageError(f"{url}: {e}") from None
+    fs.invalidate_cache()  # fsspec reuses filesystems and their listings: see the store as it is now
+    return fs, root
 
 
 def fetch_inputs(items: list[str]) -> list[str]:
@@ -54,24 +56,35 @@ def fetch_inputs(items: list[str]) -> list[str]:
             local.append(item)
             continue
         fs, root = _fs(item)
-        if any(ch in root for ch in "*?["):
-            files, base = fs.glob(root), root.split("*")[0].rsplit("/", 1)[0]
+        if (first := next((i for i, ch in enumerate(root) if ch in "*?["), None)) is not None:
+            files, base = fs.glob(root), root[:first].rsplit("/", 1)[0]
         elif fs.isdir(root):
             files, base = fs.find(root), root
         elif fs.exists(root):
             files, base = [root], root.rsplit("/", 1)[0]
         else:
             raise InputError("no such remote file or folder", item)
+        if not files:
+            raise InputError("pattern matches no remote file", item)
         dest = cache_dir(item)
         for path in files:
-            _download(fs, path, dest / path[len(base):].lstrip("/"))
+            _cached(fs, path, dest / path[len(base):].lstrip("/"))
         local.append(str(dest / root[len(base):].lstrip("/")) if len(files) == 1 and files[0] == root else str(dest))
     return local
 
 
-def _download(fs: Any, path: str, dest: Path) -> None:
-    if dest.is_file() and dest.stat().st_size == fs.size(path):
+def _cached(fs: Any, path: str, dest: Path) -> None:
+    """Copy ``path`` to ``dest`` unless the copy there came from the same version (fsspec's ``ukey``:
+    the ETag or checksum, kept in a hidden file beside it)."""
+    version = dest.with_name(f".{dest.name}.source")
+    key = str(fs.ukey(path))
+    if dest.is_file() and version.is_file() and version.read_text(encoding="utf-8") == key:
         return
+    _download(fs, path, dest)
+    atomic_write_text(version, key)
+
+
+def _download(fs: Any, path: str, dest: Path) -> None:
     with atomic_path(dest) as tmp:
         fs.get_file(path, str(tmp))
 
