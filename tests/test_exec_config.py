@@ -34,3 +34,5 @@ def test_sizes_and_limits():
         ExecutorConfig(memory_per_task="lots")
     with pytest.raises(ConfigError):
         ExecutorConfig(cpus_per_task=0)
+    with pytest.raises(ConfigError, match="--executor slurm"):
+        ExecutorConfig(kind="ray", dry_run=True)

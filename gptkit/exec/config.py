@@ -34,6 +34,8 @@ class ExecutorConfig:
             raise ConfigError("executor: cpus_per_task and max_array_size must be ≥ 1, retries ≥ 0")
         if self.memory_per_task is not None:
             memory_bytes(self.memory_per_task)
+        if self.dry_run and self.kind != "slurm":
+            raise ConfigError("--dry-run prints Slurm job scripts: it needs --executor slurm")
 
 
 def memory_bytes(spec: str) -> int:
