@@ -55,3 +55,13 @@ class StageFailure(GptkitError):
     """The stage could not finish for a reason that is not the user's input."""
 
     exit_code = EXIT_FAILURE
+
+
+class DryRun(GptkitError):
+    """A ``--dry-run`` stopped the command after preparing its work; ``text`` shows that work."""
+
+    exit_code = EXIT_OK
+
+    def __init__(self, message: str, text: str):
+        super().__init__(message)
+        self.text = text

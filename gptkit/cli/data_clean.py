@@ -8,6 +8,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, info, out
 
 
@@ -17,9 +18,11 @@ def register(app: typer.Typer) -> None:
     app.command(name="overlap")(overlap)
 
 
+@with_executor_options
 def clean(
-    inputs: Annotated[list[Path], typer.Argument(help="Document files or folders (.jsonl[.zst|.gz], .txt).", show_default=False)],
-    out_dir: Annotated[Path, typer.Option("--out", "-o", help="Output folder (created; re-running resumes).")],
+    inputs: Annotated[list[str], typer.Argument(
+        help="Document files or folders (.jsonl[.zst|.gz], .txt); s3://, gs://, hf:// URLs too.", show_default=False)],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Output folder or s3://, gs:// URL (re-running resumes).")],
     recipe: RecipeOpt = None,
     decontaminate: Annotated[
         list[Path] | None,
@@ -35,6 +38,7 @@ def clean(
     ] = None,
     workers: WorkersOpt = None,
     overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Filter, deduplicate and decontaminate documents the way FineWeb does, corpus-wide.
 
@@ -52,11 +56,18 @@ def clean(
 
       gptkit data clean shards/ -o clean/ --num-tasks 64 --task-range 0:32 --workers 16   # machine 1 of 2
 
+      gptkit data clean shards/ -o clean/ --executor ray --ray-address auto --cpus-per-task 1
+
+      gptkit data clean shards/ -o clean/ --executor slurm --partition cpu --time 02:00:00 --workers 200
+
+      gptkit data clean s3://bucket/docs/ -o s3://bucket/clean/
+
       gptkit data clean shards/ -o clean/ --set 'clean.steps=["c4","language","exact_dedup"]'
     """
     from gptkit.config import resolve
     from gptkit.data.clean import CleanConfig
     from gptkit.data.clean import clean as run_clean
+    from gptkit.io.remote import local_stage
 
     options = {
         "keep_removed": keep_removed,
@@ -64,8 +75,11 @@ def clean(
         "tasks": tasks,
         "decontaminate.eval_files": [str(p) for p in decontaminate] if decontaminate else None,
     }
-    cfg = resolve(CleanConfig, "clean", recipe, options, overrides or [])
-    summary = run_clean(inputs, out_dir, cfg, RichReporter(), workers=workers or os.cpu_count() or 1, task_range=task_range)
+    executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
+    cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
+    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+        summary = run_clean(local_inputs, local_out, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
+                            task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:
         info(f"[yellow]partial:[/] {summary.pending}; rerun when they are done to finish {out_dir}")
         return
@@ -96,6 +110,7 @@ def _print_summary(stats: dict) -> None:
             err.print(f"  {example}", markup=False)
 
 
+@with_executor_options
 def overlap(
     corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
     eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
@@ -104,6 +119,7 @@ def overlap(
     workers: WorkersOpt = None,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Report GPT-2-style n-gram overlap between a corpus and an eval set.
 
@@ -123,8 +139,9 @@ def overlap(
     from gptkit.data.clean.overlap import OverlapConfig
     from gptkit.io.atomic import atomic_write_json
 
-    cfg = resolve(OverlapConfig, "overlap", recipe, {"ngram": ngram, "report": report}, overrides or [])
-    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter())
+    executor, rest = resolve_executor(recipe, executor_options or {}, overrides)
+    cfg = resolve(OverlapConfig, "overlap", recipe, {"ngram": ngram, "report": report}, rest)
+    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter(), executor)
     if cfg.report is not None:
         atomic_write_json(cfg.report, result)
     from rich.table import Table

@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, err, out
 
 
@@ -16,15 +17,16 @@ def register(app: typer.Typer) -> None:
     app.command(name="inspect")(inspect)
 
 
+@with_executor_options
 def pack(
     inputs: Annotated[
-        list[Path] | None,
-        typer.Argument(help="Document shards (.jsonl[.zst|.gz…], .txt), directories of them, or glob patterns."),
+        list[str] | None,
+        typer.Argument(help="Document shards (.jsonl[.zst|.gz…], .txt), directories of them, or glob patterns; s3://, gs://, hf:// URLs too."),
     ] = None,
     tokenizer: Annotated[
         Path | None, typer.Option("--tokenizer", help="Tokenizer dir ('gptkit tokenizer train' output, HF or GPT-2 files).")
     ] = None,
-    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Output directory for the token shards.")] = None,
+    out_dir: Annotated[str | None, typer.Option("--out", "-o", help="Output directory (or s3://, gs:// URL) for the token shards.")] = None,
     workers: WorkersOpt = None,
     shard_tokens: Annotated[
         int | None, typer.Option("--shard-tokens", min=1, help="Tokens per shard (default 100,000,000).")
@@ -39,6 +41,7 @@ def pack(
     text_key: Annotated[str | None, typer.Option("--text-key", help="JSON field holding the text (default 'text').")] = None,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Encode documents into token shards that 'gptkit train' reads.
 
@@ -58,14 +61,17 @@ def pack(
       gptkit data pack corpus.txt --tokenizer tok -o tokens --shard-tokens 10000000 --set pack.seed=7
     """
     from gptkit.config import resolve
+    from gptkit.io.remote import local_stage
     from gptkit.pack.config import PackConfig
     from gptkit.pack.pack import pack as run_pack
 
-    options = {"inputs": [str(p) for p in inputs] if inputs else None, "tokenizer": tokenizer, "out": out_dir,
-               "workers": workers, "shard_tokens": shard_tokens, "val_fraction": val_fraction,
-               "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
-    cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides or [])
-    summary = run_pack(cfg, RichReporter())
+    executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
+    with local_stage(inputs or [], out_dir or "", executor.kind) as (local_inputs, local_out):
+        options = {"inputs": local_inputs or None, "tokenizer": tokenizer, "out": local_out if out_dir else None,
+                   "workers": workers, "shard_tokens": shard_tokens, "val_fraction": val_fraction,
+                   "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
+        cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides)
+        summary = run_pack(cfg, RichReporter(), executor)
     if summary.reused:
         already_complete(summary.out)
     for issue in summary.issues[:5]:
@@ -75,7 +81,7 @@ def pack(
         f"train {t['train']:,} tokens, {d['train']:,} docs, {s['train']} shards  |  "
         f"val {t['val']:,} tokens, {d['val']:,} docs, {s['val']} shards  |  "
         f"{summary.empty_documents:,} empty docs and {summary.skipped_records:,} bad records skipped  "
-        f"→ {summary.out}"
+        f"→ {out_dir or summary.out}"
     )
 
 

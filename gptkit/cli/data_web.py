@@ -7,6 +7,7 @@ from typing import Annotated
 
 import typer
 
+from gptkit.cli.executor_opts import resolve_executor, with_executor_options
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, WorkersOpt, already_complete, out
 
 OutOpt = Annotated[Path, typer.Option("--out", "-o", help="Output directory (rerun the command to resume).")]
@@ -109,14 +110,17 @@ def crawl(
     _show_counts(f"crawl → {out_dir}", summary.counts, summary.details["reasons"])
 
 
+@with_executor_options
 def extract(
-    inputs: Annotated[list[Path], typer.Argument(help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'.")],
-    out_dir: OutOpt,
+    inputs: Annotated[list[str], typer.Argument(
+        help="WARC/WET files, crawl output dirs, dirs of .html[.gz], JSONL with 'html'; s3://, gs://, hf:// URLs too.")],
+    out_dir: Annotated[str, typer.Option("--out", "-o", help="Output folder or s3://, gs:// URL (rerun to resume).")],
     extractor: Annotated[str | None, typer.Option("--extractor", help="resiliparse (default, fast) or trafilatura (favour precision).")] = None,
     workers: WorkersOpt = None,
     html_field: Annotated[str | None, typer.Option("--html-field", help="Field holding the page in JSONL inputs (default 'html').")] = None,
     recipe: RecipeOpt = None,
     set_: SetOpt = None,
+    executor_options: dict | None = None,
 ) -> None:
     """Extract the main text of web pages into document shards.
 
@@ -131,17 +135,22 @@ def extract(
       gptkit data extract runs/w/crawl --out runs/w/docs
 
       gptkit data extract CC-MAIN-*.warc.gz --out runs/cc/docs --extractor trafilatura --workers 8
+
+      gptkit data extract CC-MAIN-*.warc.gz --out /shared/cc/docs --executor slurm --workers 500 --time 01:00:00
     """
     import os
 
     from gptkit.config import resolve
     from gptkit.data.extract import ExtractConfig
     from gptkit.data.extract import extract as run_extract
+    from gptkit.io.remote import local_stage
 
-    options = {"inputs": [str(p) for p in inputs], "out": str(out_dir), "extractor": extractor,
-               "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
-    cfg = resolve(ExtractConfig, "extract", recipe, options, set_ or [])
-    summary = run_extract(cfg, RichReporter())
+    executor, set_ = resolve_executor(recipe, executor_options or {}, set_)
+    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+        options = {"inputs": local_inputs, "out": str(local_out), "extractor": extractor,
+                   "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
+        cfg = resolve(ExtractConfig, "extract", recipe, options, set_)
+        summary = run_extract(cfg, RichReporter(), executor)
     if summary.reused:
         already_complete(out_dir)
     speed = {} if summary.reused else {"pages/s": summary.details["pages_per_s"]}

@@ -12,10 +12,11 @@ from rich.markup import escape
 from gptkit import __version__
 from gptkit.cli import chat, data, finetune, model, pipeline, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
+from gptkit.cli import exec as exec_cli
 from gptkit.cli import scale as scale_cli
 from gptkit.cli.app import App
 from gptkit.cli.ui import err, state
-from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
+from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DryRun, GptkitError
 
 app = App(
     name="gptkit",
@@ -59,6 +60,7 @@ model.register(app)
 eval_cli.register(app)
 pipeline.register(app)
 verify.register(app)
+app.add_typer(exec_cli.app, name="exec", hidden=True, help="Entry points of cluster jobs (written by --executor slurm).")
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -83,6 +85,10 @@ def main(argv: list[str] | None = None) -> None:
             hint = f" (see '{ctx.command_path} --help')" if ctx is not None else ""
             err.print(f"[red]error:[/] {escape(e.format_message())}{hint}")
             code = getattr(e, "exit_code", EXIT_USAGE)
+    except DryRun as e:
+        typer.echo(e.text)
+        err.print(str(e), markup=False)
+        code = e.exit_code
     except GptkitError as e:
         if state.verbose:
             err.print(traceback.format_exc(), markup=False)

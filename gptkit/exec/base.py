@@ -66,6 +66,7 @@ class Phase:
     out_dir: str | Path
     setup: Callable[..., Any] | None = None
     setup_args: tuple = ()
+    name: str = "tasks"  # names the phase in job names and script folders (Slurm)
 
     def __post_init__(self) -> None:
         if len(self.tasks) != len(self.task_ids):

@@ -31,7 +31,7 @@ import numpy as np
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
-from gptkit.exec import COMPLETIONS, executor_for, marker_path, read_marker
+from gptkit.exec import COMPLETIONS, Executor, ExecutorConfig, executor_for, marker_path, read_marker
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.shards import Issue, IssueLog, document_files, iter_documents
@@ -66,8 +66,9 @@ class PackSummary(StageResult):
         return {**asdict(self), "out": str(self.out)}
 
 
-def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
-    """Pack ``config.inputs`` into token shards under ``config.out`` (see the module docstring)."""
+def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER, executor: ExecutorConfig | None = None) -> PackSummary:
+    """Pack ``config.inputs`` into token shards under ``config.out`` (see the module docstring);
+    ``executor`` runs the encoder (local processes by default), never changing the shards."""
     from gptkit.tokenizer import load_tokenizer
 
     started = time.perf_counter()
@@ -115,7 +116,7 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER) -> PackSummary:
     resumed = sum(len(v) for v in done.values())
     if resumed:
         reporter.log(f"resuming: {resumed} finished shard(s) kept")
-    _encode_and_write(config, tok, files, scan, val, done, meta, reporter)
+    _encode_and_write(config, tok, files, scan, val, done, meta, reporter, executor)
     timings["encode"] = time.perf_counter() - t
 
     summary = _finish(config, run, tok, scan, issues, val, meta, resumed, timings)
@@ -314,9 +315,9 @@ def _ignore(issue: Issue) -> None:
     """Bad records were counted by the scan; the encode pass skips them silently."""
 
 
-def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple[_Chunk, tuple]]:
-    """``(chunk, encode_documents(chunk.texts))`` in input order, on ``workers`` processes
-    (each gets a pickled copy of the tokenizer), with at most ``2 * workers`` chunks in flight."""
+def _encoded(chunks: Iterator[_Chunk], runner: Executor, tok: Any) -> Iterator[tuple[_Chunk, tuple]]:
+    """``(chunk, encode_documents(chunk.texts))`` in input order, on ``runner``'s workers
+    (each gets a pickled copy of the tokenizer), with at most two chunks per worker in flight."""
     sent: deque[_Chunk] = deque()
 
     def texts() -> Iterator[list[str]]:
@@ -324,7 +325,7 @@ def _encoded(chunks: Iterator[_Chunk], workers: int, tok: Any) -> Iterator[tuple
             sent.append(chunk)
             yield chunk.texts
 
-    for encoded in executor_for(workers).imap(encode_documents, texts(), init_worker, (tok,)):
+    for encoded in runner.imap(encode_documents, texts(), init_worker, (tok,)):
         yield sent.popleft(), encoded
 
 
@@ -380,7 +381,8 @@ class SplitWriter:
 
 
 def _encode_and_write(config: PackConfig, tok: Any, files: list[Path], scan: Scan, val: np.ndarray,
-                      done: dict[str, list[dict]], meta: dict, reporter: Reporter) -> None:  # fmt: skip
+                      done: dict[str, list[dict]], meta: dict, reporter: Reporter,
+                      executor: ExecutorConfig | None) -> None:  # fmt: skip
     cursors = [done[s][-1]["next_ordinal"] if done[s] else 0 for s in SPLITS]
     val_set = _SortedSet(val)
 
@@ -396,7 +398,7 @@ def _encode_and_write(config: PackConfig, tok: Any, files: list[Path], scan: Sca
         with reporter.task("pack", total=scan.total, unit="docs") as task:
             task.update(completed=start)
             n_tokens, t0 = 0, time.perf_counter()
-            for chunk, (tokens, lengths) in _encoded(chunks, workers, tok):
+            for chunk, (tokens, lengths) in _encoded(chunks, executor_for(workers, executor), tok):
                 _write_chunk(writers, chunk, tokens, lengths)
                 n_tokens += len(tokens)
                 rate = n_tokens / max(time.perf_counter() - t0, 1e-9)

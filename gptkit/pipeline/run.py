@@ -135,6 +135,7 @@ def run_pipeline(
 #: The config class of each stage's recipe table ("module:Class", imported when needed).
 CONFIG_CLASSES = {
     "site": "gptkit.pipeline.run:SiteSection",
+    "executor": "gptkit.exec.config:ExecutorConfig",  # where extract, clean and pack run their tasks
     "urls": "gptkit.data.urls:UrlsConfig",
     "crawl": "gptkit.data.crawl.config:CrawlConfig",
     "extract": "gptkit.data.extract.runner:ExtractConfig",
@@ -252,7 +253,7 @@ def stage_extract(ctx: RunContext) -> tuple[bool, dict]:
 
     wired = {"inputs": [str(ctx.path("crawl"))], "out": str(ctx.path("extract")), "workers": ctx.workers}
     cfg = ctx.config("extract", wired)
-    summary = extract(cfg, ctx.reporter)
+    summary = extract(cfg, ctx.reporter, ctx.config("executor"))
     return summary.reused, {"documents": summary.counts.get("documents", 0)}
 
 
@@ -260,7 +261,8 @@ def stage_clean(ctx: RunContext) -> tuple[bool, dict]:
     from gptkit.data.clean import clean
 
     cfg = ctx.config("clean")
-    summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers)
+    summary = clean([ctx.path("extract")], ctx.path("clean"), cfg, ctx.reporter, workers=ctx.workers,
+                    executor=ctx.config("executor"))  # fmt: skip
     stats = summary.stats
     return summary.reused, {"documents in": stats.get("documents_in", 0), "documents out": stats.get("documents_out", 0)}
 
@@ -279,7 +281,7 @@ def stage_pack(ctx: RunContext) -> tuple[bool, dict]:
 
     wired = {"inputs": [str(ctx.path("clean"))], "out": str(ctx.path("pack")),
              "tokenizer": str(ctx.path("tokenizer")), "workers": ctx.workers}  # fmt: skip
-    summary = pack(ctx.config("pack", wired), ctx.reporter)
+    summary = pack(ctx.config("pack", wired), ctx.reporter, ctx.config("executor"))
     return summary.reused, {"train tokens": summary.tokens.get("train", 0), "val tokens": summary.tokens.get("val", 0)}
 
 

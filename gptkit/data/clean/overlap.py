@@ -17,7 +17,7 @@ import numpy as np
 
 from gptkit.data.clean.decontaminate import contains, iter_eval_texts, ngram_keys
 from gptkit.data.clean.text import normalise_for_ngrams
-from gptkit.exec import executor_for
+from gptkit.exec import ExecutorConfig, executor_for
 from gptkit.io.shards import IssueLog, document_files, iter_documents
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -66,7 +66,7 @@ def _scan(args: tuple[str, int]) -> tuple[np.ndarray, int, dict]:
 
 def overlap_report(
     corpus: list[str | Path], eval_file: str | Path, n: int = 8, workers: int = 1,
-    reporter: Reporter = NULL_REPORTER,
+    reporter: Reporter = NULL_REPORTER, executor: ExecutorConfig | None = None,
 ) -> dict[str, Any]:  # fmt: skip
     """Overlap of ``eval_file`` with the corpus files (see the module docstring)."""
     files = document_files(corpus)
@@ -77,8 +77,8 @@ def overlap_report(
     issues = 0
     jobs = [(str(f), n) for f in files]
     with reporter.task("overlap", total=len(files), unit="files") as bar:
-        executor = executor_for(workers if len(files) > 1 else 1)
-        for part, d, iss in executor.imap(_scan, jobs, _init, (keys,)):
+        runner = executor_for(workers if len(files) > 1 else 1, executor)
+        for part, d, iss in runner.imap(_scan, jobs, _init, (keys,)):
             found_parts.append(part)
             docs += d
             issues += iss["total"]

@@ -40,7 +40,15 @@ from gptkit.data.clean.filters import Filter
 from gptkit.data.clean.stats import StepStats, merge_issues, merge_steps
 from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
-from gptkit.exec import COMPLETIONS, Phase, executor_for, parse_task_range, read_marker
+from gptkit.exec import (
+    COMPLETIONS,
+    Executor,
+    ExecutorConfig,
+    Phase,
+    executor_for,
+    parse_task_range,
+    read_marker,
+)
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text, remove_stale_temps
 from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import (
@@ -328,8 +336,10 @@ def clean(
     reporter: Reporter = NULL_REPORTER,
     workers: int = 1,
     task_range: str | None = None,
+    executor: ExecutorConfig | None = None,
 ) -> CleanSummary:
-    """Run (or resume) the clean stage; see the package docstring."""
+    """Run (or resume) the clean stage; see the package docstring. ``executor`` says where the
+    tasks run (local processes by default); it never changes the output."""
     cfg = config or CleanConfig()
     out = Path(out_dir)
     files = document_files(inputs)
@@ -352,18 +362,19 @@ def clean(
     tasks = plan_tasks(files, cfg.tasks, out)
     selected = parse_task_range(task_range, len(tasks))
     init = (_init_worker, (cfg, eval_keys))
+    parallel, single = executor_for(workers, executor), executor_for(1, executor)
 
     filter_ids = [f"filter-{t.index:05d}" for t in tasks]
-    _run_phase("filter", filter_task, tasks, filter_ids, selected, out, workers, init, reporter)
+    _run_phase("filter", filter_task, tasks, filter_ids, selected, out, parallel, init, reporter)
     missing = [tid for tid in filter_ids if read_marker(out, tid) is None]
     if missing:
         return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} filter tasks not done (other task ranges)")
 
     itask = IndexTask(str(out), len(tasks), cfg.decontaminate.max_train_docs)
-    _run_phase("dedup index", index_task, [itask], ["index"], range(1), out, 1, init, reporter)
+    _run_phase("dedup index", index_task, [itask], ["index"], range(1), out, single, init, reporter)
 
     write_ids = [f"write-{t.index:05d}" for t in tasks]
-    _run_phase("write", write_task, tasks, write_ids, selected, out, workers, init, reporter)
+    _run_phase("write", write_task, tasks, write_ids, selected, out, parallel, init, reporter)
     missing = [tid for tid in write_ids if read_marker(out, tid) is None]
     if missing:
         return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} write tasks not done (other task ranges)")
@@ -372,7 +383,7 @@ def clean(
     return CleanSummary(out, stats)
 
 
-def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Reporter) -> None:
+def _run_phase(name, fn, tasks, ids, selected, out, runner: Executor, init, reporter: Reporter) -> None:
     chosen = [tasks[i] for i in selected]
     chosen_ids = [ids[i] for i in selected]
     with reporter.task(name, total=len(chosen), unit="tasks") as bar:
@@ -384,7 +395,8 @@ def _run_phase(name, fn, tasks, ids, selected, out, workers, init, reporter: Rep
             bar.advance()
             bar.update(docs=f"{docs:,}")
 
-        executor_for(workers).run(Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1]), on_done=done)
+        phase = Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1], name=name.replace(" ", "-"))
+        runner.run(phase, on_done=done)
 
 
 def _refuse_inputs_inside(out: Path, files: list[Path]) -> None:

@@ -14,7 +14,7 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
-from gptkit.exec import COMPLETIONS, Phase, executor_for
+from gptkit.exec import COMPLETIONS, ExecutorConfig, Phase, executor_for
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
@@ -128,8 +128,9 @@ def _as_text(data: bytes | str) -> str:
     return data if isinstance(data, str) else data.decode("utf-8", errors="replace")
 
 
-def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
-    """Extract every input into document shards in ``cfg.out``; return the summary."""
+def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER, executor: ExecutorConfig | None = None) -> Summary:
+    """Extract every input into document shards in ``cfg.out``; return the summary. ``executor``
+    says where the tasks run (local processes by default); it never changes the output."""
     if cfg.out is None:
         raise UsageError("no output directory (--out)")
     if not cfg.inputs:
@@ -157,8 +158,8 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER) -> Summary:
             progress.advance()
             progress.update(documents=counts["documents"])
 
-        phase = Phase(run_extract_task, tasks, [t.task_id for t in tasks], out)
-        results = executor_for(cfg.workers).run(phase, on_done=on_done)
+        phase = Phase(run_extract_task, tasks, [t.task_id for t in tasks], out, name="extract")
+        results = executor_for(cfg.workers, executor).run(phase, on_done=on_done)
 
     outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
     elapsed = time.time() - started

@@ -1,0 +1,166 @@
+"""--executor slurm: the job scripts it writes, and the array entry point run as Slurm would run it.
+
+No Slurm controller runs here: ``sbatch`` and ``squeue`` are small stand-ins on PATH. The fake
+``sbatch`` reads the script's ``#SBATCH --array`` line and runs the script once per index with
+``SLURM_ARRAY_TASK_ID`` set (what a node does), so the real ``gptkit exec array`` entry point
+runs every task; ``squeue`` reports an empty queue.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import stat
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, run_gptkit, shared_path
+
+from gptkit.data.clean import CleanConfig, clean
+from gptkit.errors import DryRun
+from gptkit.exec import ExecutorConfig, Phase, executor_for
+from gptkit.exec.slurm import array_spec, run_array_task
+from gptkit.io.shards import iter_documents, write_documents
+
+TEST_PATH = f"{REPO}{os.pathsep}{REPO / 'tests'}"
+FAKE_SBATCH = r"""#!/usr/bin/env python3
+import os, re, subprocess, sys
+script = sys.argv[-1]
+text = open(script).read()
+spec = re.search(r"^#SBATCH --array=([^%\n]+)", text, re.M)[1]
+indices = []
+for part in spec.split(","):
+    a, _, b = part.partition("-")
+    indices += range(int(a), int(b or a) + 1)
+with open(os.environ["FAKE_SLURM_LOG"], "a") as log:
+    log.write(script + "\n")
+lose = os.environ.get("FAKE_SLURM_LOSE_ONCE")  # a node lost once: that array index never runs
+for i in indices:
+    if lose and not os.path.exists(lose):
+        open(lose, "w").close()
+        continue
+    subprocess.run(["bash", script], env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)}, check=False,
+                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+print("4242;cluster")
+"""
+
+
+@pytest.fixture
+def fake_slurm(tmp_path, monkeypatch):
+    """sbatch/squeue stand-ins first on PATH; returns the file listing the scripts submitted."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "sbatch").write_text(FAKE_SBATCH)
+    (bin_dir / "squeue").write_text("#!/bin/sh\nexit 0\n")
+    for name in ("sbatch", "squeue"):
+        (bin_dir / name).chmod(stat.S_IRWXU)
+    log = tmp_path / "submitted.txt"
+    monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_SLURM_LOG", str(log))
+    monkeypatch.setenv("PYTHONPATH", TEST_PATH)  # the array tasks import this module's task functions
+    return log
+
+
+def square(x: int) -> dict:
+    return {"square": x * x}
+
+
+def test_array_spec_compresses_runs():
+    assert array_spec([0, 1, 2, 5, 7, 8]) == "0-2,5,7-8"
+    assert array_spec([3]) == "3"
+
+
+def test_scripts_chunk_arrays_below_max_array_size(tmp_path):
+    cfg = ExecutorConfig(kind="slurm", partition="cpu", time="01:00:00", mem_per_cpu="2G", max_array_size=1000)
+    executor = executor_for(8, cfg)
+    scripts = executor.write_scripts("filter", tmp_path, list(range(2500)), attempt=0)
+    texts = [p.read_text() for p in scripts]
+    assert [t.splitlines()[2] for t in texts] == ["#SBATCH --array=0-999%8"] * 2 + ["#SBATCH --array=0-499%8"]
+    assert [t.rsplit("--offset ", 1)[1].strip() for t in texts] == ["0", "1000", "2000"]
+    for line in ("#SBATCH --partition=cpu", "#SBATCH --time=01:00:00", "#SBATCH --mem-per-cpu=2G",
+                 "#SBATCH --requeue", "#SBATCH --cpus-per-task=1", "-m gptkit exec array"):  # fmt: skip
+        assert line in texts[0]
+    retry = executor.write_scripts("filter", tmp_path, [3, 4, 5, 1207], attempt=1)
+    assert [p.read_text().splitlines()[2] for p in retry] == ["#SBATCH --array=3-5%8", "#SBATCH --array=207%8"]
+
+
+def test_entry_point_runs_the_task_of_its_array_index(tmp_path, fake_slurm, monkeypatch):
+    phase = Phase(square, [3, 4, 5], ["t0", "t1", "t2"], tmp_path / "out", name="squares")
+    with pytest.raises(DryRun, match="dry-run"):
+        executor_for(2, ExecutorConfig(kind="slurm", dry_run=True)).run(phase)
+    tasks_file = tmp_path / "out" / "slurm" / "squares" / "tasks.pkl"
+    monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
+    assert run_array_task(tasks_file, offset=1) == "t2"
+    assert json.loads((tmp_path / "out" / "completions" / "t2.json").read_text()) == {"square": 25}
+    assert not (tmp_path / "out" / "completions" / "t0.json").exists()
+    done = run_gptkit("exec", "array", tasks_file, env={"SLURM_ARRAY_TASK_ID": "0", "PYTHONPATH": TEST_PATH})
+    assert done.returncode == 0, done.stderr
+    assert json.loads((tmp_path / "out" / "completions" / "t0.json").read_text()) == {"square": 9}
+    outside = run_gptkit("exec", "array", tasks_file, env={"SLURM_ARRAY_TASK_ID": "", "PYTHONPATH": TEST_PATH})
+    assert outside.returncode == 2
+
+
+def test_lost_task_is_requeued(tmp_path, fake_slurm, monkeypatch):
+    monkeypatch.setenv("FAKE_SLURM_LOSE_ONCE", str(tmp_path / "lost"))
+    phase = Phase(square, list(range(5)), [f"t{i}" for i in range(5)], tmp_path / "out", name="squares")
+    results = executor_for(2, ExecutorConfig(kind="slurm", poll_s=0.01)).run(phase)
+    assert results == {f"t{i}": {"square": i * i} for i in range(5)}
+    submitted = fake_slurm.read_text().split()
+    assert [p.rsplit("/", 1)[1] for p in submitted] == ["array-00000-try0.sh", "array-00000-try1.sh"]
+    assert "#SBATCH --array=0%2" in Path(submitted[1]).read_text()  # only the lost index again
+
+
+def comparable(out):
+    """Shards, stats and manifest of a clean output, less the fields that record when and how it was
+    invoked (the command line names the executor and the folder)."""
+    files = {p.name: p.read_bytes() for p in sorted(out.glob("*.jsonl.zst"))}
+    files["config.toml"] = (out / "config.toml").read_bytes()
+    stats = json.loads((out / "stats.json").read_text())
+    manifest = json.loads((out / "manifest.json").read_text())
+    for record in (stats, manifest):
+        for key in ("timings", "created", "command"):
+            record.pop(key, None)
+    return files, stats, manifest
+
+
+def _slurm_up() -> bool:
+    if shutil.which("sinfo") is None:
+        return False
+    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, check=False)
+    return done.returncode == 0 and "idle" in done.stdout
+
+
+@pytest.mark.slow
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
+def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
+    monkeypatch.setenv("PYTHONPATH", str(REPO))
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")))
+    inp = tmp_path / "in"
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", docs[k::3])
+    clean([inp], tmp_path / "local", CleanConfig(), workers=2)
+    summary = clean([inp], tmp_path / "slurm", CleanConfig(), workers=2,
+                    executor=ExecutorConfig(kind="slurm", poll_s=1, time="00:10:00"))  # fmt: skip
+    assert summary.complete
+    logs = list((tmp_path / "slurm" / "slurm" / "filter" / "logs").glob("*.out"))
+    assert len(logs) == 3  # one per array task: the work ran in Slurm jobs
+    assert comparable(tmp_path / "slurm") == comparable(tmp_path / "local")
+
+
+def test_dry_run_prints_the_first_phase_scripts_and_submits_nothing(tmp_path, fake_slurm):
+    inp = tmp_path / "in"
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", [{"id": f"d{k}", "text": "Some words here. " * 30}])
+    recipe = tmp_path / "cluster.toml"
+    recipe.write_text('[executor]\nkind = "slurm"\npartition = "gpu"\ntime = "00:30:00"\n')
+    dry = run_gptkit("data", "clean", inp, "--out", tmp_path / "out", "-r", recipe, "--partition", "cpu",
+                     "--dry-run", "-w", "2", "--set", "executor.mem_per_cpu=3G")  # fmt: skip
+    assert dry.returncode == 0, dry.stderr
+    for line in ("#SBATCH --array=0-2%2", "#SBATCH --partition=cpu", "#SBATCH --time=00:30:00",
+                 "#SBATCH --mem-per-cpu=3G", "exec array"):  # fmt: skip
+        assert line in dry.stdout
+    assert "phase 'filter'" in dry.stderr and not fake_slurm.exists()
+    bad = run_gptkit("data", "clean", inp, "--out", tmp_path / "out", "--executor", "dask")
+    assert bad.returncode == 2 and "dask" in bad.stderr

@@ -1,0 +1,136 @@
+"""Remote inputs and outputs (fsspec) against a real local S3 server (moto on 127.0.0.1)."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import fsspec
+import pytest
+from conftest import REPO, run_gptkit, shared_path
+
+from gptkit.errors import InputError
+from gptkit.io.remote import RemoteOutput, fetch_inputs
+from gptkit.io.shards import iter_documents, write_documents
+
+moto_server = pytest.importorskip("moto.server")
+s3fs = pytest.importorskip("s3fs")
+
+
+@pytest.fixture(scope="module")
+def s3_endpoint():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = moto_server.ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+    server.start()
+    yield f"http://127.0.0.1:{port}"
+    server.stop()
+
+
+@pytest.fixture
+def s3(s3_endpoint, tmp_path, monkeypatch):
+    """An empty bucket 'corpus'; the environment that points s3fs (here and in subprocesses) at it."""
+    env = {"AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+           "FSSPEC_S3_ENDPOINT_URL": s3_endpoint, "GPTKIT_CACHE": str(tmp_path / "cache")}  # fmt: skip
+    for key, value in env.items():
+        monkeypatch.setenv(key, value)
+    monkeypatch.setitem(fsspec.config.conf, "s3", {"endpoint_url": s3_endpoint})  # read from the env at import
+    fs = s3fs.S3FileSystem(endpoint_url=s3_endpoint, skip_instance_cache=True)
+    bucket = f"corpus-{tmp_path.name.lower().replace('_', '-')[-40:]}"
+    fs.mkdir(bucket)
+    return fs, bucket, env
+
+
+def _upload_corpus(fs, bucket, tmp_path, parts=3):
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")))
+    local = tmp_path / "in"
+    for k in range(parts):
+        write_documents(local / f"{k:05d}.jsonl.zst", docs[k::parts][:100])
+        fs.put_file(str(local / f"{k:05d}.jsonl.zst"), f"{bucket}/in/{k:05d}.jsonl.zst")
+    return local
+
+
+def test_inputs_download_and_outputs_publish_markers_last(s3, tmp_path, monkeypatch):
+    fs, bucket, _ = s3
+    local_in = _upload_corpus(fs, bucket, tmp_path)
+    [folder] = fetch_inputs([f"s3://{bucket}/in/"])
+    assert sorted(p.name for p in (tmp_path / "cache").rglob("*.jsonl.zst")) == sorted(p.name for p in local_in.iterdir())
+    [one] = fetch_inputs([f"s3://{bucket}/in/00001.jsonl.zst"])
+    assert Path(one).read_bytes() == (local_in / "00001.jsonl.zst").read_bytes() and folder != one
+    fs.put_file(str(local_in / "00002.jsonl.zst"), f"{bucket}/in/00001.jsonl.zst")  # a new version
+    assert fetch_inputs([f"s3://{bucket}/in/00001.jsonl.zst"]) == [one]
+    assert Path(one).read_bytes() == (local_in / "00002.jsonl.zst").read_bytes()
+    with pytest.raises(InputError, match="matches no remote file"):
+        fetch_inputs([f"s3://{bucket}/in/*.parquet"])
+
+    out = RemoteOutput(f"s3://{bucket}/out")
+    (out.local / "completions").mkdir(parents=True)
+    for name in ("completions/t0.json", "manifest.json", "00000.jsonl.zst"):
+        (out.local / name).write_text(name)
+    order = []
+    put = out.fs.put_file
+    monkeypatch.setattr(out.fs, "put_file", lambda src, dst: (order.append(dst.rsplit("/out/", 1)[1]), put(src, dst)))
+    assert out.publish() == 3 and order == ["00000.jsonl.zst", "completions/t0.json", "manifest.json"]
+    assert out.publish() == 0  # nothing changed
+    fresh = RemoteOutput(f"s3://{bucket}/out")
+    fresh.local = tmp_path / "elsewhere"
+    fresh.pull()
+    assert (fresh.local / "completions" / "t0.json").read_text() == "completions/t0.json"
+    with pytest.raises(Exception, match="read-only"):
+        RemoteOutput("hf://datasets/x/y")
+
+
+@pytest.mark.slow
+def test_clean_from_s3_to_s3_killed_then_resumed_matches_a_local_run(s3, tmp_path):
+    fs, bucket, env = s3
+    local_in = _upload_corpus(fs, bucket, tmp_path)
+    reference = run_gptkit("-q", "data", "clean", local_in, "--out", tmp_path / "ref", "-w", "1")
+    assert reference.returncode == 0, reference.stderr
+
+    args = ["data", "clean", f"s3://{bucket}/in/", "--out", f"s3://{bucket}/clean", "-w", "1"]
+    proc = subprocess.Popen([sys.executable, "-m", "gptkit", "-q", *args], env={**os.environ, "PYTHONPATH": str(REPO)},
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)  # fmt: skip
+    marker = None
+    deadline = time.time() + 300
+    while marker is None and proc.poll() is None and time.time() < deadline:
+        marker = next((tmp_path / "cache").rglob("filter-00001.json"), None)
+        time.sleep(0.05)
+    assert proc.poll() is None, proc.stderr.read().decode()
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    assert not fs.exists(f"{bucket}/clean/manifest.json")
+
+    partial = run_gptkit("-q", *args, "--task-range", "0:1", env=env)  # resumes the killed run's work
+    assert partial.returncode == 0, partial.stderr
+    assert fs.exists(f"{bucket}/clean/completions/filter-00001.json")
+    elsewhere = run_gptkit("-q", *args, env={**env, "GPTKIT_CACHE": str(tmp_path / "other-machine")})
+    assert elsewhere.returncode == 0, elsewhere.stderr
+    names = sorted(p.name for p in (tmp_path / "ref").glob("*.jsonl.zst")) + ["stats.json", "config.toml"]
+    for name in names:
+        assert fs.cat_file(f"{bucket}/clean/{name}") == (tmp_path / "ref" / name).read_bytes(), name
+    assert fs.exists(f"{bucket}/clean/manifest.json")
+
+
+@pytest.mark.slow
+def test_extract_and_pack_with_s3_paths_match_local_runs(s3, tmp_path):
+    fs, bucket, env = s3
+    warc = shared_path("web/commoncrawl-whirlwind/whirlwind.warc.gz")
+    fs.put_file(str(warc), f"{bucket}/crawl/whirlwind.warc.gz")
+    for where, src, dst in (("local", warc, tmp_path / "docs"), ("s3", f"s3://{bucket}/crawl/", f"s3://{bucket}/docs")):
+        done = run_gptkit("-q", "data", "extract", src, "--out", dst, "-w", "1", env=env)
+        assert done.returncode == 0, (where, done.stderr)
+    assert fs.cat_file(f"{bucket}/docs/00000.jsonl.zst") == (tmp_path / "docs" / "00000.jsonl.zst").read_bytes()
+
+    tok = shared_path("tokenizers/gpt2")
+    for where, src, dst in (("local", tmp_path / "docs", tmp_path / "tokens"), ("s3", f"s3://{bucket}/docs/", f"s3://{bucket}/tokens")):
+        done = run_gptkit("-q", "data", "pack", src, "-t", tok, "--out", dst, "-w", "1", "--val-docs", "1", env=env)
+        assert done.returncode == 0, (where, done.stderr)
+    for shard in ("train_00000.bin", "train_00000.idx.npy", "val_ids.txt"):
+        assert fs.cat_file(f"{bucket}/tokens/{shard}") == (tmp_path / "tokens" / shard).read_bytes()
+    assert fs.exists(f"{bucket}/tokens/manifest.json")
