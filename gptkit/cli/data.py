@@ -1,10 +1,10 @@
-"""``gptkit data …``: the corpus stages (urls, crawl, extract, clean, overlap, pack, inspect, chat)."""
+"""``gptkit data …``: the corpus stages (urls, crawl, extract, clean, overlap, pack, inspect, chat, prefs)."""
 
 from __future__ import annotations
 
 import typer
 
-from gptkit.cli import chat, data_clean, data_pack, data_web
+from gptkit.cli import chat, data_clean, data_pack, data_web, rlhf
 
 app = typer.Typer(no_args_is_help=True, rich_markup_mode="rich")
 
@@ -12,3 +12,4 @@ data_web.register(app)
 data_clean.register(app)
 data_pack.register(app)
 chat.register_data(app)
+rlhf.register_data(app)

@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from gptkit import __version__
-from gptkit.cli import chat, data, model, pipeline, tokenizer, train, verify
+from gptkit.cli import chat, data, model, pipeline, rlhf, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
 from gptkit.cli.ui import err, state
 from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, GptkitError
@@ -52,6 +52,7 @@ app.add_typer(data.app, name="data", help="Web corpora: URLs, crawl, extract, cl
 app.add_typer(tokenizer.app, name="tokenizer", help="Byte-level BPE: train, encode, decode, info.")
 train.register(app)
 chat.register(app)
+rlhf.register(app)
 model.register(app)
 eval_cli.register(app)
 pipeline.register(app)
