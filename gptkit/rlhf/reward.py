@@ -123,7 +123,7 @@ def load_reward_model(run: str | Path, device: str | torch.device = "cpu", shift
     head.load_state_dict({"weight": weights["reward.weight"], "bias": weights["reward.bias"]})
     norm = Path(run) / NORM_FILE
     if shifted and norm.is_file():
-        head.bias.data -= float(read_json(norm)["offset"])
+        head.bias.data -= float(read_json(norm, "corrupt reward shift")["offset"])
     return RewardModel(gpt, head.to(device), tok.eot_id).eval(), tok, template_of(tok, run)
 
 
