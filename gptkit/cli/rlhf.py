@@ -22,6 +22,7 @@ def register_data(app: typer.Typer) -> None:
 def register(app: typer.Typer) -> None:
     """Add ``rm`` and ``ppo`` to the root app."""
     app.add_typer(rm_app, name="rm")
+    app.command(name="ppo")(ppo)
 
 
 def data_prefs(
@@ -152,3 +153,49 @@ def rm_score(
     rewards = score_replies(rm, tok, template, items)
     for (_, obj), reward in zip(iter_jsonl(file), rewards, strict=True):
         sys.stdout.write(json.dumps({**obj, "reward": reward}, ensure_ascii=False) + "\n")
+
+
+def ppo(
+    model: Annotated[Path, typer.Argument(help="The SFT run: initial policy and frozen KL reference.")],
+    reward: Annotated[
+        str | None, typer.Option("--reward", "-r", help="A 'gptkit rm train' run, or regex:PATTERN (count of matches).")
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", "-p", help="'gptkit data prefs' or 'data chat' output (its prompts).")
+    ] = None,
+    out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Run directory (checkpoints, metrics).")] = None,
+    ptx_data: Annotated[
+        Path | None, typer.Option("--ptx-data", help="Pre-training tokens ('gptkit data pack') for PPO-ptx.")
+    ] = None,
+    ptx_coef: Annotated[float | None, typer.Option("--ptx-coef", min=0.0, help="γ of the pre-training mix.")] = None,
+    recipe: RecipeOpt = None,
+    overrides: SetOpt = None,
+) -> None:
+    """Fine-tune the SFT policy with PPO against a reward model (InstructGPT step 3); rerun to resume.
+
+    Rollouts come from the shared decoder; the reward is the reward model's score minus β × the
+    exact per-token KL to the SFT model; values from a copy of the reward model; GAE; clipped
+    policy and value losses over ppo.ppo_epochs passes per rollout; the loop is 'gptkit
+    train''s (train.* keys: lr, steps, micro_batch…). Metrics per step: rollout_reward,
+    rollout_kl, entropy, clip_fraction, value_loss, rollout_response_length; samples in
+    RUN/rollouts.jsonl.
+
+    Examples:
+
+      gptkit ppo runs/c/sft --reward runs/r/rm --prompts runs/r/prefs --out runs/r/ppo --recipe recipes/rlhf/trl.toml
+
+      gptkit ppo runs/c/sft -r runs/r/rm -p prefs -o ppo --ptx-data runs/q/tokens --ptx-coef 27.8
+    """
+    from gptkit.config import resolve
+    from gptkit.rlhf.ppo import PPOConfig
+    from gptkit.rlhf.ppo import ppo as run_ppo
+    from gptkit.train.config import TrainConfig
+
+    mine, rest = _split_sets(overrides, "ppo")
+    cfg = resolve(PPOConfig, "ppo", recipe=recipe, overrides=mine,
+                  options={"model": model, "reward": reward, "prompts": prompts, "ptx_data": ptx_data,
+                           "ptx_coef": ptx_coef})  # fmt: skip
+    train_cfg = resolve(TrainConfig, "train", recipe=recipe, options={"out": out_dir}, overrides=rest)
+    summary = run_ppo(cfg, train_cfg, RichReporter())
+    state = "done" if summary.step >= summary.steps else f"paused at step {summary.step} (rerun to resume)"
+    out.print(f"{state}: step {summary.step}/{summary.steps}  → {summary.run_dir}")
