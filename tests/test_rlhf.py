@@ -5,19 +5,29 @@ whose reward rises on a toy reward, bitwise resume, and one-line errors."""
 import json
 import math
 
+import numpy as np
 import pytest
 import torch
 from conftest import REPO, assert_one_line_error, run_gptkit
 from safetensors.torch import load_file
 from test_chat_template import byte_tokenizer
 
+from gptkit.chat.data import conversation_files
 from gptkit.chat.sft import prepare_base
 from gptkit.chat.template import get_template
 from gptkit.model.gpt import GPT, GPTConfig
 from gptkit.model.store import load_model, save_model
 from gptkit.rlhf.ppo import PPOConfig, PPOObjective, gae, make_rollout, ppo
 from gptkit.rlhf.prefs import PrefsConfig, prefs_data, ranked_pairs, record_comparisons
-from gptkit.rlhf.reward import RewardModel, kwise_loss, reward_head, sequence_batch
+from gptkit.rlhf.reward import (
+    RewardModel,
+    kwise_loss,
+    load_reward_model,
+    read_comparisons,
+    reward_head,
+    score_replies,
+    sequence_batch,
+)
 from gptkit.train.config import CheckpointSection, OptimSection, SampleSection, ScheduleSection, TrainConfig
 from gptkit.train.objective import Setup, TrainModule
 
@@ -159,6 +169,7 @@ def _metrics(run):
     return [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
 
 
+@pytest.mark.slow  # ~7 s of CPU, up to 30 s on a busy machine
 def test_ppo_cli_raises_a_toy_reward(setup, tmp_path):
     run = tmp_path / "ppo"
     proc = run_gptkit("ppo", setup / "sft", "--reward", "regex:[a-z]", "--prompts", setup / "prefs", "--out", run,
@@ -196,6 +207,7 @@ def test_ppo_resume_is_bitwise_mid_rollout(setup, tmp_path):
     assert whole[-1]["rollout_kl_coef"] != 0.05  # the adaptive β moved, and was restored on resume
 
 
+@pytest.mark.slow  # five CLI processes
 def test_rm_cli_train_eval_score(setup, tmp_path):
     run = tmp_path / "rm"
     proc = run_gptkit("rm", "train", setup / "sft", "--data", setup / "prefs", "--out", run,
@@ -204,6 +216,9 @@ def test_rm_cli_train_eval_score(setup, tmp_path):
                       "--set", "train.samples.prompts=[]", "--set", "train.schedule.warmup_steps=0")  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "checkpoints" / "step_00000006" / "state.json").read_text())["objective"] == "reward"
+    rm, tok, template = load_reward_model(run)
+    best = [(c["prompt"], c["completions"][0]) for c in read_comparisons(conversation_files(setup / "prefs", "train"), None)]
+    assert np.mean(score_replies(rm, tok, template, best)) == pytest.approx(0, abs=1e-4)  # demonstrations average 0
     proc = run_gptkit("rm", "eval", run, "--data", setup / "prefs", "--split", "train", "--out", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "e.json").read_text())

@@ -30,7 +30,6 @@ from typing import Any
 import numpy as np
 import orjson
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from gptkit.chat.data import conversation_files

@@ -122,7 +122,7 @@ class Objective(ABC):
     def bind(self, setup: Setup) -> None:
         """Remember the loop's choices; called once, before any other method below."""
 
-    def attach(self, module: TrainModule) -> None:
+    def attach(self, module: TrainModule) -> None:  # noqa: B027 - optional hook, no-op by default
         """The module being trained (body and heads on the device, initial or resumed weights),
         handed over once before the first batch is drawn: for objectives whose batches come from
         the model itself (PPO's rollouts). Default: nothing."""
