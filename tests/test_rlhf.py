@@ -186,6 +186,12 @@ def test_ppo_cli_raises_a_toy_reward(setup, tmp_path):
     assert m["rollout_kl"] == pytest.approx(0, abs=1e-6) and m["clip_fraction"] == 0  # policy = reference at first
     samples = [json.loads(line) for line in (run / "rollouts.jsonl").read_text().splitlines()]
     assert {s["rollout"] for s in samples} == set(range(10))
+    proc = run_gptkit("rm", "policy", "regex:[a-z]", run, "--sft", setup / "sft", "--prompts", setup / "prefs",
+                      "--split", "train", "--max-tokens", "16", "--out", tmp_path / "judged.json")  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    judged = json.loads((tmp_path / "judged.json").read_text())
+    assert judged["mean_reward"] > judged["sft_mean_reward"] and judged["win_rate_vs_sft"] > 0.5
+    assert judged["mean_kl"] > 0
 
 
 def _weights(run):

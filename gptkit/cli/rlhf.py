@@ -199,3 +199,35 @@ def ppo(
     summary = run_ppo(cfg, train_cfg, RichReporter())
     state = "done" if summary.step >= summary.steps else f"paused at step {summary.step} (rerun to resume)"
     out.print(f"{state}: step {summary.step}/{summary.steps}  → {summary.run_dir}")
+
+
+@rm_app.command(name="policy")
+def rm_policy(
+    run: Annotated[Path, typer.Argument(help="A 'gptkit rm train' run (or regex:PATTERN) that judges.")],
+    policy: Annotated[Path, typer.Argument(help="The policy: a 'gptkit ppo' run or any model with the SFT template.")],
+    sft: Annotated[Path, typer.Option("--sft", help="The SFT run: KL reference and the replies to beat.")],
+    prompts: Annotated[Path, typer.Option("--prompts", "-p", help="'gptkit data prefs' or 'data chat' output.")],
+    split: Annotated[str, typer.Option("--split", help="Prompts of 'val' (held out, default) or 'train'.")] = "val",
+    limit: Annotated[int, typer.Option("--limit", "-n", min=1, help="First N prompts of the split.")] = 64,
+    max_tokens: Annotated[int, typer.Option("--max-tokens", min=1, help="Longest reply.")] = 53,
+    temperature: Annotated[float, typer.Option("--temperature", "-t", min=0.01, help="Sampling temperature.")] = 0.7,
+    seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling (same for both models).")] = 0,
+    out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")] = None,
+) -> None:
+    """Judge a policy with a reward model on held-out prompts: mean reward, KL to the SFT model,
+    and win rate against the SFT model's replies (sampled with the same seeds).
+
+    Example:
+
+      gptkit rm policy runs/r/rm runs/r/ppo --sft runs/c/sft --prompts runs/r/prefs --out runs/r/ppo_eval.json
+    """
+    from gptkit.io.atomic import atomic_write_json
+    from gptkit.rlhf.ppo import PPOConfig, evaluate_policy
+
+    cfg = PPOConfig(model=sft, reward=str(run), prompts=prompts, max_tokens=max_tokens, temperature=temperature)
+    result = evaluate_policy(policy, cfg, split, limit, seed)
+    if out_file is not None:
+        atomic_write_json(out_file, result)
+    out.print(f"{result['prompts']} {split} prompts: mean reward {result['mean_reward']:.4f} "
+              f"(SFT {result['sft_mean_reward']:.4f}), win rate vs SFT {result['win_rate_vs_sft']:.3f}, "
+              f"KL to SFT {result['mean_kl']:.4f}, reply length {result['mean_response_length']:.1f}")  # fmt: skip

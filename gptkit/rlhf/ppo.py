@@ -234,17 +234,17 @@ def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: 
     return advantages, (advantages + values) * mask
 
 
-def read_prompts(data_dir: Path) -> list[list[dict]]:
-    """Prompts (messages ending with a user turn) of a ``data prefs`` or ``data chat`` output's train split."""
+def read_prompts(data_dir: Path, split: str = "train") -> list[list[dict]]:
+    """Prompts (messages ending with a user turn) of a split of a ``data prefs`` or ``data chat`` output."""
     prompts = []
-    for f in conversation_files(data_dir, "train"):
+    for f in conversation_files(data_dir, split):
         for line, obj in iter_jsonl(f):
             messages = obj.get("prompt") or obj.get("messages", [])[:-1]
             if not messages or messages[-1].get("role") != "user":
                 raise InputError("record without a prompt ending in a user turn", f, line)
             prompts.append(messages)
     if not prompts:
-        raise InputError("no prompts (train_*.jsonl.zst of 'gptkit data prefs' or 'data chat')", data_dir)
+        raise InputError(f"no prompts ({split}_*.jsonl.zst of 'gptkit data prefs' or 'data chat')", data_dir)
     return prompts
 
 
@@ -423,3 +423,29 @@ def _write_samples(obj: PPOObjective, k: int, prompts: list, texts: list[str], s
     with open(obj.run_dir / SAMPLES_FILE, "ab") as f:
         for prompt, text, score in list(zip(prompts, texts, scores, strict=True))[:2]:
             f.write(orjson.dumps({"rollout": k, "prompt": prompt, "reply": text, "score": score}) + b"\n")
+
+
+def evaluate_policy(policy: Path, config: PPOConfig, split: str = "val", limit: int = 64,
+                    seed: int = 0) -> dict[str, Any]:  # fmt: skip
+    """Mean reward and mean summed KL to the SFT model (``config.model``) of replies the policy
+    samples for the first ``limit`` prompts of ``split``, and its win rate against the SFT
+    model's replies to the same prompts (ties count half)."""
+    from gptkit.train.objective import Setup
+
+    prompts = read_prompts(Path(config.prompts), split)[:limit]
+    config = dataclasses.replace(config, rollout_size=len(prompts), sample_interval=0)
+    results = {}
+    for name, model_dir in (("policy", policy), ("sft", config.model)):
+        obj = PPOObjective(config, resolve_model_dir(config.model), Path("."))
+        obj.data()
+        obj.prompts = prompts
+        gpt, _ = load_model(model_dir)
+        obj.bind(Setup(gpt.config, gpt.config.block_size, len(prompts), 1, 0, 1, seed, torch.device("cpu")))
+        obj.attach(TrainModule(gpt, obj.heads(), obj))
+        results[name] = make_rollout(obj, 0, kl_coef=0.0)
+    (rows, stats), (sft_rows, _) = results["policy"], results["sft"]
+    wins = [1.0 if a["score"] > b["score"] else 0.5 if a["score"] == b["score"] else 0.0
+            for a, b in zip(rows, sft_rows, strict=True)]  # fmt: skip
+    return {"prompts": len(prompts), "mean_reward": stats["rollout_reward"], "mean_kl": stats["rollout_kl"],
+            "sft_mean_reward": results["sft"][1]["rollout_reward"], "win_rate_vs_sft": float(np.mean(wins)),
+            "mean_response_length": stats["rollout_response_length"]}  # fmt: skip
