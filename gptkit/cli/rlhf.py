@@ -110,6 +110,7 @@ def rm_eval(
     run: Annotated[Path, typer.Argument(help="A 'gptkit rm train' run.")],
     data: Annotated[Path, typer.Option("--data", "-d", help="Comparison shards from 'gptkit data prefs'.")],
     split: Annotated[str, typer.Option("--split", help="'val' (held out, default) or 'train'.")] = "val",
+    limit: Annotated[int | None, typer.Option("--limit", "-n", min=1, help="First N comparisons only.")] = None,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")] = None,
     device: Annotated[str | None, typer.Option("--device", help="auto, cpu, cuda or cuda:N.")] = None,
 ) -> None:
@@ -123,7 +124,7 @@ def rm_eval(
     from gptkit.rlhf.reward import rm_eval as evaluate
     from gptkit.runtime import resolve_device
 
-    result = evaluate(run, data, split, resolve_device(device))
+    result = evaluate(run, data, split, resolve_device(device), limit)
     if out_file is not None:
         atomic_write_json(out_file, result)
     by_k = ", ".join(f"K={k} {v:.3f}" for k, v in result["accuracy_by_k"].items())

@@ -258,11 +258,11 @@ def score_replies(rm: RewardModel, tokenizer: Any, template: ChatTemplate, items
     return [r for i in range(0, len(seqs), batch_size) for r in rm(seqs[i : i + batch_size]).tolist()]
 
 
-def rm_eval(run: Path, data_dir: Path, split: str = "val", device: str = "cpu") -> dict[str, Any]:
+def rm_eval(run: Path, data_dir: Path, split: str = "val", device: str = "cpu", limit: int | None = None) -> dict[str, Any]:
     """Pairwise accuracy (ties of reward count half), mean margin, accuracy by K and the "longer
-    answer wins" baseline on the same pairs, over the ``split`` comparisons of ``data_dir``."""
+    answer wins" baseline on the same pairs, over the (first ``limit``) ``split`` comparisons of ``data_dir``."""
     rm, tok, template = load_reward_model(run, device)
-    comparisons = read_comparisons(conversation_files(data_dir, split), data_dir)
+    comparisons = read_comparisons(conversation_files(data_dir, split), data_dir)[:limit]
     rewards = score_replies(rm, tok, template, [(c["prompt"], r) for c in comparisons for r in c["completions"]])
     hits, length_hits, margins, by_k = [], [], [], {}
     pos = 0
