@@ -211,6 +211,10 @@ def test_ppo_resume_is_bitwise_mid_rollout(setup, tmp_path):
     split = [{k: v for k, v in m.items() if k not in drop} for m in _metrics(tmp_path / "split")]
     assert whole == split
     assert whole[-1]["rollout_kl_coef"] != 0.05  # the adaptive β moved, and was restored on resume
+    sft = load_file(str(setup / "sft" / "model.safetensors"))
+    body = "transformer.h.0.attn.c_attn.weight"
+    assert not torch.equal(a[f"value.gpt.{body}"], sft[body])  # the value model (a copy of SFT here) trains
+    assert a["value.head.weight"].abs().sum() > 0
 
 
 @pytest.mark.slow  # five CLI processes

@@ -130,6 +130,7 @@ class ValueModel(nn.Module):
         super().__init__()
         del gpt.lm_head  # it reads hidden states only; the tied output layer would be saved twice
         self.gpt, self.head = gpt, head
+        self.requires_grad_(True)  # copied from frozen models
 
     def forward(self, idx: torch.Tensor) -> torch.Tensor:
         return self.head(self.gpt.hidden(idx)).squeeze(-1).float()
