@@ -135,6 +135,8 @@ CONFIG_CLASSES = {
     "train": "gptkit.train.config:TrainConfig",
     "generate": "gptkit.pipeline.run:GenerateSection",
     "eval": "gptkit.eval.config:EvalConfig",
+    "chat_data": "gptkit.chat.data:ChatDataConfig",
+    "sft": "gptkit.chat.sft:SFTConfig",
 }
 
 
