@@ -137,6 +137,9 @@ CONFIG_CLASSES = {
     "eval": "gptkit.eval.config:EvalConfig",
     "chat_data": "gptkit.chat.data:ChatDataConfig",
     "sft": "gptkit.chat.sft:SFTConfig",
+    "prefs": "gptkit.rlhf.prefs:PrefsConfig",
+    "rm": "gptkit.rlhf.reward:RMConfig",
+    "ppo": "gptkit.rlhf.ppo:PPOConfig",
 }
 
 
