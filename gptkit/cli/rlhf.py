@@ -215,8 +215,10 @@ def rm_policy(
     seed: Annotated[int, typer.Option("--seed", help="Seed of the sampling (same for both models).")] = 0,
     out_file: Annotated[Path | None, typer.Option("--out", "-o", help="Also write the results as JSON here.")] = None,
 ) -> None:
-    """Judge a policy with a reward model on held-out prompts: mean reward, KL to the SFT model,
-    and win rate against the SFT model's replies (sampled with the same seeds).
+    """Judge a policy with a reward model on held-out prompts.
+
+    Prints the policy's mean reward (and the SFT model's), its KL to the SFT model and its win
+    rate against the SFT model's replies (sampled with the same seeds).
 
     Example:
 
