@@ -40,7 +40,7 @@ COMMANDS = {
     "urls": "data urls", "crawl": "data crawl", "extract": "data extract", "clean": "data clean",
     "tokenizer": "tokenizer train", "pack": "data pack", "train": "train", "eval": "eval",
     "export": "export", "import": "import", "sft": "sft",
-    "finetune": "finetune", "data chat": "data chat",
+    "finetune": "finetune", "data chat": "data chat", "data prefs": "data prefs", "rm": "rm train", "ppo": "ppo",
 }  # fmt: skip
 
 #: Config keys that never change a stage's output (dotted for nested tables).

@@ -212,14 +212,17 @@ class ConversationBatches:
         self.epoch, self.position = 0, 0
 
     def next_batch(self) -> tuple[torch.Tensor, ...]:
+        return to_device(collate(self.next_rows(), self.pad_id), self.device)
+
+    def next_rows(self) -> list[Any]:
+        """This process's rows of the next micro-batch."""
         span = self.micro_batch * self.world
         if self.position + span > len(self.rows):  # the epoch's last partial batch is dropped
             self.epoch, self.position = self.epoch + 1, 0
         order = np.random.default_rng([self.seed, self.epoch]).permutation(len(self.rows))
         start = self.position + self.rank * self.micro_batch
-        picked = [self.rows[i] for i in order[start : start + self.micro_batch]]
         self.position += span
-        return to_device(collate(picked, self.pad_id), self.device)
+        return [self.rows[i] for i in order[start : start + self.micro_batch]]
 
     def state_dict(self) -> dict[str, Any]:
         return {"epoch": self.epoch, "position": self.position}

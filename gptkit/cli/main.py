@@ -10,7 +10,7 @@ import typer
 from rich.markup import escape
 
 from gptkit import __version__
-from gptkit.cli import chat, data, finetune, model, pipeline, tokenizer, train, verify
+from gptkit.cli import chat, data, finetune, model, pipeline, rlhf, tokenizer, train, verify
 from gptkit.cli import eval as eval_cli
 from gptkit.cli import exec as exec_cli
 from gptkit.cli import scale as scale_cli
@@ -56,6 +56,7 @@ app.add_typer(scale_cli.app, name="scale", help="Scaling laws: sweep small runs,
 train.register(app)
 chat.register(app)
 finetune.register(app)
+rlhf.register(app)
 model.register(app)
 eval_cli.register(app)
 pipeline.register(app)

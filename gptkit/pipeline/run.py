@@ -149,6 +149,9 @@ CONFIG_CLASSES = {
     "sft": "gptkit.chat.sft:SFTConfig",
     "finetune": "gptkit.finetune.config:FinetuneConfig",
     "scale": "gptkit.scale.config:ScaleConfig",  # gptkit scale sweep (not a pipeline stage)
+    "prefs": "gptkit.rlhf.prefs:PrefsConfig",
+    "rm": "gptkit.rlhf.reward:RMConfig",
+    "ppo": "gptkit.rlhf.ppo:PPOConfig",
 }
 
 

@@ -16,7 +16,8 @@ it in this order:
    restored on resume.
 4. :meth:`Objective.train_source` — the resumable stream of training micro-batches; its state is
    saved per process in every checkpoint so a resumed run draws exactly the batches it would
-   have drawn.
+   have drawn. Then :meth:`Objective.attach` hands over the built module: a source may make its
+   batches from the current model (PPO samples its rollouts from the policy being trained).
 5. :meth:`Objective.val_batches` — fixed validation micro-batches, evaluated every
    ``eval_interval`` steps (their mean loss is ``val_loss``, their metrics ``val_<name>``).
 6. :meth:`Objective.loss` — per micro-batch, inside the wrapped module's ``forward`` (so DDP and
@@ -127,6 +128,11 @@ class Objective(ABC):
     @abstractmethod
     def bind(self, setup: Setup) -> None:
         """Remember the loop's choices; called once, before any other method below."""
+
+    def attach(self, module: TrainModule) -> None:  # noqa: B027 - optional hook, no-op by default
+        """The module being trained (body and heads on the device, initial or resumed weights),
+        handed over once before the first batch is drawn: for objectives whose batches come from
+        the model itself (PPO's rollouts). Default: nothing."""
 
     def heads(self) -> dict[str, nn.Module]:
         """Freshly initialised extra modules, by name (called under the run's seed, after the

@@ -149,6 +149,7 @@ class _Trainer:
             self._check_resume_state(self.resume_state)
 
         self.module = self._build_module(init_model)
+        objective.attach(self.module)
         self.raw = self.module.gpt
         self.model = dist_utils.wrap_model(self.module, info, device)
         self.optimizer = build_optimizer(self.model, cfg.optim, device.type)
