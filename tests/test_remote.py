@@ -129,7 +129,7 @@ def test_extract_and_pack_with_s3_paths_match_local_runs(s3, tmp_path):
 
     tok = shared_path("tokenizers/gpt2")
     for where, src, dst in (("local", tmp_path / "docs", tmp_path / "tokens"), ("s3", f"s3://{bucket}/docs/", f"s3://{bucket}/tokens")):
-        done = run_gptkit("-q", "data", "pack", src, "-t", tok, "--out", dst, "-w", "1", "--val-docs", "1", env=env)
+        done = run_gptkit("-q", "data", "pack", src, "--tokenizer", tok, "--out", dst, "-w", "1", "--val-docs", "1", env=env)
         assert done.returncode == 0, (where, done.stderr)
     for shard in ("train_00000.bin", "train_00000.idx.npy", "val_ids.txt"):
         assert fs.cat_file(f"{bucket}/tokens/{shard}") == (tmp_path / "tokens" / shard).read_bytes()

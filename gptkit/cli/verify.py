@@ -45,8 +45,9 @@ def verify(
         raise InputError(f"no {MANIFEST} here or in its sub-folders (not a gptkit output or run directory)", where)
     table = Table("folder", "files", "result", title="gptkit verify", title_justify="left")
     failed = 0
+    single = sum(has for _, has in folders) == 1  # one stage folder: a corrupt manifest is a user error
     for folder, has_manifest in folders:
-        files, result = _check(folder, quick) if has_manifest else ("", f"skipped: no {MANIFEST}")
+        files, result = _check(folder, quick, single) if has_manifest else ("", f"skipped: no {MANIFEST}")
         failed += result.startswith("FAIL")
         table.add_row(str(folder), files, result)
     out.print(table)
@@ -76,15 +77,18 @@ def _stage_order(folder: Path) -> tuple[int, str]:
     return (names.index(folder.name) if folder.name in names else len(names), folder.name)
 
 
-def _check(folder: Path, quick: bool) -> tuple[str, str]:
-    """(files listed, "ok" or "FAIL: …") for a folder with a manifest; damaged files go to stderr."""
+def _check(folder: Path, quick: bool, single: bool) -> tuple[str, str]:
+    """(files listed, "ok" or "FAIL: …") for a folder with a manifest; damaged files go to stderr.
+    A corrupt manifest fails its folder in a run's table, or is the one-line error of a ``single`` check."""
     from gptkit.io.manifest import read_manifest
     from gptkit.io.manifest import verify as verify_dir
 
     try:
         files = len(read_manifest(folder).get("outputs", []))
         problems = verify_dir(folder, check_hashes=not quick)
-    except InputError as e:  # a corrupt manifest fails this folder, not the whole check
+    except InputError as e:  # a corrupt manifest fails this folder, not the whole run's check
+        if single:
+            raise
         return "", f"FAIL: {e}"
     for p in problems:
         err.print(f"[red]FAIL[/] {folder / p.path}: {p.reason}", markup=True, highlight=False)
