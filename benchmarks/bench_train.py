@@ -126,7 +126,9 @@ def main() -> None:
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in results.items()),
                   file=sys.stderr)  # fmt: skip
 
-    peak = Peak(max(peak_flops, measure_matmul_flops(torch.float32, args.threads)), "fp32 matmul, best of this run")
+    peak = Peak(
+        max(peak_flops, measure_matmul_flops(torch.float32, args.threads)), "fp32 matmul, best of this run"
+    )
     print(f"model {args.layers}x{args.width}, block {args.block}, batch {args.batch}, vocab {args.vocab}, fp32, "
           f"{args.threads} threads; {fpt / 1e6:.1f} MFLOP/token; peak {peak.flops / 1e9:.0f} GFLOP/s "
           f"({peak.source}); {args.steps} timed steps x {args.repeats} alternating runs")  # fmt: skip
@@ -136,8 +138,12 @@ def main() -> None:
         median = statistics.median(values)
         print(f"{name:<18} {median:>13,.0f} {100 * mfu(median, fpt, peak):>6.1f}% {max(values):>11,.0f} "
               f"{median / base:>17.2f}x")  # fmt: skip
-    print("per-run ratios (same repeat): " + ", ".join(
-        f"{g / n:.2f}x" for n, g in zip(results["nanoGPT train.py"], results["gptkit train"], strict=True)))
+    print(
+        "per-run ratios (same repeat): "
+        + ", ".join(
+            f"{g / n:.2f}x" for n, g in zip(results["nanoGPT train.py"], results["gptkit train"], strict=True)
+        )
+    )
 
 
 if __name__ == "__main__":
