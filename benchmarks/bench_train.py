@@ -80,7 +80,8 @@ def gptkit_run(args, data: Path, out: Path) -> float:
     """`gptkit train` (the library call the CLI makes): tokens/s over the timed steps."""
     cfg = TrainConfig(
         data=data, out=out, steps=args.warmup + args.steps, block_size=args.block, micro_batch=args.batch,
-        eval_interval=0, log_interval=1, threads=args.threads, device="cpu", dtype="fp32", resume=False,
+        eval_interval=0, log_interval=1, threads=args.threads, device="cpu", dtype=args.dtype, resume=False,
+        compile=args.compile,
         model=ModelSection(preset="mini", n_layer=args.layers, n_embd=args.width, n_head=args.heads,
                            block_size=args.block, dropout=0.0),
         optim=OptimSection(lr=6e-4), checkpoint=CheckpointSection(interval=0, keep_last=1),
@@ -101,6 +102,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--vocab", type=int, default=40000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
+                    help="gptkit's dtype (nanoGPT's train.py has no autocast on CPU: always fp32)")  # fmt: skip
+    ap.add_argument("--compile", action="store_true", help="torch.compile gptkit's model (train.compile)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
@@ -129,9 +133,11 @@ def main() -> None:
     peak = Peak(
         max(peak_flops, measure_matmul_flops(torch.float32, args.threads)), "fp32 matmul, best of this run"
     )
-    print(f"model {args.layers}x{args.width}, block {args.block}, batch {args.batch}, vocab {args.vocab}, fp32, "
-          f"{args.threads} threads; {fpt / 1e6:.1f} MFLOP/token; peak {peak.flops / 1e9:.0f} GFLOP/s "
-          f"({peak.source}); {args.steps} timed steps x {args.repeats} alternating runs")  # fmt: skip
+    gptkit_mode = args.dtype + (" compiled" if args.compile else "")
+    print(f"model {args.layers}x{args.width}, block {args.block}, batch {args.batch}, vocab {args.vocab}, "
+          f"gptkit {gptkit_mode}, {args.threads} threads; {fpt / 1e6:.1f} MFLOP/token; "
+          f"peak {peak.flops / 1e9:.0f} GFLOP/s ({peak.source}); {args.steps} timed steps x {args.repeats} "
+          "alternating runs")  # fmt: skip
     print(f"{'loop':<18} {'median tok/s':>13} {'MFU':>7} {'best tok/s':>11} {'median vs nanoGPT':>18}")
     base = statistics.median(results["nanoGPT train.py"])
     for name, values in results.items():
