@@ -47,11 +47,12 @@ class _ChunkedLMLoss(torch.autograd.Function):
             logits = logits.to(_accumulator(logits.dtype))
             valid = t != -1
             picked = t.clamp(min=0)[:, None]
-            lse = torch.logsumexp(logits, dim=-1)
-            total += ((lse - logits.gather(1, picked).squeeze(1)) * valid).sum()
+            log_probs = torch.log_softmax(logits, dim=-1)  # one fused kernel, as F.cross_entropy uses
+            total -= (log_probs.gather(1, picked).squeeze(1) * valid).sum()
             if want_grad:  # d(mean loss)/d(logits) = (softmax − one_hot) / n_valid on valid rows
-                grad_logits = logits.sub_(lse[:, None]).exp_()
-                grad_logits.scatter_add_(1, picked, torch.full_like(lse[:, None], -1.0))
+                grad_logits = log_probs.exp_()
+                grad_logits.scatter_add_(1, picked, torch.full(picked.shape, -1.0, dtype=grad_logits.dtype,
+                                                               device=grad_logits.device))  # fmt: skip
                 grad_logits.mul_(valid[:, None].to(grad_logits.dtype) / n_valid)
                 g = grad_logits.to(hidden.dtype)
                 torch.matmul(g, weight, out=grad_hidden[start : start + chunk_rows])
