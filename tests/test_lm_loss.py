@@ -66,6 +66,7 @@ def test_autocast_and_no_grad():
     y = torch.randint(0, VOCAB, (2, 24))
     with torch.no_grad():
         fp32 = model(x, y)[1]
+        assert fp32.grad_fn is None  # validation computes no gradients
         assert fp32.item() == pytest.approx(_eager_loss(model, x, y).item(), rel=1e-5)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         bf16 = model(x, y)[1]

@@ -30,13 +30,13 @@ def chunked_lm_loss(
     """
     if hidden.dtype != weight.dtype:
         raise ValueError(f"hidden ({hidden.dtype}) and weight ({weight.dtype}) must have one dtype")
-    return _ChunkedLMLoss.apply(hidden, weight, targets, chunk_rows)
+    want_grad = torch.is_grad_enabled() and (hidden.requires_grad or weight.requires_grad)
+    return _ChunkedLMLoss.apply(hidden, weight, targets, chunk_rows, want_grad)
 
 
 class _ChunkedLMLoss(torch.autograd.Function):
     @staticmethod
-    def forward(ctx, hidden, weight, targets, chunk_rows):
-        want_grad = ctx.needs_input_grad[0] or ctx.needs_input_grad[1]
+    def forward(ctx, hidden, weight, targets, chunk_rows, want_grad):
         n_valid = (targets != -1).sum()
         total = torch.zeros((), dtype=_accumulator(hidden.dtype), device=hidden.device)
         grad_hidden = torch.empty_like(hidden) if want_grad else None
@@ -64,7 +64,7 @@ class _ChunkedLMLoss(torch.autograd.Function):
     @staticmethod
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
-        return grad_hidden * grad_loss, (grad_weight * grad_loss).to(ctx.weight_dtype), None, None
+        return grad_hidden * grad_loss, (grad_weight * grad_loss).to(ctx.weight_dtype), None, None, None
 
 
 def _add_outer(acc: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> None:
