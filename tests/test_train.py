@@ -56,8 +56,8 @@ def test_weight_decay_only_on_matrices_and_embeddings():
     assert all(p.dim() >= 2 for p in decay["params"]) and all(p.dim() < 2 for p in no_decay["params"])
     # tied token embedding / output layer counted once; every parameter in exactly one group
     assert len(decay["params"]) + len(no_decay["params"]) == len(list(model.parameters()))
-    opt = build_optimizer(model, tiny_config(None, None).optim, "cpu")
-    assert opt.defaults["fused"] is None  # fused kernels only on CUDA
+    assert build_optimizer(model, tiny_config(None, None).optim, "cpu").defaults["fused"] is True
+    assert build_optimizer(model, tiny_config(None, None).optim, "mps").defaults["fused"] is None
 
 
 # --- checkpoints -------------------------------------------------------------------------------

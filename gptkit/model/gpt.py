@@ -27,6 +27,7 @@ import torch.nn as nn
 from torch.nn import functional as F
 
 from gptkit.errors import ConfigError
+from gptkit.model.loss import chunked_lm_loss
 
 #: The embedding table has a multiple of this many rows (extra rows are never predicted).
 VOCAB_MULTIPLE = 64
@@ -341,6 +342,17 @@ class GPT(nn.Module):
         """The LM head over the real vocabulary (the embedding's padding rows are never predicted)."""
         return self.lm_head(hidden)[..., : self.config.vocab_size]
 
+    def lm_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+        """Mean next-token cross-entropy of the LM head on ``hidden`` ``(..., n_embd)`` against
+        ``targets`` (``-1`` = ignore), without materialising the logits (see
+        :func:`gptkit.model.loss.chunked_lm_loss`); under autocast the matmuls run in its dtype."""
+        weight = self.lm_head.weight[: self.config.vocab_size]
+        if torch.is_autocast_enabled(hidden.device.type):
+            dtype = torch.get_autocast_dtype(hidden.device.type)
+            hidden, weight = hidden.to(dtype), weight.to(dtype)
+        with torch.autocast(hidden.device.type, enabled=False):
+            return chunked_lm_loss(hidden.reshape(-1, hidden.size(-1)), weight, targets.reshape(-1))
+
     def forward(
         self,
         idx: torch.Tensor,
@@ -350,14 +362,12 @@ class GPT(nn.Module):
         doc_ids: torch.Tensor | None = None,
     ):
         """Logits ``(B, T, vocab_size)`` for token ids ``idx`` ``(B, T)`` (see :meth:`hidden`);
-        with ``targets`` (``-1`` = ignore) returns ``(logits, mean cross-entropy)``."""
-        logits = self.logits(self.hidden(idx, cache=cache, doc_ids=doc_ids))
+        with ``targets`` (``-1`` = ignore) returns ``(None, mean cross-entropy)`` from
+        :meth:`lm_loss`, which never materialises the logits."""
+        hidden = self.hidden(idx, cache=cache, doc_ids=doc_ids)
         if targets is None:
-            return logits
-        loss = F.cross_entropy(
-            logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1
-        )
-        return logits, loss
+            return self.logits(hidden)
+        return None, self.lm_loss(hidden, targets)
 
 
 def doc_ids_from_eot(idx: torch.Tensor, eot_id: int) -> torch.Tensor:

@@ -43,7 +43,7 @@ class OptimSection:
     beta2: float = 0.95
     eps: float = 1e-8
     grad_clip: float = 1.0  # max global gradient norm; 0 disables clipping (the norm is still logged)
-    fused: bool | None = None  # None: fused kernels on CUDA, the default implementation elsewhere
+    fused: bool | None = None  # None: fused kernels on CUDA and CPU, the default implementation elsewhere
 
     def __post_init__(self) -> None:
         if self.lr <= 0:

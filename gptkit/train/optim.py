@@ -23,8 +23,10 @@ def param_groups(model: torch.nn.Module, weight_decay: float) -> list[dict]:
 
 
 def build_optimizer(model: torch.nn.Module, cfg: OptimSection, device_type: str) -> torch.optim.AdamW:
-    """AdamW over :func:`param_groups`; fused kernels on CUDA unless ``cfg.fused`` says otherwise."""
-    fused = device_type == "cuda" if cfg.fused is None else cfg.fused
+    """AdamW over :func:`param_groups`; fused kernels on CUDA and CPU unless ``cfg.fused`` says
+    otherwise (on CPU one pass over each parameter instead of foreach's dozen: several times
+    faster, a sizeable part of a small model's step)."""
+    fused = device_type in ("cuda", "cpu") if cfg.fused is None else cfg.fused
     return torch.optim.AdamW(
         param_groups(model, cfg.weight_decay),
         lr=cfg.lr,
