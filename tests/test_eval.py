@@ -22,6 +22,8 @@ torch.set_num_threads(1)
 
 LAMBADA = "lambada/lambada_test.jsonl"
 COQA = "coqa/coqa-dev-v1.0.first-story.hf-dummy.json"
+#: The first 8 passages of the original LAMBADA release's plain-text test set (tests/data/SOURCES.md).
+PLAIN_TEXT_HEAD = REPO / "tests" / "data" / "lambada" / "lambada_test_plain_text.head8.txt"
 
 
 def eval_config(**values) -> EvalConfig:
@@ -521,13 +523,13 @@ def test_lm_eval_names_and_default_tasks_offline(model_dir, tmp_path):
 def test_lambada_standard_reads_the_original_plain_text(model_dir, tmp_path):
     data = tmp_path / "data" / "lambada"
     data.mkdir(parents=True)
-    (data / "lambada_test_plain_text.txt").symlink_to(shared_path("lambada/lambada_test_plain_text.txt"))
+    (data / "lambada_test_plain_text.txt").symlink_to(PLAIN_TEXT_HEAD)
     out = tmp_path / "o"
     proc = run_gptkit("eval", model_dir, "--tasks", "lambada_standard", "--data-dir", data.parent,
                       "--limit", "4", "--bootstrap-iters", "0", "--out", out)  # fmt: skip
     assert proc.returncode == 0, proc.stderr
     first = json.loads((out / "samples_lambada_standard.jsonl").read_text().splitlines()[0])
-    passage = shared_path("lambada/lambada_test_plain_text.txt").read_text().splitlines()[0]
+    passage = PLAIN_TEXT_HEAD.read_text().splitlines()[0]
     assert first["target"] == " " + passage.split(" ")[-1]
 
 
