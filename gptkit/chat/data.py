@@ -21,7 +21,7 @@ import xxhash
 
 from gptkit.chat.sources import BadRecord, SourceOptions, is_dataset_dir, iter_records, record_conversations
 from gptkit.config import dump_toml, to_dict
-from gptkit.errors import ConfigError, InputError
+from gptkit.errors import ConfigError
 from gptkit.io.manifest import Manifest, file_record, input_records, read_manifest
 from gptkit.io.shards import COMPRESSION_SUFFIXES, Issue, IssueLog, RotatingShardWriter, expand_inputs
 from gptkit.reporting import NULL_REPORTER, Reporter
@@ -70,14 +70,14 @@ def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> Cha
         raise ConfigError("no inputs: give conversation files, directories or datasets folders")
     out = Path(config.out)
     files = input_paths(config.inputs)
-    records = input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
+    records = input_file_records(files)
     config_json = to_dict(config)
     check_inputs(files)
     run = StageRun(STAGE, out, identity(config_json), records)
     if run.reuse() is not None:
         return _reused(out)
     run.begin()
-    _remove_old_shards(out)
+    remove_old_shards(out)
     started = time.time()
     issues = IssueLog(keep=20)
     counts = _write(files, out, config, issues, reporter)
@@ -108,8 +108,7 @@ def _write(files: list[Path], out: Path, config: ChatDataConfig, issues: IssueLo
     options = SourceOptions(config.oasst_branch, config.oasst_synthetic)
     seen: set[bytes] = set()
     counts: dict[str, Any] = {"conversations": dict.fromkeys(SPLITS, 0), "sources": {}, "turns": 0}
-    writers = {s: RotatingShardWriter(out, max_bytes=1 << 40, max_docs=config.shard_conversations,
-                                      name=lambda i, s=s: f"{s}_{i:05d}.jsonl.zst") for s in SPLITS}  # fmt: skip
+    writers = split_writers(out, config.shard_conversations)
     with reporter.task("data chat", total=len(files), unit="files") as bar, writers["train"], writers["val"]:
         for path in files:
             for where, line, record in iter_records(path, issues):
@@ -148,14 +147,23 @@ def conversation_files(data_dir: str | Path, split: str) -> list[Path]:
     return sorted(data_dir.glob(f"{split}_*.jsonl.zst"))
 
 
-def _remove_old_shards(out: Path) -> None:
-    """A rerun with other inputs or settings rewrites the output: its old shards go first."""
-    if out.exists() and not out.is_dir():
-        raise InputError("--out exists and is not a directory", out)
+def remove_old_shards(out: Path) -> None:
+    """A rerun with other inputs or settings rewrites the output: its old shards go first
+    (the stage runner's ``begin`` has already dropped the manifest)."""
     for split in SPLITS:
         for p in out.glob(f"{split}_*.jsonl.zst"):
             p.unlink()
-    (out / "manifest.json").unlink(missing_ok=True)
+
+
+def input_file_records(files: list[Path]) -> list[dict]:
+    """Manifest records of the inputs, every file of a ``datasets`` folder included."""
+    return input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
+
+
+def split_writers(out: Path, max_docs: int) -> dict[str, RotatingShardWriter]:
+    """One shard writer per split, writing ``train_00000.jsonl.zst``, ``val_00000.jsonl.zst`` …"""
+    return {s: RotatingShardWriter(out, max_bytes=1 << 40, max_docs=max_docs,
+                                   name=lambda i, s=s: f"{s}_{i:05d}.jsonl.zst") for s in SPLITS}  # fmt: skip
 
 
 def _reused(out: Path) -> ChatDataSummary:

@@ -31,12 +31,19 @@ from typing import Any
 import orjson
 import xxhash
 
-from gptkit.chat.data import SPLITS, input_paths, split_of
+from gptkit.chat.data import (
+    SPLITS,
+    input_file_records,
+    input_paths,
+    remove_old_shards,
+    split_of,
+    split_writers,
+)
 from gptkit.chat.sources import BadRecord, hh_messages, iter_records
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError
-from gptkit.io.manifest import Manifest, file_record, input_records
-from gptkit.io.shards import Issue, IssueLog, RotatingShardWriter
+from gptkit.io.manifest import Manifest, file_record
+from gptkit.io.shards import Issue, IssueLog
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
@@ -77,15 +84,14 @@ def prefs_data(config: PrefsConfig, reporter: Reporter = NULL_REPORTER) -> Prefs
         raise ConfigError("no inputs: give preference files, directories or datasets folders")
     out = Path(config.out)
     files = input_paths(config.inputs)
-    records = input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
+    records = input_file_records(files)
     check_inputs(files)
     run = StageRun(STAGE, out, identity(to_dict(config)), records)
     if (manifest := run.reuse()) is not None:
         return PrefsSummary(out, {s: manifest["counts"][f"{s}_comparisons"] for s in SPLITS}, manifest["sources"],
                             manifest["issues"]["by_reason"], manifest["issues"]["examples"], reused=True)  # fmt: skip
     run.begin()
-    for p in out.glob("*_*.jsonl.zst"):
-        p.unlink(missing_ok=True)
+    remove_old_shards(out)
     started, issues = time.time(), IssueLog(keep=20)
     counts, written = _write(files, out, config, issues, reporter)
     dump_toml({"prefs": config}, out / "config.toml")
@@ -103,8 +109,7 @@ def prefs_data(config: PrefsConfig, reporter: Reporter = NULL_REPORTER) -> Prefs
 def _write(files: list[Path], out: Path, config: PrefsConfig, issues: IssueLog, reporter: Reporter):
     seen: set[bytes] = set()
     counts: dict[str, Any] = {"split": dict.fromkeys(SPLITS, 0), "sources": {}, "pairs": 0}
-    writers = {s: RotatingShardWriter(out, max_bytes=1 << 40, max_docs=config.shard_comparisons,
-                                      name=lambda i, s=s: f"{s}_{i:05d}.jsonl.zst") for s in SPLITS}  # fmt: skip
+    writers = split_writers(out, config.shard_comparisons)
     with reporter.task("data prefs", total=len(files), unit="files") as bar, writers["train"], writers["val"]:
         for path in files:
             for where, line, record in iter_records(path, issues):
