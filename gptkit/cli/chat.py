@@ -52,14 +52,18 @@ def data_chat(
                "oasst_branch": oasst_branch, "val_fraction": val_fraction}  # fmt: skip
     cfg = resolve(ChatDataConfig, "chat_data", recipe=recipe, options=options, overrides=overrides or [])
     summary = chat_data(cfg, RichReporter())
+    print_split_summary(summary, summary.conversations, "conversations")
+
+
+def print_split_summary(summary, counts: dict[str, int], unit: str) -> None:
+    """What a split-shard stage (``data chat``, ``data prefs``) made: per split, per source, skipped."""
     if summary.reused:
         already_complete(summary.out, same="inputs and settings")
     for issue in summary.issues[:5]:
         err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
-    c = summary.conversations
     sources = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.sources.items()))
     skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items())) or "none"
-    out.print(f"train {c['train']:,} conversations, val {c['val']:,}  ({sources})  |  skipped: {skipped}  "
+    out.print(f"train {counts['train']:,} {unit}, val {counts['val']:,}  ({sources})  |  skipped: {skipped}  "
               f"→ {summary.out}")  # fmt: skip
 
 

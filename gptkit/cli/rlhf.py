@@ -10,7 +10,8 @@ from typing import Annotated
 import typer
 
 from gptkit.cli.app import App
-from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
+from gptkit.cli.chat import print_split_summary
+from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, out
 
 rm_app = App(no_args_is_help=True, help="Reward models: train on ranked comparisons, evaluate, score.")
 
@@ -58,15 +59,7 @@ def data_prefs(
     options = {"inputs": [str(p) for p in inputs] if inputs else None, "out": out_dir, "val_fraction": val_fraction}
     cfg = resolve(PrefsConfig, "prefs", recipe=recipe, options=options, overrides=overrides or [])
     summary = prefs_data(cfg, RichReporter())
-    if summary.reused:
-        already_complete(summary.out, same="inputs and settings")
-    for issue in summary.issues[:5]:
-        err.print(f"[yellow]skipped:[/] {issue}", markup=True, highlight=False)
-    c = summary.comparisons
-    sources = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.sources.items()))
-    skipped = ", ".join(f"{k} {v:,}" for k, v in sorted(summary.skipped.items())) or "none"
-    out.print(f"train {c['train']:,} comparisons, val {c['val']:,}  ({sources})  |  skipped: {skipped}  "
-              f"→ {summary.out}")  # fmt: skip
+    print_split_summary(summary, summary.comparisons, "comparisons")
 
 
 def _split_sets(overrides: list[str] | None, section: str) -> tuple[list[str], list[str]]:
