@@ -94,7 +94,7 @@ def run_pack(src: Path, tokenizer: Path, out: Path, workers: int) -> tuple[float
     """Wall seconds, CPU seconds (all processes) and peak tree RSS of one ``gptkit data pack``."""
     shutil.rmtree(out, ignore_errors=True)
     env = {**os.environ, "PYTHONPATH": str(REPO)}
-    cmd = [sys.executable, "-m", "gptkit", "-q", "data", "pack", str(src), "-t", str(tokenizer), "-o", str(out),
+    cmd = [sys.executable, "-m", "gptkit", "-q", "data", "pack", str(src), "--tokenizer", str(tokenizer), "-o", str(out),
            "--workers", str(workers)]  # fmt: skip
     t, cpu = time.perf_counter(), children_cpu()
     proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL)

@@ -89,7 +89,7 @@ def main() -> None:
     if not corpus.is_file():
         print(f"{write_documents(corpus)} documents → {corpus}")
     gptkit("tokenizer", "train", corpus, "--out", w / "tok", "--merges", args.merges, "--threads", args.threads)
-    gptkit("data", "pack", corpus, "-t", w / "tok", "-o", w / "tokens", "--val-fraction", "0.05", "-w", 1)
+    gptkit("data", "pack", corpus, "--tokenizer", w / "tok", "-o", w / "tokens", "--val-fraction", "0.05", "-w", 1)
     common = ["-r", args.recipe, "-d", w / "tokens", "--threads", args.threads]
     common += [arg for item in args.overrides for arg in ("--set", item)]
     gptkit("scale", "sweep", *common, "-o", w / "sweep")

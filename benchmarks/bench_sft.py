@@ -36,8 +36,8 @@ def gptkit(*args: object) -> None:
 
 def prepare(work: Path, args: argparse.Namespace) -> None:
     web = DATA / "corpora" / "web-text"
-    gptkit("tokenizer", "train", web, "-o", work / "tok", "-m", args.merges, "-t", 2)
-    gptkit("data", "pack", web, "-t", work / "tok", "-o", work / "tokens", "--val-docs", 50, "-w", 2)
+    gptkit("tokenizer", "train", web, "-o", work / "tok", "-m", args.merges, "--threads", 2)
+    gptkit("data", "pack", web, "--tokenizer", work / "tok", "-o", work / "tokens", "--val-docs", 50, "-w", 2)
     gptkit("train", "-r", "recipes/train/tiny-cpu.toml", "--data", work / "tokens", "--out", work / "pre",
            "--steps", args.pretrain_steps, "--set", f"train.model.preset={args.preset}",
            "--set", "train.model.block_size=128", "--set", "train.schedule.warmup_steps=10",
