@@ -4,11 +4,12 @@ import hashlib
 import json
 
 import pytest
-from conftest import assert_one_line_error, run_gptkit, shared_path
+from conftest import assert_one_line_error, run_gptkit
 
 from gptkit.data.clean import CleanConfig, clean, steps
 from gptkit.data.clean.config import DecontaminateConfig, PiiConfig, UrlFilterConfig
 from gptkit.io.shards import iter_documents, write_documents
+from gptkit.pipeline.site import sample_path
 
 PROSE = (
     "The river had risen during the night, and by morning the old bridge was under water. People from the "
@@ -102,14 +103,14 @@ def _digest(out):
 @pytest.mark.parametrize("variant", ["default", "all"])
 def test_outputs_are_byte_identical_to_the_inline_steps(tmp_path, variant):
     """Shards, markers, stats and funnel match those of the code before the registry (every step on in "all")."""
-    web = shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")
+    web = sample_path("cc-by-sa-web-documents.jsonl.gz")  # the shared web-text file, bundled with gptkit
     docs = list(iter_documents(web))
     docs += [{**d, "id": d["id"] + "-copy"} for d in docs[::50]]
     for k in range(3):
         write_documents(tmp_path / "in" / f"{k:05d}.jsonl.zst", docs[k::3])
     cfg = CleanConfig()
     if variant == "all":
-        lambada = shared_path("lambada/lambada_test.jsonl")
+        lambada = sample_path("lambada_test.jsonl.gz")
         cfg = CleanConfig(keep_removed=True, pii=PiiConfig(enabled=True), decontaminate=DecontaminateConfig(eval_files=[str(lambada)]),
                           url_filter=UrlFilterConfig(enabled=True, domains=["wordpress.com", "blogspot.com"]))  # fmt: skip
     out = clean([tmp_path / "in"], tmp_path / variant, cfg, workers=1).out_dir
