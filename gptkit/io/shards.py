@@ -96,13 +96,13 @@ def iter_lines(
     tail = b""
     skipping = False  # inside an overlong line: drop bytes up to the next newline
     try:
-        for block in iter_chunks(path):
+        for chunk in iter_chunks(path):
             if skipping:
-                newline = block.find(b"\n")
+                newline = chunk.find(b"\n")
                 if newline == -1:
                     continue
-                block, skipping = block[newline + 1 :], False
-            lines = (tail + block).split(b"\n")
+                chunk, skipping = chunk[newline + 1 :], False
+            lines = (tail + chunk).split(b"\n")
             tail = lines.pop()
             for line in lines:
                 line_no += 1

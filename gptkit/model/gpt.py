@@ -328,12 +328,11 @@ class GPT(nn.Module):
         else:  # padding may run past the context: its positions are clamped (never used)
             pos = (starts[:, None] + torch.arange(T)).clamp(max=self.config.block_size - 1).to(idx.device)
             mask = None if update is None else update.mask(T)
-        layer_kv: list[Any] = [None] * self.config.n_layer
-        if update is not None:
-            layer_kv = [functools.partial(update, layer) for layer in range(self.config.n_layer)]
+        n_layer = self.config.n_layer
+        layer_kv = iter([None] * n_layer if update is None else [functools.partial(update, i) for i in range(n_layer)])
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for block, kv in zip(self.transformer.h, layer_kv, strict=True):
-            x = block(x, mask, kv)
+        for block in self.transformer.h:
+            x = block(x, mask, next(layer_kv))
         if update is not None:
             update.commit()
         return self.transformer.ln_f(x)

@@ -292,8 +292,8 @@ def _text_pieces(path: Path, issues: IssueLog):
     buf = b""
     line = 1
     try:
-        for block in iter_chunks(path):
-            buf += block
+        for chunk in iter_chunks(path):
+            buf += chunk
             start = 0
             while (cut := _safe_cut(buf, start + TEXT_PIECE_BYTES)) != -1:
                 piece = buf[start:cut]

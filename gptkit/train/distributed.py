@@ -81,8 +81,8 @@ def wrap_model(model: torch.nn.Module, info: DistInfo, device: torch.device) -> 
 
         # The logits are a slice of the padded vocabulary (a view); the trainer never edits them in place.
         warnings.filterwarnings("ignore", message="FSDP2-wrapped module .* returned a view tensor")
-        for block in _blocks(model):
-            fully_shard(block)
+        for layer in _blocks(model):
+            fully_shard(layer)
         for gpt in [m for m in model.modules() if isinstance(m, GPT) and m is not model]:
             fully_shard(gpt)
         fully_shard(model)
