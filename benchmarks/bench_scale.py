@@ -78,8 +78,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/scale-bench"))
     ap.add_argument("--recipe", type=Path, default=REPO / "recipes" / "scale" / "cpu-sweep.toml")
     ap.add_argument("--merges", type=int, default=255, help="BPE merges of the tokenizer (vocab = 257 + merges)")
-    ap.add_argument("--target", default="4x96", help="shape of the predicted run, LAYERSxWIDTH")
-    ap.add_argument("--head-dim", type=int, default=8, help="head size of the target (n_head = width / head_dim)")
+    ap.add_argument("--target", default="4x64", help="shape of the predicted run, LAYERSxWIDTH")
+    ap.add_argument("--head-dim", type=int, default=16, help="head size of the target (n_head = width / head_dim)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the sweep recipe for the sweep and the target, e.g. scale.train.optim.lr=6e-3")
