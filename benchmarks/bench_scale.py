@@ -95,11 +95,13 @@ def main() -> None:
     gptkit("scale", "sweep", *common, "-o", w / "sweep")
     gptkit("scale", "fit", w / "sweep", "-o", w / "fit")
     layers, width = (int(x) for x in args.target.split("x"))
-    target = f"[{{n_layer={layers}, n_head={width // args.head_dim}, n_embd={width}}}]"
+    heads = width // args.head_dim
+    target = f"[{{n_layer={layers}, n_head={heads}, n_embd={width}}}]"
     cfg = resolve(ScaleConfig, "scale", recipe=args.recipe, options={"data": w / "tokens"},
                   overrides=[*args.overrides, f"scale.shapes={target}"])  # fmt: skip
     (planned,), _ = plan_sweep(cfg)
-    gptkit("scale", "predict", w / "fit", "--model", args.target, "--tokens", str(planned.tokens))
+    shape = f"n_layer={layers},n_embd={width},n_head={heads}"  # LAYERSxWIDTH would take the sweep's head size
+    gptkit("scale", "predict", w / "fit", "--model", shape, "--tokens", str(planned.tokens))
     gptkit("scale", "sweep", *common, "-o", w / "target", "--set", f"scale.shapes={target}")
     run = next((w / "target" / "runs").iterdir())
     gptkit("scale", "check", w / "fit", run)
