@@ -348,7 +348,9 @@ class _Trainer:
         self._restore(state)
         step, tokens = state["step"], int(state.get("tokens", 0))
         done = " (already finished: raise train.steps to train longer)" if step >= self.steps else ""
-        self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name}){done}")
+        forked = not self.resume_dir.is_relative_to(self.run_dir)
+        source = f"{self.resume_dir} (train.fork_from)" if forked else self.resume_dir.name
+        self.reporter.log(f"resuming {self.run_dir} from step {step} of {source}{done}")
         return _RunState(step=step, tokens=tokens, resumed_from=step, start_tokens=tokens,
                          best_val=state.get("best_val_loss"), checkpoint=self.resume_dir)  # fmt: skip
 
