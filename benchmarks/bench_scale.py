@@ -14,6 +14,7 @@ Prints the runs, the law, the prediction and the check; the figures go to docs/b
 
     nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench
     nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench --set scale.train.optim.lr=6e-3
+    nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-wsd --set scale.mode=wsd
 """
 
 from __future__ import annotations
@@ -97,13 +98,14 @@ def main() -> None:
     layers, width = (int(x) for x in args.target.split("x"))
     heads = width // args.head_dim
     target = f"[{{n_layer={layers}, n_head={heads}, n_embd={width}}}]"
+    one_run = [f"scale.shapes={target}", "scale.cooldowns=[1.0]"]  # in WSD mode: the full-length branch only
     cfg = resolve(ScaleConfig, "scale", recipe=args.recipe, options={"data": w / "tokens"},
-                  overrides=[*args.overrides, f"scale.shapes={target}"])  # fmt: skip
+                  overrides=[*args.overrides, *one_run])  # fmt: skip
     (planned,), _ = plan_sweep(cfg)
     shape = f"n_layer={layers},n_embd={width},n_head={heads}"  # LAYERSxWIDTH would take the sweep's head size
     gptkit("scale", "predict", w / "fit", "--model", shape, "--tokens", str(planned.tokens))
-    gptkit("scale", "sweep", *common, "-o", w / "target", "--set", f"scale.shapes={target}")
-    run = next((w / "target" / "runs").iterdir())
+    gptkit("scale", "sweep", *common, "-o", w / "target", *(arg for item in one_run for arg in ("--set", item)))
+    run = w / "target" / "runs" / planned.name
     gptkit("scale", "check", w / "fit", run)
     print(json.dumps(json.loads((w / "fit" / "checks" / run.name / "check.json").read_text()), indent=1))
 
