@@ -3,9 +3,9 @@
 The power form L(C) = a·C^b + c is fitted to the compute frontier: the runs of a tokens-per-parameter
 sweep, or the best run of each FLOP budget of an IsoFLOP sweep, less any run that a run of less
 compute beats (the others are off the frontier by construction). The Chinchilla form L(N, D) uses
-every run. fit.json holds the parameters, their bootstrap intervals, the bootstrap laws and residual noise that ``predict`` and ``check`` turn into
-prediction intervals, the points, and what a compute-optimal shape needs (vocabulary, head size, width
-per layer).
+every run. fit.json holds the parameters, their bootstrap intervals, the bootstrap laws and residual
+noise that ``predict`` and ``check`` turn into prediction intervals, the points, and what a
+compute-optimal shape needs (vocabulary, head size, width per layer).
 """
 
 from __future__ import annotations
