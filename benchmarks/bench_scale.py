@@ -14,6 +14,7 @@ Prints the runs, the law, the prediction and the check; the figures go to docs/b
 
     nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench
     nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-bench --set scale.train.optim.lr=6e-3
+    nice .venv/bin/python benchmarks/bench_scale.py --work /tmp/scale-wsd --set scale.mode=wsd
 """
 
 from __future__ import annotations
@@ -78,8 +79,8 @@ def main() -> None:
     ap.add_argument("--work", type=Path, default=Path("/tmp/scale-bench"))
     ap.add_argument("--recipe", type=Path, default=REPO / "recipes" / "scale" / "cpu-sweep.toml")
     ap.add_argument("--merges", type=int, default=255, help="BPE merges of the tokenizer (vocab = 257 + merges)")
-    ap.add_argument("--target", default="4x96", help="shape of the predicted run, LAYERSxWIDTH")
-    ap.add_argument("--head-dim", type=int, default=8, help="head size of the target (n_head = width / head_dim)")
+    ap.add_argument("--target", default="4x64", help="shape of the predicted run, LAYERSxWIDTH")
+    ap.add_argument("--head-dim", type=int, default=16, help="head size of the target (n_head = width / head_dim)")
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                     help="override a key of the sweep recipe for the sweep and the target, e.g. scale.train.optim.lr=6e-3")
@@ -95,13 +96,16 @@ def main() -> None:
     gptkit("scale", "sweep", *common, "-o", w / "sweep")
     gptkit("scale", "fit", w / "sweep", "-o", w / "fit")
     layers, width = (int(x) for x in args.target.split("x"))
-    target = f"[{{n_layer={layers}, n_head={width // args.head_dim}, n_embd={width}}}]"
+    heads = width // args.head_dim
+    target = f"[{{n_layer={layers}, n_head={heads}, n_embd={width}}}]"
+    one_run = [f"scale.shapes={target}", "scale.cooldowns=[1.0]"]  # in WSD mode: the full-length branch only
     cfg = resolve(ScaleConfig, "scale", recipe=args.recipe, options={"data": w / "tokens"},
-                  overrides=[*args.overrides, f"scale.shapes={target}"])  # fmt: skip
+                  overrides=[*args.overrides, *one_run])  # fmt: skip
     (planned,), _ = plan_sweep(cfg)
-    gptkit("scale", "predict", w / "fit", "--model", args.target, "--tokens", str(planned.tokens))
-    gptkit("scale", "sweep", *common, "-o", w / "target", "--set", f"scale.shapes={target}")
-    run = next((w / "target" / "runs").iterdir())
+    shape = f"n_layer={layers},n_embd={width},n_head={heads}"  # LAYERSxWIDTH would take the sweep's head size
+    gptkit("scale", "predict", w / "fit", "--model", shape, "--tokens", str(planned.tokens))
+    gptkit("scale", "sweep", *common, "-o", w / "target", *(arg for item in one_run for arg in ("--set", item)))
+    run = w / "target" / "runs" / planned.name
     gptkit("scale", "check", w / "fit", run)
     print(json.dumps(json.loads((w / "fit" / "checks" / run.name / "check.json").read_text()), indent=1))
 

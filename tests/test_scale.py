@@ -12,7 +12,17 @@ from gptkit.errors import UsageError
 from gptkit.scale.config import ScaleConfig, ShapeSpec
 from gptkit.scale.runs import read_run
 from gptkit.scale.sweep import plan_sweep, sweep
-from gptkit.train.config import CheckpointSection, ModelSection, OptimSection, SampleSection, TrainConfig
+from gptkit.train.checkpoint import list_checkpoints
+from gptkit.train.config import (
+    CheckpointSection,
+    ModelSection,
+    OptimSection,
+    SampleSection,
+    ScheduleSection,
+    TrainConfig,
+)
+from gptkit.train.metrics import read_jsonl
+from gptkit.train.schedule import wsd_decay_start
 
 SHAPES = [(1, 8), (1, 16), (2, 16), (2, 24), (2, 32)]  # (n_layer, n_embd), one head each
 RECIPE = """
@@ -205,3 +215,33 @@ def test_a_finished_run_is_reused_only_with_the_same_settings(one_run):
     cfg.train.optim.lr = 3e-3
     with pytest.raises(UsageError, match=r"other settings \(optim\)"):
         sweep(cfg)
+
+
+def test_wsd_sweep_forks_cooldown_branches_from_one_constant_run_per_shape(tmp_path):
+    tokens = make_token_dir(tmp_path / "tokens", train_docs=400)
+    recipe = write_recipe(tmp_path / "wsd.toml", [(1, 16), (2, 16)])
+    args = ["scale", "sweep", "-r", recipe, "-d", tokens, "-o", tmp_path / "sweep", "--mode", "wsd",
+            "--set", "scale.tokens_per_param=2", "--set", "scale.cooldowns=[0.5, 1.0]",
+            "--set", "scale.train.schedule.decay_shape=1-sqrt", "--set", "scale.train.log_interval=1"]  # fmt: skip
+    first = run_gptkit(*args)
+    assert first.returncode == 0, first.stderr
+    assert "4 runs (4 trained, 0 already done" in first.stdout
+    manifest = json.loads((tmp_path / "sweep" / "manifest.json").read_text())
+    assert {r["budget"] for r in manifest["runs"]} == {"tpp1", "tpp2"}
+    for r in manifest["runs"]:
+        config = json.loads((Path(r["path"]) / "manifest.json").read_text())["config"]
+        steps, schedule = config["steps"], config["schedule"]
+        fork = wsd_decay_start(steps, ScheduleSection(**schedule))
+        shape = f"L{r['n_layer']}-d{r['n_embd']}"
+        assert config["fork_from"] == str(tmp_path / "sweep" / "stable" / shape / "checkpoints" / f"step_{fork:08d}")
+        assert r["tokens"] == steps * 4 * 32  # the stable prefix counts as the branch's own
+        lrs = {m["step"]: m["lr"] for m in read_jsonl(Path(r["path"]) / "metrics.jsonl") if "lr" in m}
+        assert min(lrs) == fork + 1  # the branch trained only its cooldown
+        assert lrs[steps] == pytest.approx(0.1 * 1e-2)  # decayed to min_lr_ratio · lr
+        stable = read_jsonl(tmp_path / "sweep" / "stable" / shape / "metrics.jsonl")
+        assert {m["lr"] for m in stable if "lr" in m and m["step"] > schedule["warmup_steps"]} == {1e-2}
+        assert f"step_{fork:08d}" in list_checkpoints(tmp_path / "sweep" / "stable" / shape)
+    again = run_gptkit(*args)
+    assert again.returncode == 0, again.stderr
+    assert "4 runs (0 trained, 4 already done" in again.stdout and "stable run" not in again.stderr
+

@@ -3,7 +3,9 @@
 import numpy as np
 import pytest
 
+from gptkit.scale.fit import frontier
 from gptkit.scale.laws import ChinchillaLaw, Points, PowerLaw, fit_law, objective, predict_interval
+from gptkit.scale.runs import RunPoint
 
 EPOCH_REFIT = {"E": 1.82, "A": 482.0, "alpha": 0.348, "B": 2085.0, "beta": 0.366}  # Besiroglu et al. 2024
 
@@ -69,3 +71,16 @@ def test_huber_resists_an_outlier():
     result = fit_law("power", Points(pts.flops, pts.params, pts.tokens, bad), bootstrap=0)
     assert PowerLaw.predict(result.params, 1e16) == pytest.approx(
         PowerLaw.predict({"a": 310.0, "b": -0.2, "c": 2.0}, 1e16), rel=0.01)  # fmt: skip
+
+
+def test_power_fit_uses_the_compute_frontier():
+    def point(name, flops, loss, budget):
+        return RunPoint(name, name, 1, 1, 16, 128, 32, 1000, 1000, flops, loss, "", budget)
+
+    runs = [
+        point("a_C1", 1e9, 5.0, "C1e9"), point("b_C1", 1e9, 4.8, "C1e9"),  # IsoFLOP group: b is its best
+        point("small_tpp20", 4e9, 4.5, "tpp20"),  # a small shape's long WSD branch ...
+        point("big_tpp5", 3e9, 4.4, "tpp5"),  # ... beaten by a bigger shape's cheaper short branch
+        point("big_tpp20", 1e10, 4.0, "tpp20"),
+    ]
+    assert [r.name for r in frontier(runs)] == ["b_C1", "big_tpp5", "big_tpp20"]

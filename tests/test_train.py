@@ -18,7 +18,7 @@ from gptkit.train import checkpoint as ckpt
 from gptkit.train.config import CheckpointSection, OptimSection, ScheduleSection, TrainConfig
 from gptkit.train.metrics import read_jsonl
 from gptkit.train.optim import build_optimizer, param_groups
-from gptkit.train.schedule import lr_at
+from gptkit.train.schedule import lr_at, wsd_decay_start
 from gptkit.train.trainer import train
 
 
@@ -47,6 +47,23 @@ def test_wsd_and_constant_schedules():
     assert lrs[80:] == sorted(lrs[80:], reverse=True) and lrs[-1] == pytest.approx(0.0)
     const = ScheduleSection(kind="constant", warmup_steps=0)
     assert {lr_at(s, 3e-4, 50, const) for s in range(50)} == {3e-4}
+
+
+def test_wsd_follows_constant_until_its_decay_then_decays_linear_or_1_sqrt():
+    const = ScheduleSection(kind="constant", warmup_steps=5)
+    linear = ScheduleSection(kind="wsd", warmup_steps=5, min_lr_ratio=0.1, decay_frac=0.25)
+    sqrt = dataclasses.replace(linear, decay_shape="1-sqrt")
+    start = wsd_decay_start(40, linear)
+    assert start == 30
+    # a cooldown forked from a longer constant run at `start` sees the same lr up to there
+    assert [lr_at(s, 1.0, 40, linear) for s in range(start)] == [lr_at(s, 1.0, 400, const) for s in range(start)]
+    lin = [lr_at(s, 1.0, 40, linear) for s in range(start, 40)]
+    root = [lr_at(s, 1.0, 40, sqrt) for s in range(start, 40)]
+    assert lin == sorted(lin, reverse=True) and root == sorted(root, reverse=True)
+    assert lin[-1] == pytest.approx(0.1) and root[-1] == pytest.approx(0.1)
+    assert lin[0] == pytest.approx(1 - 0.9 * 0.1)  # linear: 1/10 of the way down after the first step
+    assert root[0] == pytest.approx(1 - 0.9 * 0.1**0.5)  # 1-sqrt: fast at first
+    assert all(r < lo for r, lo in zip(root[:-1], lin[:-1], strict=True))
 
 
 def test_weight_decay_only_on_matrices_and_embeddings():
@@ -160,6 +177,26 @@ def test_init_from_a_run_continues_from_its_weights(tokens, tmp_path):
     fresh = train(tiny_config(tokens, tmp_path / "fresh", steps=1, eval_interval=0))
     tuned = train(tiny_config(tokens, tmp_path / "tuned", steps=1, eval_interval=0, init_from=tmp_path / "base"))
     assert tuned.final_loss < fresh.final_loss - 0.5
+
+
+def test_cooldown_branch_forks_a_constant_run_with_its_optimizer_state(tokens, tmp_path):
+    stable = tiny_config(tokens, tmp_path / "stable", steps=10, eval_interval=10,
+                         schedule=ScheduleSection(kind="constant", warmup_steps=2),
+                         checkpoint=CheckpointSection(interval=0, keep_last=1, at_steps=[4, 8]))  # fmt: skip
+    train(stable)
+    assert ckpt.list_checkpoints(stable.out) == ["step_00000004", "step_00000008", "step_00000010"]
+    fork = stable.out / ckpt.CHECKPOINTS / "step_00000008"
+    branch = tiny_config(tokens, tmp_path / "branch", steps=10, eval_interval=10, fork_from=fork,
+                         schedule=ScheduleSection(kind="wsd", warmup_steps=2, decay_frac=0.2, decay_shape="1-sqrt"),
+                         checkpoint=CheckpointSection(interval=0, keep_last=1))  # fmt: skip
+    summary = train(branch)
+    assert summary.resumed_from == 8 and summary.step == 10
+    assert summary.tokens == 10 * 4 * 32  # the stable prefix counts
+    adam = torch.load(summary.checkpoint / ckpt.OPTIMIZER, weights_only=True)["state"]
+    assert {int(s["step"]) for s in adam.values()} == {10}  # Adam's moments carried on from the fork
+    lrs = [r["lr"] for r in read_jsonl(branch.out / "metrics.jsonl") if "lr" in r]
+    assert lrs == [lr_at(s, branch.optim.lr, 10, branch.schedule) for s in (8, 9)]
+    assert ckpt.list_checkpoints(stable.out)[1] == "step_00000008"  # the fork point is the stable run's, untouched
 
 
 def test_bf16_autocast_on_cpu_is_opt_in(tokens, tmp_path):

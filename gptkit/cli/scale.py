@@ -17,6 +17,11 @@ app = App(no_args_is_help=True)
 FitArg = Annotated[Path, typer.Argument(help="A 'gptkit scale fit' output directory (or its fit.json).")]
 
 
+class SweepMode(StrEnum):
+    runs = "runs"
+    wsd = "wsd"
+
+
 class FormChoice(StrEnum):
     power = "power"
     chinchilla = "chinchilla"
@@ -28,6 +33,8 @@ def sweep(
     data: Annotated[Path | None, typer.Option("--data", "-d", help="Token directory from 'gptkit data pack'.")] = None,
     out_dir: Annotated[Path | None, typer.Option("--out", "-o", help="Sweep directory (runs/<name>/ per run).")] = None,
     threads: Annotated[int | None, typer.Option("--threads", min=1, help="CPU threads of every run.")] = None,
+    mode: Annotated[SweepMode | None, typer.Option("--mode", help="runs: one run per grid point; wsd: cooldown "
+                                                   "branches of one constant-lr run per shape.")] = None,  # fmt: skip
     overrides: SetOpt = None,
 ) -> None:
     """Train a grid of model shapes × token budgets; rerun the same command to resume or skip finished runs.
@@ -39,17 +46,24 @@ def sweep(
     counted as 'gptkit train' counts them (6N + attention per token). Writes OUT/runs/<name>/ and
     OUT/manifest.json (every run's parameters, tokens, FLOPs and final validation loss).
 
+    --mode wsd (scale.mode): per shape one constant-lr run (OUT/stable/<shape>/) and every run of the
+    grid a cooldown branch forked from its checkpoint, at scale.cooldowns fractions of each budget
+    (default 0.25, 0.5, 1); a branch decays over its last scale.train.schedule.decay_frac (0.2) of
+    steps, linear or 1-sqrt (schedule.decay_shape), and counts the stable prefix in its FLOPs.
+
     Examples:
 
       gptkit scale sweep -r recipes/scale/cpu-sweep.toml --data runs/w/tokens --out runs/w/scale
 
       gptkit scale sweep -r recipes/scale/cpu-sweep.toml --set scale.tokens_per_param=10 --set scale.train.threads=2
+
+      gptkit scale sweep -r recipes/scale/cpu-sweep.toml --mode wsd --set scale.cooldowns=[0.5,1] -o runs/w/wsd
     """
     from gptkit.config import resolve
     from gptkit.scale.config import ScaleConfig
     from gptkit.scale.sweep import sweep as run_sweep
 
-    options = {"data": data, "out": out_dir, "train.threads": threads}
+    options = {"data": data, "out": out_dir, "train.threads": threads, "mode": mode and mode.value}
     cfg = resolve(ScaleConfig, "scale", recipe=recipe, options=options, overrides=overrides or [])
     summary = run_sweep(cfg, RichReporter())
     for p in summary.points:

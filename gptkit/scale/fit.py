@@ -1,11 +1,11 @@
 """``gptkit scale fit``: a scaling law fitted to a sweep's final validation losses → fit.json + fit.png.
 
-The power form L(C) = a·C^b + c is fitted to the compute frontier: all runs of a tokens-per-parameter
-sweep, or the best run of each FLOP budget of an IsoFLOP sweep (the others are off the frontier by
-construction). The Chinchilla form L(N, D) uses every run. fit.json holds the parameters, their
-bootstrap intervals, the bootstrap laws and residual noise that ``predict`` and ``check`` turn into
-prediction intervals, the points, and what a compute-optimal shape needs (vocabulary, head size, width
-per layer).
+The power form L(C) = a·C^b + c is fitted to the compute frontier: the runs of a tokens-per-parameter
+sweep, or the best run of each FLOP budget of an IsoFLOP sweep, less any run that a run of less
+compute beats (the others are off the frontier by construction). The Chinchilla form L(N, D) uses
+every run. fit.json holds the parameters, their bootstrap intervals, the bootstrap laws and residual
+noise that ``predict`` and ``check`` turn into prediction intervals, the points, and what a
+compute-optimal shape needs (vocabulary, head size, width per layer).
 """
 
 from __future__ import annotations
@@ -76,13 +76,19 @@ def fit_sweep(sweep_dir: str | Path, out: str | Path, form: Form = "power", boot
 
 
 def frontier(runs: list[RunPoint]) -> list[RunPoint]:
-    """The best run of each budget group (runs without a group stand alone), sorted by compute."""
+    """The compute frontier: the best run of each budget group (runs without a group stand alone), then
+    only those no cheaper run beats (a WSD sweep's short branches of small shapes against long ones)."""
     best: dict[str, RunPoint] = {}
     for r in runs:
         key = r.budget if r.budget and r.budget.startswith("C") else r.name
         if key not in best or r.loss < best[key].loss:
             best[key] = r
-    return sorted(best.values(), key=lambda r: r.flops)
+    front, lowest = [], float("inf")
+    for r in sorted(best.values(), key=lambda r: (r.flops, r.loss)):
+        if r.loss < lowest:
+            front.append(r)
+            lowest = r.loss
+    return front
 
 
 def _intervals(boot: list[dict[str, float]], names: tuple[str, ...], level: float) -> dict[str, list[float]]:

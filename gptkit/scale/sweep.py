@@ -4,6 +4,11 @@ Each run is an ordinary ``gptkit train`` run in ``OUT/runs/<name>/`` through the
 ``train(TrainConfig)`` entry point, so an interrupted sweep resumes inside the run it was in
 (from that run's latest checkpoint) and a rerun skips the runs whose manifest says they finished.
 ``OUT/manifest.json`` lists every run's scaling point once the whole grid is done.
+
+In WSD mode each run is a cooldown branch: it forks (``train.fork_from``) the checkpoint of its
+shape's constant-lr run in ``OUT/stable/<shape>/`` at the step where its own decay starts, so it
+counts the stable prefix's tokens and FLOPs as its own, and the stable run is trained once, up to
+the last fork point of its shape, when the first branch needs it.
 """
 
 from __future__ import annotations
@@ -22,8 +27,12 @@ from gptkit.pack.loader import TokenLoader
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.scale.config import DEFAULT_TOKENS_PER_PARAM, ScaleConfig, ShapeSpec
 from gptkit.scale.runs import RUNS_DIR, RunPoint, read_run
+from gptkit.train.checkpoint import CHECKPOINTS, checkpoint_name
 from gptkit.train.config import TrainConfig
+from gptkit.train.schedule import wsd_decay_start
 from gptkit.train.trainer import train
+
+STABLE_DIR = "stable"  # WSD mode: OUT/stable/<shape>/ are the constant-lr runs the branches fork from
 
 
 @dataclass
@@ -35,6 +44,7 @@ class PlannedRun:
     params: int
     tokens: int
     flops: float
+    stable: TrainConfig | None = None  # WSD mode: the constant-lr run this branch forks from
 
 
 @dataclass
@@ -57,6 +67,7 @@ def sweep(cfg: ScaleConfig, reporter: Reporter = NULL_REPORTER) -> SweepSummary:
     with reporter.task("sweep", total=len(runs), unit="runs") as progress:
         for i, run in enumerate(runs, 1):
             if not is_finished(run):
+                _train_stable(run, reporter)
                 reporter.log(f"run {i}/{len(runs)} {run.name}: {run.params:,} parameters × {run.tokens:,} tokens "
                              f"= {run.flops:.3g} FLOPs ({run.config.steps} steps)")  # fmt: skip
                 train(run.config, reporter)
@@ -81,13 +92,11 @@ def plan_sweep(cfg: ScaleConfig) -> tuple[list[PlannedRun], list[str]]:
     if cfg.train.eval_interval == 0:
         raise ConfigError("scale.train.eval_interval must be > 0: the fit needs every run's final validation loss")
     vocab = int(TokenLoader(data, "train", block_size=1, batch_size=1).meta["vocab_size"])
-    budgets = [(f"C{c:.2e}", c, None) for c in cfg.flops] or [
-        (f"tpp{cfg.tokens_per_param or DEFAULT_TOKENS_PER_PARAM:g}", None, cfg.tokens_per_param or DEFAULT_TOKENS_PER_PARAM)
-    ]  # fmt: skip
     runs, left_out, names = [], [], set()
     for shape in cfg.shapes:
         model = shape_config(shape, cfg.train, vocab)
-        for label, flops, per_param in budgets:
+        kept = []
+        for label, flops, per_param in _budgets(cfg).values():
             run = _plan_run(cfg, Path(data), shape, model, label, flops, per_param)
             if run.name in names:
                 raise ConfigError(f"two runs of the grid are both named {run.name!r}: give the shapes distinct names")
@@ -95,10 +104,55 @@ def plan_sweep(cfg: ScaleConfig) -> tuple[list[PlannedRun], list[str]]:
             if run.config.steps < cfg.min_steps:
                 left_out.append(f"{run.name} left out: {run.config.steps} steps < scale.min_steps={cfg.min_steps}")
             else:
-                runs.append(run)
+                kept.append(run)
+        if cfg.mode == "wsd" and kept:
+            _fork_branches(cfg, shape.name or f"L{model.n_layer}-d{model.n_embd}", kept)
+        runs += kept
     if not runs:
         raise ConfigError(f"no run of the grid reaches scale.min_steps={cfg.min_steps} steps: raise the budgets")
     return sorted(runs, key=lambda r: r.flops), left_out
+
+
+def _budgets(cfg: ScaleConfig) -> dict[str, tuple[str, float | None, float | None]]:
+    """Each run length of a shape by name: (label, FLOP budget, tokens per parameter); WSD mode adds
+    the cooldown fractions of each budget (the same length reached twice is one run)."""
+    fractions = cfg.cooldowns if cfg.mode == "wsd" else [1.0]
+    if cfg.flops:
+        budgets = [(f"C{c * f:.2e}", c * f, None) for c in cfg.flops for f in fractions]
+    else:
+        ratio = cfg.tokens_per_param or DEFAULT_TOKENS_PER_PARAM
+        budgets = [(f"tpp{ratio * f:g}", None, ratio * f) for f in fractions]
+    return {label: (label, flops, per_param) for label, flops, per_param in budgets}
+
+
+def _fork_branches(cfg: ScaleConfig, shape_name: str, runs: list[PlannedRun]) -> None:
+    """Make ``runs`` (one shape) WSD cooldown branches of one constant-lr run that saves every fork point.
+
+    All share the warmup of the shortest branch, so each follows the stable run's lr up to its fork.
+    """
+    warmup = round(cfg.warmup_frac * min(r.config.steps for r in runs))
+    decay = dataclasses.replace(cfg.train.schedule, kind="wsd", warmup_steps=warmup)
+    stable_out = Path(cfg.out) / STABLE_DIR / shape_name
+    forks = {r.name: wsd_decay_start(r.config.steps, decay) for r in runs}
+    if min(forks.values()) < 1:
+        raise ConfigError(f"scale.train.schedule.decay_frac={decay.decay_frac} leaves no stable phase to fork from")
+    stable = dataclasses.replace(
+        runs[0].config, out=stable_out, steps=max(forks.values()), schedule=dataclasses.replace(decay, kind="constant"),
+        checkpoint=dataclasses.replace(cfg.train.checkpoint, at_steps=sorted(set(forks.values()))),
+    )  # fmt: skip
+    for r in runs:
+        fork_from = stable_out / CHECKPOINTS / checkpoint_name(forks[r.name])
+        r.config = dataclasses.replace(r.config, schedule=decay, fork_from=fork_from)
+        r.stable = stable
+
+
+def _train_stable(run: PlannedRun, reporter: Reporter) -> None:
+    """WSD mode: train (or resume) the constant-lr run a branch forks from, unless its fork point exists."""
+    if run.stable is None or run.config.fork_from.is_dir():
+        return
+    reporter.log(f"stable run {run.stable.out.name}: constant lr for {run.stable.steps} steps, "
+                 f"checkpoints at {', '.join(map(str, run.stable.checkpoint.at_steps))}")  # fmt: skip
+    train(run.stable, reporter)
 
 
 def shape_config(shape: ShapeSpec, train_cfg: TrainConfig, vocab_size: int) -> GPTConfig:

@@ -53,11 +53,13 @@ def save_checkpoint(
     state: dict[str, Any],
     keep_last: int,
     is_best: bool = False,
+    keep: frozenset[int] = frozenset(),
 ) -> Path:
     """Write checkpoint ``step`` atomically, point ``latest`` (and ``best``) at it, prune old ones.
 
     ``write_model(dir)`` writes the weights (``gptkit.model.store.save_model``); ``state`` is JSON-serialisable.
-    Checkpoints beyond the newest ``keep_last`` are deleted, except the one ``best`` names.
+    Checkpoints beyond the newest ``keep_last`` are deleted, except the one ``best`` names and those
+    of the steps in ``keep`` (fork points of cooldown branches).
     """
     root = Path(run_dir) / CHECKPOINTS
     root.mkdir(parents=True, exist_ok=True)
@@ -80,14 +82,16 @@ def save_checkpoint(
     atomic_write_text(Path(run_dir) / LATEST, name + "\n")
     if is_best:
         atomic_write_text(Path(run_dir) / BEST, name + "\n")
-    prune(run_dir, keep_last)
+    prune(run_dir, keep_last, keep)
     return final
 
 
-def prune(run_dir: Path, keep_last: int) -> list[str]:
-    """Delete all but the newest ``keep_last`` checkpoints (and the best); return deleted names."""
+def prune(run_dir: Path, keep_last: int, keep_steps: frozenset[int] = frozenset()) -> list[str]:
+    """Delete all but the newest ``keep_last`` checkpoints (and the best, and those of ``keep_steps``);
+    return deleted names."""
     names = list_checkpoints(run_dir)
-    keep = set(names[-keep_last:]) | {_read_pointer(Path(run_dir) / BEST)} | {_read_pointer(Path(run_dir) / LATEST)}
+    pointers = {_read_pointer(Path(run_dir) / BEST), _read_pointer(Path(run_dir) / LATEST)}
+    keep = set(names[-keep_last:]) | pointers | {checkpoint_name(s) for s in keep_steps}
     deleted = [n for n in names if n not in keep]
     for n in deleted:
         shutil.rmtree(Path(run_dir) / CHECKPOINTS / n, ignore_errors=True)

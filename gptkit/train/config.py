@@ -57,14 +57,17 @@ class ScheduleSection:
     """Learning rate as a pure function of the step.
 
     ``cosine``: linear warmup to ``optim.lr``, cosine decay to ``min_lr_ratio·lr`` at the last step.
-    ``wsd``: warmup, stable at ``lr``, linear decay to ``min_lr_ratio·lr`` over the last
-    ``decay_frac`` of the steps. ``constant``: warmup then ``lr``.
+    ``wsd`` (warmup-stable-decay, Hägele et al. 2024): warmup, stable at ``lr``, then decay to
+    ``min_lr_ratio·lr`` over the last ``decay_frac`` of the steps, ``linear`` or ``1-sqrt`` in shape.
+    Before its decay a wsd run follows the same lr as a ``constant`` one, so a cooldown can be forked
+    from a constant run's checkpoint (``train.fork_from``). ``constant``: warmup then ``lr``.
     """
 
     kind: Literal["cosine", "wsd", "constant"] = "cosine"
     warmup_steps: int = 100
     min_lr_ratio: float = 0.1
     decay_frac: float = 0.2  # wsd only
+    decay_shape: Literal["linear", "1-sqrt"] = "linear"  # wsd only
 
     def __post_init__(self) -> None:
         if self.warmup_steps < 0:
@@ -80,10 +83,13 @@ class CheckpointSection:
     interval: int = 500  # save every N steps (and at the end); 0 = only at the end
     keep_last: int = 2  # older checkpoints are deleted, except the best-val one
     keep_best: bool = True  # also save (and keep) the checkpoint with the lowest validation loss
+    at_steps: list[int] = field(default_factory=list)  # also save at these steps and keep them (fork points)
 
     def __post_init__(self) -> None:
         if self.interval < 0 or self.keep_last < 1:
             raise ValueError("checkpoint.interval must be >= 0 and checkpoint.keep_last >= 1")
+        if any(s < 1 for s in self.at_steps):
+            raise ValueError("checkpoint.at_steps must be >= 1")
 
 
 @dataclass
@@ -102,6 +108,7 @@ class TrainConfig:
     out: Path = Path("runs/train")  # run directory (checkpoints, metrics, plots)
     model: ModelSection = field(default_factory=ModelSection)
     init_from: Path | None = None  # start from these weights (gptkit model/checkpoint/run or HF GPT-2 dir)
+    fork_from: Path | None = None  # continue another run's checkpoint dir: weights, optimizer, data, step
 
     block_size: int | None = None  # training sequence length; None = the model's context
     micro_batch: int = 8  # sequences per forward/backward on each process
@@ -146,3 +153,5 @@ class TrainConfig:
             raise ValueError(f"threads must be >= 1, got {self.threads}")
         if self.eval_interval < 0:
             raise ValueError(f"eval_interval must be >= 0, got {self.eval_interval}")
+        if self.init_from is not None and self.fork_from is not None:
+            raise ValueError("give init_from (weights only) or fork_from (a whole checkpoint), not both")

@@ -142,6 +142,7 @@ class _Trainer:
         self.source = objective.train_source()
         self.steps = self._total_steps()
         self.stop_at = min(self.steps, cfg.stop_after) if cfg.stop_after is not None else self.steps
+        self.fork_points = frozenset(cfg.checkpoint.at_steps)
 
         self.resume_dir = self._find_resume()
         self.resume_state = ckpt.read_state(self.resume_dir) if self.resume_dir else None
@@ -225,15 +226,28 @@ class _Trainer:
             )
 
     def _find_resume(self) -> Path | None:
+        """This run's latest checkpoint; without one, the checkpoint ``fork_from`` names (or None)."""
         if self.info.is_main:
             ckpt.remove_stale(self.run_dir)
         latest = ckpt.latest_checkpoint(self.run_dir)
         if latest is None:
-            return None
+            return self._fork_checkpoint()
         if not self.cfg.resume:
             raise UsageError(
                 f"{self.run_dir} already holds checkpoints: resume it (train.resume=true) or choose another --out"
             )
+        return latest
+
+    def _fork_checkpoint(self) -> Path | None:
+        """The checkpoint a branch continues: a checkpoint directory, or a run's latest one."""
+        fork = self.cfg.fork_from
+        if fork is None:
+            return None
+        if (fork / ckpt.STATE).is_file():
+            return fork
+        latest = ckpt.latest_checkpoint(fork)
+        if latest is None:
+            raise InputError("train.fork_from is neither a checkpoint nor a run with checkpoints", fork)
         return latest
 
     def _check_resume_state(self, state: dict[str, Any]) -> None:
@@ -315,7 +329,7 @@ class _Trainer:
             while run.step < self.stop_at:
                 self._train_step(run, clock, progress, metrics)
                 evaluate = bool(val_batches) and self._due(run.step, self.cfg.eval_interval, self.steps)
-                periodic = self._due(run.step, self.cfg.checkpoint.interval)
+                periodic = self._due(run.step, self.cfg.checkpoint.interval) or run.step in self.fork_points
                 if evaluate or periodic or run.step == self.stop_at:
                     clock.pause()  # evaluation and checkpoints are not training time
                     is_best = self._evaluate(run, val_batches, metrics) if evaluate else False
@@ -334,7 +348,9 @@ class _Trainer:
         self._restore(state)
         step, tokens = state["step"], int(state.get("tokens", 0))
         done = " (already finished: raise train.steps to train longer)" if step >= self.steps else ""
-        self.reporter.log(f"resuming {self.run_dir} from step {step} ({self.resume_dir.name}){done}")
+        forked = not self.resume_dir.is_relative_to(self.run_dir)
+        source = f"{self.resume_dir} (train.fork_from)" if forked else self.resume_dir.name
+        self.reporter.log(f"resuming {self.run_dir} from step {step} of {source}{done}")
         return _RunState(step=step, tokens=tokens, resumed_from=step, start_tokens=tokens,
                          best_val=state.get("best_val_loss"), checkpoint=self.resume_dir)  # fmt: skip
 
@@ -491,7 +507,7 @@ class _Trainer:
                     save_file(heads, str(d / ckpt.HEADS), metadata={"format": "pt"})
 
             ckpt.save_checkpoint(self.run_dir, run.step, write_model, opt_state, state,
-                                 self.cfg.checkpoint.keep_last, is_best)  # fmt: skip
+                                 self.cfg.checkpoint.keep_last, is_best, self.fork_points)  # fmt: skip
         dist_utils.barrier(info)
         return self.run_dir / ckpt.CHECKPOINTS / ckpt.checkpoint_name(run.step)
 
