@@ -13,6 +13,8 @@ by a key unique to the phase), and its arguments travel once, through Ray's obje
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -34,7 +36,12 @@ def _call(setup: Callable[..., Any] | None, setup_args: tuple, key: str, fn: Cal
     return fn(*args)
 
 
-def _ray():
+def _ray(local_cluster: bool = False):
+    """Import Ray. For a cluster started for this run, Ray's default of token authentication is
+    chosen explicitly (``RAY_AUTH_MODE``, read when Ray is imported): left unset, Ray warns on
+    stderr that it chose it. A user's ``RAY_AUTH_MODE`` wins."""
+    if local_cluster and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -52,7 +59,7 @@ class RayExecutor(Executor):
 
     def _remote(self):
         """Connect (or start a local cluster of ``workers`` CPUs) once per process; the task function."""
-        ray = _ray()
+        ray = _ray(local_cluster=not self.config.ray_address)
         if not ray.is_initialized():
             if self.config.ray_address:
                 try:
