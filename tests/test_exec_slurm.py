@@ -13,10 +13,13 @@ import os
 import shutil
 import stat
 import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from conftest import REPO, run_gptkit, shared_path
+from slurm_nodes import run_array_script, submitted
 
 from gptkit.data.clean import CleanConfig, clean
 from gptkit.errors import DryRun
@@ -25,38 +28,32 @@ from gptkit.exec.slurm import array_spec, run_array_task
 from gptkit.io.shards import iter_documents, write_documents
 
 TEST_PATH = f"{REPO}{os.pathsep}{REPO / 'tests'}"
-FAKE_SBATCH = r"""#!/usr/bin/env python3
-import os, re, subprocess, sys
-script = sys.argv[-1]
-text = open(script).read()
-spec = re.search(r"^#SBATCH --array=([^%\n]+)", text, re.M)[1]
-indices = []
-for part in spec.split(","):
-    a, _, b = part.partition("-")
-    indices += range(int(a), int(b or a) + 1)
-with open(os.environ["FAKE_SLURM_LOG"], "a") as log:
-    log.write(script + "\n")
-lose = os.environ.get("FAKE_SLURM_LOSE_ONCE")  # a node lost once: that array index never runs
-for i in indices:
-    if lose and not os.path.exists(lose):
-        open(lose, "w").close()
-        continue
-    subprocess.run(["bash", script], env={**os.environ, "SLURM_ARRAY_TASK_ID": str(i)}, check=False,
-                   stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-print("4242;cluster")
+FAKE_SBATCH = f"""#!{sys.executable}
+import json, os, sys
+from slurm_nodes import run_array_script
+log = os.environ["FAKE_SLURM_LOG"]
+with open(log, "a") as f:
+    f.write(json.dumps(sys.argv[1:]) + "\\n")
+if not os.environ.get("FAKE_SLURM_DEFER"):  # else the test plays the cluster later
+    run_array_script(sys.argv[-1], os.environ.get("FAKE_SLURM_LOSE_ONCE"))
+print(f"{{4200 + sum(1 for _ in open(log))}};cluster")
+"""
+FAKE_SQUEUE = """#!/bin/sh
+[ -n "$FAKE_SLURM_QUEUED" ] && echo 4201
+exit 0
 """
 
 
 @pytest.fixture
 def fake_slurm(tmp_path, monkeypatch):
-    """sbatch/squeue stand-ins first on PATH; returns the file listing the scripts submitted."""
+    """sbatch/squeue stand-ins first on PATH; returns the file logging sbatch's argument lists."""
     bin_dir = tmp_path / "bin"
     bin_dir.mkdir()
     (bin_dir / "sbatch").write_text(FAKE_SBATCH)
-    (bin_dir / "squeue").write_text("#!/bin/sh\nexit 0\n")
+    (bin_dir / "squeue").write_text(FAKE_SQUEUE)
     for name in ("sbatch", "squeue"):
         (bin_dir / name).chmod(stat.S_IRWXU)
-    log = tmp_path / "submitted.txt"
+    log = tmp_path / "submitted.jsonl"
     monkeypatch.setenv("PATH", f"{bin_dir}{os.pathsep}{os.environ['PATH']}")
     monkeypatch.setenv("FAKE_SLURM_LOG", str(log))
     monkeypatch.setenv("PYTHONPATH", TEST_PATH)  # the array tasks import this module's task functions
@@ -80,7 +77,8 @@ def test_scripts_chunk_arrays_below_max_array_size(tmp_path):
     assert [t.splitlines()[2] for t in texts] == ["#SBATCH --array=0-999%8"] * 2 + ["#SBATCH --array=0-499%8"]
     assert [t.rsplit("--offset ", 1)[1].strip() for t in texts] == ["0", "1000", "2000"]
     for line in ("#SBATCH --partition=cpu", "#SBATCH --time=01:00:00", "#SBATCH --mem-per-cpu=2G",
-                 "#SBATCH --requeue", "#SBATCH --cpus-per-task=1", "-m gptkit exec array"):  # fmt: skip
+                 "#SBATCH --requeue", "#SBATCH --kill-on-invalid-dep=yes", "#SBATCH --cpus-per-task=1",
+                 "-m gptkit exec array"):  # fmt: skip
         assert line in texts[0]
     retry = executor.write_scripts("filter", tmp_path, [3, 4, 5, 1207], attempt=1)
     assert [p.read_text().splitlines()[2] for p in retry] == ["#SBATCH --array=3-5%8", "#SBATCH --array=207%8"]
@@ -90,7 +88,7 @@ def test_entry_point_runs_the_task_of_its_array_index(tmp_path, fake_slurm, monk
     phase = Phase(square, [3, 4, 5], ["t0", "t1", "t2"], tmp_path / "out", name="squares")
     with pytest.raises(DryRun, match="dry-run"):
         executor_for(2, ExecutorConfig(kind="slurm", dry_run=True)).run(phase)
-    tasks_file = tmp_path / "out" / "slurm" / "squares" / "tasks.pkl"
+    tasks_file = tmp_path / "out" / "slurm" / "squares" / "tasks-try0.pkl"
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")
     assert run_array_task(tasks_file, offset=1) == "t2"
     assert json.loads((tmp_path / "out" / "completions" / "t2.json").read_text()) == {"square": 25}
@@ -107,9 +105,9 @@ def test_lost_task_is_requeued(tmp_path, fake_slurm, monkeypatch):
     phase = Phase(square, list(range(5)), [f"t{i}" for i in range(5)], tmp_path / "out", name="squares")
     results = executor_for(2, ExecutorConfig(kind="slurm", poll_s=0.01)).run(phase)
     assert results == {f"t{i}": {"square": i * i} for i in range(5)}
-    submitted = fake_slurm.read_text().split()
-    assert [p.rsplit("/", 1)[1] for p in submitted] == ["array-00000-try0.sh", "array-00000-try1.sh"]
-    assert "#SBATCH --array=0%2" in Path(submitted[1]).read_text()  # only the lost index again
+    scripts = [args[-1] for args in submitted(fake_slurm)]
+    assert [p.rsplit("/", 1)[1] for p in scripts] == ["array-00000-try0.sh", "array-00000-try1.sh"]
+    assert "#SBATCH --array=0%2" in Path(scripts[1]).read_text()  # only the lost task again
 
 
 def comparable(out):
@@ -161,6 +159,45 @@ def test_dry_run_prints_the_first_phase_scripts_and_submits_nothing(tmp_path, fa
     for line in ("#SBATCH --array=0-2%2", "#SBATCH --partition=cpu", "#SBATCH --time=00:30:00",
                  "#SBATCH --mem-per-cpu=3G", "exec array"):  # fmt: skip
         assert line in dry.stdout
-    assert "phase 'filter'" in dry.stderr and not fake_slurm.exists()
+    commands = dry.stdout.split("submitted in this order (bash):")[1].strip().splitlines()
+    assert [c.split("=", 1)[0] for c in commands] == ["filter_0", "dedup_index_0", "write_0", "finish_0"]
+    assert "--dependency=afterok" not in commands[0]
+    assert '"--dependency=afterok:$filter_0"' in commands[1] and '"--dependency=afterok:$write_0"' in commands[3]
+    assert dry.stdout.count("#!/bin/bash") == 4 and "4 job script(s) of 4 phase(s)" in dry.stderr
+    assert not fake_slurm.exists()
     bad = run_gptkit("data", "clean", inp, "--out", tmp_path / "out", "--executor", "dask")
     assert bad.returncode == 2 and "dask" in bad.stderr
+
+
+def test_chain_is_submitted_at_once_and_finishes_without_the_client(tmp_path, fake_slurm):
+    """Every phase is submitted before any runs, each after the previous one (afterok); the client
+    is killed while it waits, and the nodes still produce the output of a local run, manifest included."""
+    inp = tmp_path / "in"
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")))
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", docs[k::3][:60] + docs[:5])  # duplicates across shards
+    local = run_gptkit("-q", "data", "clean", inp, "--out", tmp_path / "local", "-w", "2")
+    assert local.returncode == 0, local.stderr
+
+    args = ["data", "clean", str(inp), "--out", str(tmp_path / "cluster"), "--executor", "slurm", "-w", "2",
+            "--set", "executor.poll_s=0.2"]  # fmt: skip
+    env = {**os.environ, "FAKE_SLURM_DEFER": "1", "FAKE_SLURM_QUEUED": "1"}
+    client = subprocess.Popen([sys.executable, "-m", "gptkit", *args], env=env, stderr=subprocess.PIPE)
+    deadline = time.time() + 300
+    while len(submitted(fake_slurm)) < 4 and client.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert client.poll() is None, client.stderr.read().decode()
+    client.kill()
+    client.wait()
+
+    calls = submitted(fake_slurm)
+    assert [c[-1].split("/slurm/")[-1] for c in calls] == [
+        "filter/array-00000-try0.sh", "dedup-index/array-00000-try0.sh", "write/array-00000-try0.sh",
+        "finish/array-00000-try0.sh"]  # fmt: skip
+    assert calls[0] == ["--parsable", calls[0][-1]]
+    for k in (1, 2, 3):  # job ids: 4201, 4202, … in submission order
+        assert calls[k] == ["--parsable", f"--dependency=afterok:{4200 + k}", calls[k][-1]]
+    assert not (tmp_path / "cluster" / "manifest.json").exists()
+    for call in calls:  # the cluster runs the chain in dependency order
+        run_array_script(call[-1])
+    assert comparable(tmp_path / "cluster") == comparable(tmp_path / "local")
