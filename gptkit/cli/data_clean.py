@@ -77,7 +77,7 @@ def clean(
     }
     executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
     cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
-    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+    with local_stage(inputs, out_dir) as (local_inputs, local_out):
         summary = run_clean(local_inputs, local_out, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
                             task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:

@@ -73,7 +73,7 @@ def pack(
                "text_key": text_key}  # fmt: skip
     cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides)
     out_dir = str(cfg.out) if cfg.out is not None else None  # the recipe's, a URL kept as it was written
-    with local_stage([str(p) for p in cfg.inputs], out_dir or "", executor.kind) as (local_inputs, local_out):
+    with local_stage([str(p) for p in cfg.inputs], out_dir or "") as (local_inputs, local_out):
         local = replace(cfg, inputs=[Path(p) for p in local_inputs], out=local_out if out_dir else None)
         summary = run_pack(local, RichReporter(), executor)
     if summary.reused:

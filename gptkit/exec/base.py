@@ -75,10 +75,22 @@ class Phase:
             raise ValueError("tasks and task_ids differ in length")
 
 
-def run_task(fn: Callable[[Any], dict], task: Any, task_id: str, out_dir: str | Path) -> dict:
-    """Run one task where the executor placed it, then write its completion marker."""
+def run_task(fn: Callable[[Any], dict], task: Any, task_id: str, out_dir: str | Path, url: str | None = None) -> dict:
+    """Run one task where the executor placed it, then write its completion marker.
+
+    ``url``: ``out_dir`` is the working copy of that output URL (:mod:`gptkit.io.remote`), maybe
+    on another machine than the one that started the stage: the task first pulls what earlier
+    tasks published, and publishes its own files, marker last, when it has written them."""
+    copy = None
+    if url is not None:
+        from gptkit.io.remote import RemoteOutput
+
+        copy = RemoteOutput(url, Path(out_dir))
+        copy.pull(manifest=False)
     result = fn(task)
     atomic_write_json(marker_path(out_dir, task_id), result)
+    if copy is not None:
+        copy.publish()
     return result
 
 

@@ -23,6 +23,7 @@ from typing import Any
 from gptkit.errors import UsageError
 from gptkit.exec.base import Executor, Phase, run_task
 from gptkit.exec.config import ExecutorConfig, memory_bytes
+from gptkit.io.remote import published_url
 
 _setup_key: str | None = None  # in a Ray worker: the phase whose setup this process last ran
 
@@ -78,8 +79,8 @@ class RayExecutor(Executor):
         if not pending:
             return
         ray, remote = self._remote()
-        args, key, out = ray.put(phase.setup_args), uuid.uuid4().hex, str(phase.out_dir)
-        running = {remote.remote(phase.setup, args, key, run_task, phase.fn, task, tid, out): tid for task, tid in pending}
+        args, key, out, url = ray.put(phase.setup_args), uuid.uuid4().hex, str(phase.out_dir), published_url(phase.out_dir)
+        running = {remote.remote(phase.setup, args, key, run_task, phase.fn, task, tid, out, url): tid for task, tid in pending}
         try:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)

@@ -28,10 +28,11 @@ from pathlib import Path
 from typing import Any, NoReturn
 
 from gptkit.errors import DryRun, StageFailure, UsageError
-from gptkit.exec.base import Phase, read_marker, run_task
+from gptkit.exec.base import COMPLETIONS, Phase, read_marker, run_task
 from gptkit.exec.config import ExecutorConfig
 from gptkit.exec.local import LocalExecutor
 from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text
+from gptkit.io.remote import RemoteOutput, published_url
 
 SLURM_DIR = "slurm"
 CHAIN = "chain.json"  # {phase name: job ids} of the chain last submitted into OUT/slurm/
@@ -99,7 +100,7 @@ class SlurmExecutor(LocalExecutor):
         attempt = self._tries[phase.name] = self._tries.get(phase.name, -1) + 1
         folder = Path(phase.out_dir) / SLURM_DIR / phase.name
         (folder / "logs").mkdir(parents=True, exist_ok=True)
-        state = (phase.fn, phase.setup, phase.setup_args, str(phase.out_dir), list(pending))
+        state = (phase.fn, phase.setup, phase.setup_args, str(phase.out_dir), list(pending), published_url(phase.out_dir))
         atomic_write_bytes(folder / f"tasks-try{attempt}.pkl", pickle.dumps(state))
         return self.write_scripts(phase.name, folder, list(range(len(pending))), attempt)
 
@@ -121,8 +122,11 @@ class SlurmExecutor(LocalExecutor):
 
     def _wait(self, jobs: list[str], out_dir: str | Path, left: list[str]) -> Iterator[tuple[str, dict]]:
         """Yield tasks as their markers appear until the jobs leave the queue; the ids still unmarked."""
+        url = published_url(out_dir)
         while True:
             queued = bool(jobs) and still_queued(jobs)
+            if url is not None:  # the tasks publish their markers to the store
+                RemoteOutput(url, Path(out_dir)).pull(COMPLETIONS)
             unmarked = []
             for tid in left:
                 if (result := read_marker(out_dir, tid)) is not None:
@@ -223,12 +227,12 @@ def run_array_task(tasks_file: str | Path, offset: int, index: int | None = None
         if not value.isdigit():
             raise UsageError(f"gptkit exec array runs in a Slurm job array (SLURM_ARRAY_TASK_ID={value!r})")
         index = int(value)
-    fn, setup, setup_args, out_dir, pending = pickle.loads(Path(tasks_file).read_bytes())
+    fn, setup, setup_args, out_dir, pending, url = pickle.loads(Path(tasks_file).read_bytes())
     if not 0 <= offset + index < len(pending):
         raise UsageError(f"{tasks_file}: no task {offset + index} (the file holds {len(pending)})")
     task, tid = pending[offset + index]
     if read_marker(out_dir, tid) is None:
         if setup is not None:
             setup(*setup_args)
-        run_task(fn, task, tid, out_dir)
+        run_task(fn, task, tid, out_dir, url)
     return tid

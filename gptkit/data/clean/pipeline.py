@@ -378,9 +378,10 @@ def clean(
     if len(selected) == len(tasks):  # the whole stage: one chain (Slurm submits it at once)
         return CleanSummary(out, runner.run_stage(phases, watch)[-1]["finish"])
     for phase in phases:  # a slice by hand: each phase as far as the other slices got
+        mine = phase
         if len(phase.tasks) == len(tasks):
-            phase = replace(phase, tasks=[tasks[i] for i in selected], task_ids=[phase.task_ids[i] for i in selected])
-        result = runner.run_stage([phase], watch)[0]
+            mine = replace(phase, tasks=[tasks[i] for i in selected], task_ids=[phase.task_ids[i] for i in selected])
+        result = runner.run_stage([mine], watch)[0]
         if missing := [tid for tid in phase.task_ids if read_marker(out, tid) is None]:
             return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} {phase.name} tasks not done (other task ranges)")
     return CleanSummary(out, result["finish"])
