@@ -201,3 +201,24 @@ def test_chain_is_submitted_at_once_and_finishes_without_the_client(tmp_path, fa
     for call in calls:  # the cluster runs the chain in dependency order
         run_array_script(call[-1])
     assert comparable(tmp_path / "cluster") == comparable(tmp_path / "local")
+
+
+def test_overlap_through_slurm_arrays_equals_local(tmp_path, fake_slurm):
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")))
+    for k in range(3):
+        write_documents(tmp_path / "corpus" / f"{k:05d}.jsonl.zst", docs[k::3][:40])
+    eval_file = tmp_path / "eval.txt"
+    eval_file.write_text("\n".join(d["text"][:300] for d in docs[::7][:20]) + "\nnothing of this is in the corpus at all\n")
+    reports = {}
+    for kind in ("local", "slurm"):
+        reports[kind] = tmp_path / f"{kind}.json"
+        done = run_gptkit("data", "overlap", tmp_path / "corpus", "--eval", eval_file, "--report", reports[kind],
+                          "--executor", kind, "-w", "2", "--set", "executor.poll_s=0.05", env={"PYTHONPATH": TEST_PATH})
+        assert done.returncode == 0, done.stderr
+    [call] = submitted(fake_slurm)  # one array of the 3 files' tasks, beside the report
+    assert call[-1] == str(tmp_path / "slurm.json.tasks" / "slurm" / "overlap" / "array-00000-try0.sh")
+    local, slurm = (json.loads(reports[k].read_text()) for k in ("local", "slurm"))
+    assert slurm == local and 0 < local["ngram_overlap_pct"] < 100 and local["corpus_documents"] == 120
+    assert not (tmp_path / "slurm.json.tasks").exists()  # the task results go once the report is written
+    no_report = run_gptkit("data", "overlap", tmp_path / "corpus", "--eval", eval_file, "--executor", "slurm")
+    assert no_report.returncode == 2 and "--report" in no_report.stderr
