@@ -222,3 +222,24 @@ def test_overlap_through_slurm_arrays_equals_local(tmp_path, fake_slurm):
     assert not (tmp_path / "slurm.json.tasks").exists()  # the task results go once the report is written
     no_report = run_gptkit("data", "overlap", tmp_path / "corpus", "--eval", eval_file, "--executor", "slurm")
     assert no_report.returncode == 2 and "--report" in no_report.stderr
+
+
+def test_pack_through_slurm_arrays_is_byte_identical(tmp_path, fake_slurm):
+    """One encode task per input file on the nodes, then the same ordered writer: the same shards,
+    indexes and shard markers as a local pack; the encoded parts are gone afterwards."""
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-cc-by-CC-MAIN-20190717121559-20190717143559-00140.jsonl.gz")))
+    for k in range(3):
+        write_documents(tmp_path / "docs" / f"{k:05d}.jsonl.zst", docs[k::3][:50])
+    for kind in ("local", "slurm"):
+        done = run_gptkit("-q", "data", "pack", tmp_path / "docs", "--tokenizer", shared_path("tokenizers/gpt2"),
+                          "--out", tmp_path / kind, "--executor", kind, "-w", "2", "--shard-tokens", "20000",
+                          "--val-docs", "7", "--set", "executor.poll_s=0.05", env={"PYTHONPATH": TEST_PATH})  # fmt: skip
+        assert done.returncode == 0, done.stderr
+    assert len(submitted(fake_slurm)) == 1
+    local = {p.relative_to(tmp_path / "local"): p.read_bytes() for p in (tmp_path / "local").rglob("*")
+             if p.is_file() and p.name not in ("manifest.json", "config.toml")}  # config.toml names --out
+    slurm = {p.relative_to(tmp_path / "slurm"): p.read_bytes() for p in (tmp_path / "slurm").rglob("*")
+             if p.is_file() and p.name not in ("manifest.json", "config.toml") and p.relative_to(tmp_path / "slurm").parts[0] != "slurm"}  # fmt: skip
+    assert len([p for p in local if p.suffix == ".bin"]) > 3 and slurm == local
+    manifests = [json.loads((tmp_path / kind / "manifest.json").read_text()) for kind in ("local", "slurm")]
+    assert manifests[0]["outputs"] == manifests[1]["outputs"]
