@@ -40,7 +40,8 @@ CHAIN = "chain.json"  # {phase name: job ids} of the chain last submitted into O
 
 class SlurmExecutor(LocalExecutor):
     """Phases become chained job arrays with at most ``workers`` tasks running at once; ordered
-    streams (pack's encoder, overlap) stay on this machine's ``workers`` processes (inherited ``imap``)."""
+    streams stay on this machine's ``workers`` processes (inherited ``imap``; pack encodes through
+    a phase of its own instead)."""
 
     def __init__(self, workers: int = 1, config: ExecutorConfig | None = None):
         super().__init__(workers)
