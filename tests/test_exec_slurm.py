@@ -147,7 +147,28 @@ def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
     assert comparable(tmp_path / "slurm") == comparable(tmp_path / "local")
 
 
-def test_dry_run_prints_the_first_phase_scripts_and_submits_nothing(tmp_path, fake_slurm):
+@pytest.mark.slow
+@pytest.mark.skipif(not _slurm_up(), reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
+def test_real_chain_finishes_after_the_client_is_killed(tmp_path):
+    docs = list(iter_documents(shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")))
+    inp = tmp_path / "in"
+    for k in range(3):
+        write_documents(inp / f"{k:05d}.jsonl.zst", docs[k::3])
+    clean([inp], tmp_path / "local", CleanConfig(), workers=2)
+    client = subprocess.Popen([sys.executable, "-m", "gptkit", "-q", "data", "clean", str(inp), "--out",
+                               str(tmp_path / "cluster"), "--executor", "slurm", "-w", "2"],
+                              env={**os.environ, "PYTHONPATH": str(REPO)})  # fmt: skip
+    deadline = time.time() + 300
+    while not (tmp_path / "cluster" / "slurm" / "chain.json").exists() and time.time() < deadline:
+        time.sleep(0.2)
+    client.kill()  # every phase is submitted: the chain goes on without it
+    client.wait()
+    while not (tmp_path / "cluster" / "manifest.json").exists() and time.time() < deadline:
+        time.sleep(1)
+    assert comparable(tmp_path / "cluster") == comparable(tmp_path / "local")
+
+
+def test_dry_run_prints_every_phase_script_and_the_chained_sbatch_commands(tmp_path, fake_slurm):
     inp = tmp_path / "in"
     for k in range(3):
         write_documents(inp / f"{k:05d}.jsonl.zst", [{"id": f"d{k}", "text": "Some words here. " * 30}])
