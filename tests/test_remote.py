@@ -184,5 +184,6 @@ def test_clean_to_s3_on_ray_and_on_slurm_nodes_matches_local(s3, tmp_path):
     for kind in ("ray", "slurm"):
         for name in names:
             assert fs.cat_file(f"{bucket}/{kind}/{name}") == (tmp_path / "ref" / name).read_bytes(), (kind, name)
+        assert not fs.find(f"{bucket}/{kind}/.work/filtered")  # scratch the tasks published goes with the stage's
         manifest = json.loads(fs.cat_file(f"{bucket}/{kind}/manifest.json"))
         assert manifest["counts"] == json.loads((tmp_path / "ref" / "manifest.json").read_text())["counts"]

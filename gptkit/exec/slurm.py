@@ -58,8 +58,9 @@ class SlurmExecutor(LocalExecutor):
         if self.config.dry_run:
             self._dry_run()
         record = Path(phases[0].out_dir) / SLURM_DIR / CHAIN
-        queued = _read_chain(record)
-        if isinstance(queued, dict) and list(queued) == [p.name for p in phases] and still_queued(sum(queued.values(), [])):
+        queued = _read_chain(record) or {}
+        ids = sum(queued.values(), []) if list(queued) == [p.name for p in phases] else []
+        if ids and still_queued(ids):
             self._jobs = queued  # a killed client's chain, still running: watch it
             return
         self._submit_from(0)

@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -131,13 +131,29 @@ class RemoteOutput:
         markers = sorted((self.local / LAST[0]).glob("*")) if (self.local / LAST[0]).is_dir() else []
         rest = sorted(f for f in self.local.rglob("*") if f.is_file() and _publish_order(self._name(f))[0] == 0)
         sent = {}
-        for name in [self._name(f) for f in rest + markers + manifest if f.is_file() and not is_temp(f)]:
-            stat = (self.local / name).stat()
+        for name in [self._name(f) for f in rest + markers + manifest if not is_temp(f)]:
+            try:
+                stat = (self.local / name).stat()
+            except FileNotFoundError:  # removed since it was listed (a stage's own clean-up)
+                continue
             if done.get(name) != [stat.st_size, stat.st_mtime_ns]:
                 self.fs.put_file(str(self.local / name), f"{self.root}/{name}")
                 sent[name] = self.local / name
         self._record(sent)
-        return len(sent)
+        return len(sent) + self._unpublish_removed()
+
+    def _unpublish_removed(self) -> int:
+        """Delete from the store the files this copy held and no longer does (a stage's scratch
+        files, stale markers), markers first: the store mirrors what the stage left."""
+        done = self._published()
+        gone = sorted((name for name in done if not (self.local / name).exists()), key=_publish_order, reverse=True)
+        for name in gone:
+            with suppress(FileNotFoundError):  # another machine's copy removed it first
+                self.fs.rm_file(f"{self.root}/{name}")
+            del done[name]
+        if gone:
+            atomic_write_json(self._ledger, done)
+        return len(gone)
 
     def _name(self, path: Path) -> str:
         return path.relative_to(self.local).as_posix()
