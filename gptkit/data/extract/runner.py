@@ -165,11 +165,11 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER, executor: Ex
 
             yield on_done
 
-    ids = [t.task_id for t in tasks]
+    ids, started = [t.task_id for t in tasks], time.time()
     phases = [Phase(run_extract_task, tasks, ids, out, name="extract"),
-              Phase(finish_task, [FinishTask(run, cfg, ids, time.time())], ["finish"], out, name="finish", rerun=True)]
+              Phase(finish_task, [FinishTask(run, cfg, ids, started)], ["finish"], out, name="finish", rerun=True)]
     done = executor_for(cfg.workers, executor).run_stage(phases, watch)[-1]["finish"]
-    pages, seconds = done["counts"].get("pages", 0), done["seconds"]
+    pages, seconds = done["counts"].get("pages", 0), time.time() - started
     return Summary(str(out), done["counts"], {"issue_examples": done["issue_examples"],
                                               "pages_per_s": round(pages / seconds, 1) if seconds else None})
 
@@ -200,7 +200,7 @@ def finish_task(task: FinishTask) -> dict:
         stage="extract", config=to_dict(task.cfg), inputs=run.inputs, outputs=outputs, counts=dict(counts),
         timings={"last_run_s": round(elapsed, 3)}, extra=details,
     ))  # fmt: skip
-    return {"counts": dict(counts), "seconds": elapsed, **details}
+    return {"counts": dict(counts), **details}  # no timing: markers are the same bytes on every executor
 
 
 def _check_plan(out: Path, tasks: list[ExtractTask]) -> None:
