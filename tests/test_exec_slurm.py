@@ -29,14 +29,9 @@ from gptkit.io.shards import iter_documents, write_documents
 
 TEST_PATH = f"{REPO}{os.pathsep}{REPO / 'tests'}"
 FAKE_SBATCH = f"""#!{sys.executable}
-import json, os, sys
-from slurm_nodes import run_array_script
-log = os.environ["FAKE_SLURM_LOG"]
-with open(log, "a") as f:
-    f.write(json.dumps(sys.argv[1:]) + "\\n")
-if not os.environ.get("FAKE_SLURM_DEFER"):  # else the test plays the cluster later
-    run_array_script(sys.argv[-1], os.environ.get("FAKE_SLURM_LOSE_ONCE"))
-print(f"{{4200 + sum(1 for _ in open(log))}};cluster")
+import sys
+from slurm_nodes import fake_sbatch
+print(fake_sbatch(sys.argv[1:]))
 """
 FAKE_SQUEUE = """#!/bin/sh
 [ -n "$FAKE_SLURM_QUEUED" ] && echo 4201
@@ -108,6 +103,29 @@ def test_lost_task_is_requeued(tmp_path, fake_slurm, monkeypatch):
     scripts = [args[-1] for args in submitted(fake_slurm)]
     assert [p.rsplit("/", 1)[1] for p in scripts] == ["array-00000-try0.sh", "array-00000-try1.sh"]
     assert "#SBATCH --array=0%2" in Path(scripts[1]).read_text()  # only the lost task again
+
+
+def total(out: str) -> dict:
+    """A phase after the squares: reads their markers (as clean's index reads the filter outputs)."""
+    return {"total": sum(json.loads(p.read_text())["square"] for p in (Path(out) / "completions").glob("t*.json"))}
+
+
+def test_requeue_rechains_the_later_phases(tmp_path, fake_slurm, monkeypatch):
+    """A task lost in phase 1 fails its array, so Slurm drops phase 2 (its afterok can never hold);
+    the client submits the lost task again and phase 2 after it, on the new job id."""
+    monkeypatch.setenv("FAKE_SLURM_LOSE_ONCE", str(tmp_path / "lost"))
+    out = tmp_path / "out"
+    squares = Phase(square, list(range(4)), [f"t{i}" for i in range(4)], out, name="squares")
+    adding = Phase(total, [str(out)], ["total"], out, name="total")
+    results = executor_for(2, ExecutorConfig(kind="slurm", poll_s=0.01)).run_stage([squares, adding])
+    assert results[1] == {"total": {"total": 0 + 1 + 4 + 9}}
+    calls = [(c[-1].rsplit("/", 2)[1:], c[:-1]) for c in submitted(fake_slurm)]
+    assert calls == [
+        (["squares", "array-00000-try0.sh"], ["--parsable"]),
+        (["total", "array-00000-try0.sh"], ["--parsable", "--dependency=afterok:4201"]),  # dropped: 4201 failed
+        (["squares", "array-00000-try1.sh"], ["--parsable"]),
+        (["total", "array-00000-try1.sh"], ["--parsable", "--dependency=afterok:4203"]),
+    ]
 
 
 def comparable(out):

@@ -68,12 +68,14 @@ class SlurmExecutor(LocalExecutor):
     def execute(self, phase: Phase, pending: list[tuple[Any, str]]) -> Iterator[tuple[str, dict]]:
         if not pending:
             return
-        if phase not in self._chain:  # run() on its own: a chain of one
+        position = next((i for i, p in enumerate(self._chain) if p is phase), None)  # by identity: tasks may hold arrays
+        if position is None:  # run() on its own: a chain of one
             self.start([phase])
+            position = 0
         left = [tid for _, tid in pending]
         for attempt in range(self.config.retries + 1):
             if attempt:
-                self._submit_from(self._chain.index(phase))
+                self._submit_from(position)
             try:
                 left = yield from self._wait(self._jobs[phase.name], phase.out_dir, left)
             except BaseException:  # Ctrl-C or a failure here: stop the chain too (markers keep what finished)
