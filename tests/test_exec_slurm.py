@@ -128,6 +128,22 @@ def test_requeue_rechains_the_later_phases(tmp_path, fake_slurm, monkeypatch):
     ]
 
 
+def test_a_queued_chain_is_watched_not_submitted_again(tmp_path, fake_slurm, monkeypatch):
+    """A client started again while its killed predecessor's chain is queued watches that chain."""
+    monkeypatch.setenv("FAKE_SLURM_DEFER", "1")
+    phases = [Phase(square, [1, 2], ["t0", "t1"], tmp_path, name="squares"),
+              Phase(total, [str(tmp_path)], ["total"], tmp_path, name="total")]  # fmt: skip
+    executor_for(2, ExecutorConfig(kind="slurm")).start(phases)
+    chain = json.loads((tmp_path / "slurm" / "chain.json").read_text())
+    assert chain == {"squares": ["4201"], "total": ["4202"]}
+    monkeypatch.setenv("FAKE_SLURM_QUEUED", "1")  # squeue still lists the chain
+    executor_for(2, ExecutorConfig(kind="slurm")).start(phases)
+    assert len(submitted(fake_slurm)) == 2
+    monkeypatch.delenv("FAKE_SLURM_QUEUED")  # the chain has ended: the unmarked tasks go again
+    executor_for(2, ExecutorConfig(kind="slurm")).start(phases)
+    assert json.loads((tmp_path / "slurm" / "chain.json").read_text()) == {"squares": ["4203"], "total": ["4204"]}
+
+
 def comparable(out):
     """Shards, stats and manifest of a clean output, less the fields that record when and how it was
     invoked (the command line names the executor and the folder)."""
