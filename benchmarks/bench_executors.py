@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import filecmp
+import os
 import tempfile
 import time
 from pathlib import Path
@@ -53,6 +54,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--noop-tasks", type=int, default=200)
     args = parser.parse_args()
+    os.environ.setdefault("RAY_AUTH_MODE", "token")  # as gptkit starts its clusters: Ray's default, said aloud
     import ray
 
     with tempfile.TemporaryDirectory() as tmp:

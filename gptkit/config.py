@@ -19,6 +19,7 @@ from typing import Any, TypeVar
 import tomli_w
 
 from gptkit.errors import ConfigError
+from gptkit.io.remote import is_url
 
 T = TypeVar("T")
 
@@ -228,6 +229,8 @@ def _coerce(tp: Any, value: Any, key: str) -> Any:
             return value
         raise ConfigError(f"{key}: expected a string, got {_typename(value)} {value!r}")
     if tp is Path:
+        if isinstance(value, str) and is_url(value):
+            return value  # Path() would fold "s3://b/x" into "s3:/b/x"; stages fetch URLs (gptkit.io.remote)
         if isinstance(value, str | Path):
             return Path(value)
         raise ConfigError(f"{key}: expected a path, got {_typename(value)} {value!r}")

@@ -65,6 +65,7 @@ GOLDEN = {
         "completions/write-00000.json": "06223c2c607a6f4b", "completions/write-00001.json": "fc5b08976f0120c2",
         "completions/write-00002.json": "8d95ec37a10b0101", "funnel.png": "24173c7bcc968bf3",
         "stats.json": "86a0d70e4e2180a3", ".work/index.npz": "fb01254c37defc51",
+        "completions/finish.json": "86a0d70e4e2180a3",  # the finish task's marker: the stats
     },
     "all": {
         "00000.jsonl.zst": "48cc11216dc79096", "00001.jsonl.zst": "5c2185b388ff28bf", "00002.jsonl.zst": "8f15dec5a8bf35a3",
@@ -73,6 +74,7 @@ GOLDEN = {
         "completions/write-00000.json": "0beae849e6dd04e0", "completions/write-00001.json": "26518a66e4bc1bda",
         "completions/write-00002.json": "4dc5aa48174df0f9", "funnel.png": "559fe9885cef7704",
         "stats.json": "3e700b2dfd387292", ".work/index.npz": "fb01254c37defc51",
+        "completions/finish.json": "3e700b2dfd387292",
         "removed/c4/00000.jsonl.zst": "8465dc707f534a63", "removed/c4/00001.jsonl.zst": "b6f748803e5cf6ae",
         "removed/exact_dedup/00001.jsonl.zst": "db4086e900cef8fb",
         "removed/exact_dedup/00002.jsonl.zst": "d1f08616ae1d5dbd",

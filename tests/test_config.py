@@ -1,6 +1,7 @@
 """Recipes map onto typed configs; overrides; unknown keys and wrong types are rejected."""
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Literal
 
 import pytest
@@ -85,3 +86,11 @@ def test_resolved_config_round_trips(tmp_path):
     dump_toml({"train": cfg}, tmp_path / "config.toml")
     again = resolve(TrainCfg, "train", recipe=tmp_path / "config.toml")
     assert again == cfg
+
+
+def test_urls_in_path_fields_stay_urls():
+    """Path('s3://b/x') would be 's3:/b/x': a recipe's remote inputs and outputs must survive as written."""
+    from gptkit.pack.config import PackConfig
+
+    cfg = resolve(PackConfig, "pack", None, {}, ["pack.out=s3://b/tokens", 'pack.inputs=["gs://b/docs/", "docs"]'])
+    assert cfg.out == "s3://b/tokens" and cfg.inputs == ["gs://b/docs/", Path("docs")]

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import json
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -13,6 +15,8 @@ from pathlib import Path
 import fsspec
 import pytest
 from conftest import REPO, run_gptkit, shared_path
+from slurm_nodes import run_array_script, submitted
+from test_exec_slurm import TEST_PATH, fake_slurm  # noqa: F401  (a fixture)
 
 from gptkit.errors import InputError
 from gptkit.io.remote import RemoteOutput, fetch_inputs
@@ -128,9 +132,58 @@ def test_extract_and_pack_with_s3_paths_match_local_runs(s3, tmp_path):
     assert fs.cat_file(f"{bucket}/docs/00000.jsonl.zst") == (tmp_path / "docs" / "00000.jsonl.zst").read_bytes()
 
     tok = shared_path("tokenizers/gpt2")
-    for where, src, dst in (("local", tmp_path / "docs", tmp_path / "tokens"), ("s3", f"s3://{bucket}/docs/", f"s3://{bucket}/tokens")):
-        done = run_gptkit("-q", "data", "pack", src, "--tokenizer", tok, "--out", dst, "-w", "1", "--val-docs", "1", env=env)
-        assert done.returncode == 0, (where, done.stderr)
+    local = run_gptkit("-q", "data", "pack", tmp_path / "docs", "--tokenizer", tok, "--out", tmp_path / "tokens",
+                       "-w", "1", "--val-docs", "1")  # fmt: skip
+    assert local.returncode == 0, local.stderr
+    recipe = tmp_path / "pack.toml"  # URLs in a recipe and in --set stay URLs (not Path('s3:/...'))
+    recipe.write_text(f'[pack]\ninputs = ["s3://{bucket}/docs/"]\nval_docs = 1\n')
+    remote = run_gptkit("-q", "data", "pack", "-r", recipe, "--set", f"pack.out=s3://{bucket}/tokens",
+                        "--tokenizer", tok, "-w", "1", env=env)  # fmt: skip
+    assert remote.returncode == 0, remote.stderr
+    assert not Path("s3:").exists()
     for shard in ("train_00000.bin", "train_00000.idx.npy", "val_ids.txt"):
         assert fs.cat_file(f"{bucket}/tokens/{shard}") == (tmp_path / "tokens" / shard).read_bytes()
     assert fs.exists(f"{bucket}/tokens/manifest.json")
+
+
+@pytest.mark.slow
+@pytest.mark.usefixtures("fake_slurm")
+def test_clean_to_s3_on_ray_and_on_slurm_nodes_matches_local(s3, tmp_path):
+    """Remote --out with a cluster executor: the tasks pull and publish themselves. On Slurm the
+    client is killed after submitting and its working copy emptied but for the job scripts: the
+    nodes' tasks alone fill the bucket, manifest last. Ray starts its own cluster without a
+    warning on stderr."""
+    fs, bucket, env = s3
+    local_in = _upload_corpus(fs, bucket, tmp_path)
+    reference = run_gptkit("-q", "data", "clean", local_in, "--out", tmp_path / "ref", "-w", "2")
+    assert reference.returncode == 0, reference.stderr
+    names = sorted(p.name for p in (tmp_path / "ref").glob("*.jsonl.zst")) + ["stats.json", "config.toml"]
+
+    ray_run = run_gptkit("data", "clean", f"s3://{bucket}/in/", "--out", f"s3://{bucket}/ray", "--executor", "ray",
+                         "-w", "2", env=env)  # fmt: skip
+    assert ray_run.returncode == 0, ray_run.stderr
+    assert "WARNING" not in ray_run.stderr and "Token" not in ray_run.stderr, ray_run.stderr
+
+    args = ["data", "clean", f"s3://{bucket}/in/", "--out", f"s3://{bucket}/slurm", "--executor", "slurm", "-w", "2",
+            "--set", "executor.poll_s=0.2"]  # fmt: skip
+    slurm_env = {**os.environ, **env, "PYTHONPATH": TEST_PATH, "FAKE_SLURM_DEFER": "1", "FAKE_SLURM_QUEUED": "1"}
+    client = subprocess.Popen([sys.executable, "-m", "gptkit", *args], env=slurm_env, stderr=subprocess.PIPE)
+    log, deadline = Path(os.environ["FAKE_SLURM_LOG"]), time.time() + 300
+    while len(submitted(log)) < 4 and client.poll() is None and time.time() < deadline:
+        time.sleep(0.1)
+    assert client.poll() is None, client.stderr.read().decode()
+    client.kill()
+    client.wait()
+    [copy] = (tmp_path / "cache").rglob("out/slurm")  # the job scripts and task lists: on a shared disk
+    for item in copy.parent.iterdir():
+        if item != copy:  # the rest of the working copy: each task pulls what it needs from the bucket
+            shutil.rmtree(item) if item.is_dir() else item.unlink()
+    for call in submitted(log):
+        run_array_script(call[-1])
+
+    for kind in ("ray", "slurm"):
+        for name in names:
+            assert fs.cat_file(f"{bucket}/{kind}/{name}") == (tmp_path / "ref" / name).read_bytes(), (kind, name)
+        assert not fs.find(f"{bucket}/{kind}/.work/filtered")  # scratch the tasks published goes with the stage's
+        manifest = json.loads(fs.cat_file(f"{bucket}/{kind}/manifest.json"))
+        assert manifest["counts"] == json.loads((tmp_path / "ref" / "manifest.json").read_text())["counts"]

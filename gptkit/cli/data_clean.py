@@ -77,7 +77,7 @@ def clean(
     }
     executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
     cfg = resolve(CleanConfig, "clean", recipe, options, overrides)
-    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+    with local_stage(inputs, out_dir) as (local_inputs, local_out):
         summary = run_clean(local_inputs, local_out, cfg, RichReporter(), workers=workers or os.cpu_count() or 1,
                             task_range=task_range, executor=executor)  # fmt: skip
     if summary.pending:
@@ -115,7 +115,7 @@ def overlap(
     corpus: Annotated[list[Path], typer.Argument(help="Training documents (files or folders).", show_default=False)],
     eval_file: Annotated[Path, typer.Option("--eval", "-e", help="Eval set (LAMBADA .jsonl, CoQA .json, .txt lines).")],
     ngram: Annotated[int | None, typer.Option("--ngram", min=1, help="n-gram length (GPT-2 used 8). \\[default: 8]")] = None,
-    report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here.")] = None,
+    report: Annotated[Path | None, typer.Option("--report", help="Also write the report as JSON here; REPORT.tasks/ holds the tasks' results until it is written (on the shared filesystem for --executor slurm, which needs it).")] = None,
     workers: WorkersOpt = None,
     recipe: RecipeOpt = None,
     overrides: SetOpt = None,
@@ -141,7 +141,9 @@ def overlap(
 
     executor, rest = resolve_executor(recipe, executor_options or {}, overrides)
     cfg = resolve(OverlapConfig, "overlap", recipe, {"ngram": ngram, "report": report}, rest)
-    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter(), executor)
+    tasks_dir = cfg.report.with_name(f"{cfg.report.name}.tasks") if cfg.report is not None else None
+    result = overlap_report(corpus, eval_file, cfg.ngram, workers or os.cpu_count() or 1, RichReporter(), executor,
+                            tasks_dir)  # fmt: skip
     if cfg.report is not None:
         atomic_write_json(cfg.report, result)
     from rich.table import Table

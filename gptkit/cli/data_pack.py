@@ -60,18 +60,22 @@ def pack(
 
       gptkit data pack corpus.txt --tokenizer tok -o tokens --shard-tokens 10000000 --set pack.seed=7
     """
+    from dataclasses import replace
+
     from gptkit.config import resolve
     from gptkit.io.remote import local_stage
     from gptkit.pack.config import PackConfig
     from gptkit.pack.pack import pack as run_pack
 
     executor, overrides = resolve_executor(recipe, executor_options or {}, overrides)
-    with local_stage(inputs or [], out_dir or "", executor.kind) as (local_inputs, local_out):
-        options = {"inputs": local_inputs or None, "tokenizer": tokenizer, "out": local_out if out_dir else None,
-                   "workers": workers, "shard_tokens": shard_tokens, "val_fraction": val_fraction,
-                   "val_docs": val_docs, "seed": seed, "text_key": text_key}  # fmt: skip
-        cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides)
-        summary = run_pack(cfg, RichReporter(), executor)
+    options = {"inputs": inputs or None, "tokenizer": tokenizer, "out": out_dir, "workers": workers,
+               "shard_tokens": shard_tokens, "val_fraction": val_fraction, "val_docs": val_docs, "seed": seed,
+               "text_key": text_key}  # fmt: skip
+    cfg = resolve(PackConfig, "pack", recipe=recipe, options=options, overrides=overrides)
+    out_dir = str(cfg.out) if cfg.out is not None else None  # the recipe's, a URL kept as it was written
+    with local_stage([str(p) for p in cfg.inputs], out_dir or "") as (local_inputs, local_out):
+        local = replace(cfg, inputs=[Path(p) for p in local_inputs], out=local_out if out_dir else None)
+        summary = run_pack(local, RichReporter(), executor)
     if summary.reused:
         already_complete(summary.out)
     for issue in summary.issues[:5]:

@@ -146,7 +146,7 @@ def extract(
     from gptkit.io.remote import local_stage
 
     executor, set_ = resolve_executor(recipe, executor_options or {}, set_)
-    with local_stage(inputs, out_dir, executor.kind) as (local_inputs, local_out):
+    with local_stage(inputs, out_dir) as (local_inputs, local_out):
         options = {"inputs": local_inputs, "out": str(local_out), "extractor": extractor,
                    "workers": workers or os.cpu_count() or 1, "html_field": html_field}  # fmt: skip
         cfg = resolve(ExtractConfig, "extract", recipe, options, set_)

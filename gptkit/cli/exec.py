@@ -14,7 +14,7 @@ app = App(no_args_is_help=True, add_completion=False)
 
 @app.command()
 def array(
-    tasks_file: Annotated[Path, typer.Argument(help="tasks.pkl written by --executor slurm.", show_default=False)],
+    tasks_file: Annotated[Path, typer.Argument(help="A phase's task list (OUT/slurm/PHASE/tasks-tryK.pkl) written by --executor slurm.", show_default=False)],
     offset: Annotated[int, typer.Option("--offset", min=0, help="Task number of array index 0 (chunks of arrays).")] = 0,
 ) -> None:
     """Run task OFFSET + $SLURM_ARRAY_TASK_ID of a phase and write its completion marker.
@@ -23,7 +23,7 @@ def array(
 
     Examples:
 
-      SLURM_ARRAY_TASK_ID=3 gptkit exec array clean/slurm/filter/tasks.pkl --offset 1000   # task 1003
+      SLURM_ARRAY_TASK_ID=3 gptkit exec array clean/slurm/filter/tasks-try0.pkl --offset 1000   # task 1003
     """
     from gptkit.exec.slurm import run_array_task
 

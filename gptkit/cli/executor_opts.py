@@ -33,7 +33,7 @@ OPTIONS: dict[str, tuple[str, Any]] = {
     "time_limit": ("time", Annotated[str | None, _opt("--time", help="Slurm time limit per array task, e.g. 04:00:00.")]),
     "mem_per_cpu": ("mem_per_cpu", Annotated[str | None, _opt("--mem-per-cpu", help="Slurm --mem-per-cpu, e.g. 4G.")]),
     "dry_run": ("dry_run", Annotated[bool | None, _opt(
-        "--dry-run", help="Slurm: print the job scripts of the first phase with pending tasks; submit nothing.")]),
+        "--dry-run", help="Slurm: print every phase's job scripts and the sbatch commands that chain them (afterok); submit nothing.")]),
 }  # fmt: skip
 
 

@@ -4,8 +4,9 @@ A stage describes each parallel phase as a :class:`Phase`: a module-level functi
 dict`` over picklable task descriptions ("task i of N of this stage with this config"), each
 with an id. Running one task (:func:`run_task`) writes the task's own outputs and then its
 completion marker ``completions/<id>.json`` (the result dict); the executor only schedules, so a
-run can stop on one executor and finish on another. Streaming stages that feed one ordered
-writer (pack's encoder, overlap) use :meth:`Executor.imap` instead.
+run can stop on one executor and finish on another. A stage's phases in order, its last one
+merging the markers into the manifest, go to :meth:`Executor.run_stage` (Slurm submits them as
+one chain). The stream that feeds pack's ordered writer uses :meth:`Executor.imap` instead.
 
     from gptkit.exec import Phase, executor_for
     results = executor_for(workers, executor_config).run(Phase(filter_task, tasks, ids, out, setup, setup_args), on_done)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from contextlib import AbstractContextManager, nullcontext
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -67,20 +68,34 @@ class Phase:
     setup: Callable[..., Any] | None = None
     setup_args: tuple = ()
     name: str = "tasks"  # names the phase in job names and script folders (Slurm)
+    rerun: bool = False  # a stage's last step (merge the markers, write the manifest): runs every time
 
     def __post_init__(self) -> None:
         if len(self.tasks) != len(self.task_ids):
             raise ValueError("tasks and task_ids differ in length")
 
 
-def run_task(fn: Callable[[Any], dict], task: Any, task_id: str, out_dir: str | Path) -> dict:
-    """Run one task where the executor placed it, then write its completion marker."""
+def run_task(fn: Callable[[Any], dict], task: Any, task_id: str, out_dir: str | Path, url: str | None = None) -> dict:
+    """Run one task where the executor placed it, then write its completion marker.
+
+    ``url``: ``out_dir`` is the working copy of that output URL (:mod:`gptkit.io.remote`), maybe
+    on another machine than the one that started the stage: the task first pulls what earlier
+    tasks published, and publishes its own files, marker last, when it has written them."""
+    copy = None
+    if url is not None:
+        from gptkit.io.remote import RemoteOutput
+
+        copy = RemoteOutput(url, Path(out_dir))
+        copy.pull(manifest=False)
     result = fn(task)
     atomic_write_json(marker_path(out_dir, task_id), result)
+    if copy is not None:
+        copy.publish()
     return result
 
 
 OnDone = Callable[[str, dict, bool], None]
+Watch = Callable[[Phase], AbstractContextManager[OnDone | None]]
 
 
 class Executor(ABC):
@@ -89,6 +104,28 @@ class Executor(ABC):
     A new executor implements :meth:`execute` (and :meth:`imap`); skipping finished tasks and
     reporting them is shared here.
     """
+
+    def run_stage(self, phases: Sequence[Phase], watch: Watch | None = None) -> list[dict[str, dict]]:
+        """Run a stage's phases in order, each reading what the ones before wrote; their results.
+
+        ``watch(phase)`` is entered around each phase and gives its ``on_done`` (a progress bar).
+        The markers of ``rerun`` phases are removed first. :meth:`start` sees every phase before
+        the first runs: Slurm submits the whole chain there, so it goes on without this process.
+        """
+        for phase in phases:
+            if phase.rerun:
+                for tid in phase.task_ids:
+                    marker_path(phase.out_dir, tid).unlink(missing_ok=True)
+        self.start(phases)
+        results = []
+        for phase in phases:
+            with watch(phase) if watch is not None else nullcontext(None) as on_done:
+                results.append(self.run(phase, on_done))
+        return results
+
+    def start(self, phases: Sequence[Phase]) -> None:
+        """Called by :meth:`run_stage` before its phases run; nothing to do for most executors."""
+        return None
 
     def run(self, phase: Phase, on_done: OnDone | None = None) -> dict[str, dict]:
         """Run the tasks of ``phase`` that have no marker; return ``{task_id: result}`` for all.

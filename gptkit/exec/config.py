@@ -26,8 +26,8 @@ class ExecutorConfig:
     time: str | None = None  # Slurm --time, e.g. "04:00:00"
     mem_per_cpu: str | None = None  # Slurm --mem-per-cpu, e.g. "4G"
     max_array_size: int = 1000  # Slurm: tasks per job array (clusters refuse indices above MaxArraySize)
-    poll_s: float = 10.0  # Slurm: seconds between looks at the queue and the completion markers
-    dry_run: bool = False  # Slurm: print the job scripts of the first phase with pending tasks and stop
+    poll_s: float = 10.0  # Slurm: seconds between the client's looks at the queue and the completion markers
+    dry_run: bool = False  # Slurm: print every phase's job scripts and the sbatch commands chaining them; submit nothing
 
     def __post_init__(self) -> None:
         if self.cpus_per_task < 1 or self.retries < 0 or self.max_array_size < 1:

@@ -13,6 +13,8 @@ by a key unique to the phase), and its arguments travel once, through Ray's obje
 from __future__ import annotations
 
 import logging
+import os
+import sys
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -21,6 +23,7 @@ from typing import Any
 from gptkit.errors import UsageError
 from gptkit.exec.base import Executor, Phase, run_task
 from gptkit.exec.config import ExecutorConfig, memory_bytes
+from gptkit.io.remote import published_url
 
 _setup_key: str | None = None  # in a Ray worker: the phase whose setup this process last ran
 
@@ -34,7 +37,12 @@ def _call(setup: Callable[..., Any] | None, setup_args: tuple, key: str, fn: Cal
     return fn(*args)
 
 
-def _ray():
+def _ray(local_cluster: bool = False):
+    """Import Ray. For a cluster started for this run, Ray's default of token authentication is
+    chosen explicitly (``RAY_AUTH_MODE``, read when Ray is imported): left unset, Ray warns on
+    stderr that it chose it. A user's ``RAY_AUTH_MODE`` wins."""
+    if local_cluster and "ray" not in sys.modules:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     try:
         import ray
     except ImportError:
@@ -52,7 +60,7 @@ class RayExecutor(Executor):
 
     def _remote(self):
         """Connect (or start a local cluster of ``workers`` CPUs) once per process; the task function."""
-        ray = _ray()
+        ray = _ray(local_cluster=not self.config.ray_address)
         if not ray.is_initialized():
             if self.config.ray_address:
                 try:
@@ -71,8 +79,8 @@ class RayExecutor(Executor):
         if not pending:
             return
         ray, remote = self._remote()
-        args, key, out = ray.put(phase.setup_args), uuid.uuid4().hex, str(phase.out_dir)
-        running = {remote.remote(phase.setup, args, key, run_task, phase.fn, task, tid, out): tid for task, tid in pending}
+        args, key, out, url = ray.put(phase.setup_args), uuid.uuid4().hex, str(phase.out_dir), published_url(phase.out_dir)
+        running = {remote.remote(phase.setup, args, key, run_task, phase.fn, task, tid, out, url): tid for task, tid in pending}
         try:
             while running:
                 ready, _ = ray.wait(list(running), num_returns=1)

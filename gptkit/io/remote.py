@@ -16,7 +16,7 @@ import hashlib
 import json
 import os
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from pathlib import Path
 from typing import Any
 
@@ -90,39 +90,73 @@ def _download(fs: Any, path: str, dest: Path) -> None:
 
 
 class RemoteOutput:
-    """The local working copy of an output URL, pulled before a run and published after it."""
+    """The local working copy of an output URL, pulled before a run and published after it.
 
-    def __init__(self, url: str):
+    ``local`` is where the copy lives (default: in the cache). Cluster workers keep their copy at
+    the path the submitting machine uses (the stage's tasks name it), and each task pulls before
+    it runs and publishes after (:func:`gptkit.exec.run_task`); the URL is found there again by
+    :func:`published_url`.
+    """
+
+    def __init__(self, url: str, local: Path | None = None):
         scheme = url.split("://", 1)[0]
         if scheme in READ_ONLY:
             raise UsageError(f"--out {url}: {scheme}:// is read-only here; write to s3://, gs:// or a folder")
         self.url = url.rstrip("/")
         self.fs, self.root = _fs(self.url)
-        self.local = cache_dir(self.url) / "out"
-        self._ledger = cache_dir(self.url) / "published.json"
+        self.local = Path(local) if local is not None else cache_dir(self.url) / "out"
+        self._ledger = self.local.parent / f"{self.local.name}.published.json"
 
-    def pull(self) -> None:
-        """Copy what the store holds and this copy lacks (a run left unfinished elsewhere)."""
-        if not self.fs.exists(self.root):
+    def pull(self, under: str = "", manifest: bool = True) -> None:
+        """Copy what the store holds (under the folder ``under``) and this copy lacks: a run left
+        unfinished elsewhere, or what the tasks on other machines published. A task pulls without
+        the manifest: the stage it belongs to has begun, so the store's manifest is an old run's."""
+        root = f"{self.root}/{under}".rstrip("/")
+        if not self.fs.exists(root):
             return
-        for path in self.fs.find(self.root):
+        for path in self.fs.find(root):
             dest = self.local / path[len(self.root):].lstrip("/")
-            if not dest.exists():
+            if not dest.exists() and (manifest or dest != self.local / LAST[1]):
                 _download(self.fs, path, dest)
                 self._record({dest.relative_to(self.local).as_posix(): dest})
 
     def publish(self) -> int:
-        """Upload the files that changed since the last publish, markers and manifest last; the count."""
+        """Upload the files that changed since the last publish, markers and manifest last; the count.
+
+        Listed in the opposite order (manifest, markers, the rest): a stage writing here at the same
+        time writes an output before the marker or manifest that vouches for it, so whatever
+        vouches is listed only with what it vouches for."""
         done = self._published()
-        files = [f for f in self.local.rglob("*") if f.is_file() and not is_temp(f)]
+        manifest = [self.local / LAST[1]] if (self.local / LAST[1]).is_file() else []
+        markers = sorted((self.local / LAST[0]).glob("*")) if (self.local / LAST[0]).is_dir() else []
+        rest = sorted(f for f in self.local.rglob("*") if f.is_file() and _publish_order(self._name(f))[0] == 0)
         sent = {}
-        for name in sorted((f.relative_to(self.local).as_posix() for f in files), key=_publish_order):
-            stat = (self.local / name).stat()
+        for name in [self._name(f) for f in rest + markers + manifest if not is_temp(f)]:
+            try:
+                stat = (self.local / name).stat()
+            except FileNotFoundError:  # removed since it was listed (a stage's own clean-up)
+                continue
             if done.get(name) != [stat.st_size, stat.st_mtime_ns]:
                 self.fs.put_file(str(self.local / name), f"{self.root}/{name}")
                 sent[name] = self.local / name
         self._record(sent)
-        return len(sent)
+        return len(sent) + self._unpublish_removed()
+
+    def _unpublish_removed(self) -> int:
+        """Delete from the store the files this copy held and no longer does (a stage's scratch
+        files, stale markers), markers first: the store mirrors what the stage left."""
+        done = self._published()
+        gone = sorted((name for name in done if not (self.local / name).exists()), key=_publish_order, reverse=True)
+        for name in gone:
+            with suppress(FileNotFoundError):  # another machine's copy removed it first
+                self.fs.rm_file(f"{self.root}/{name}")
+            del done[name]
+        if gone:
+            atomic_write_json(self._ledger, done)
+        return len(gone)
+
+    def _name(self, path: Path) -> str:
+        return path.relative_to(self.local).as_posix()
 
     def _published(self) -> dict[str, list[int]]:
         """``{relative name: [size, mtime_ns]}`` of the files the store holds as they are here."""
@@ -140,19 +174,23 @@ def _publish_order(name: str) -> tuple[int, str]:
     return rank, name
 
 
+def published_url(local: str | Path) -> str | None:
+    """The output URL whose working copy is ``local`` (on the machine that started the stage), else None."""
+    record = Path(local).with_name(f"{Path(local).name}.url")
+    return record.read_text(encoding="utf-8") if record.is_file() else None
+
+
 @contextmanager
-def local_stage(inputs: list[str], out: str, executor: str = "local") -> Iterator[tuple[list[str], Path]]:
+def local_stage(inputs: list[str], out: str) -> Iterator[tuple[list[str], Path]]:
     """Local inputs and output folder for a stage whose paths may be URLs; the output is published
-    when the block ends, however it ends. A remote output is refused on a cluster ``executor``:
-    its workers could not see this machine's working copy."""
-    if is_url(out) and executor != "local":
-        raise UsageError(f"--out {out}: a remote output needs --executor local; clusters write to a shared filesystem")
+    when the block ends, however it ends (and task by task where a cluster runs the tasks)."""
     local_inputs = fetch_inputs(inputs)
     if not is_url(out):
         yield local_inputs, Path(out)
         return
     remote = RemoteOutput(out)
     remote.pull()
+    atomic_write_text(remote.local.with_name(f"{remote.local.name}.url"), remote.url)
     try:
         yield local_inputs, remote.local
     finally:

@@ -19,7 +19,10 @@ config (``completions/run.json``): a rerun with anything else is refused instead
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
+import shutil
 import time
 from collections import deque
 from collections.abc import Callable, Iterator
@@ -31,8 +34,14 @@ import numpy as np
 
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError, InputError, UsageError
-from gptkit.exec import COMPLETIONS, Executor, ExecutorConfig, executor_for, marker_path, read_marker
-from gptkit.io.atomic import atomic_write_bytes, atomic_write_json, atomic_write_text, remove_stale_temps
+from gptkit.exec import COMPLETIONS, Executor, ExecutorConfig, Phase, executor_for, marker_path, read_marker
+from gptkit.io.atomic import (
+    atomic_path,
+    atomic_write_bytes,
+    atomic_write_json,
+    atomic_write_text,
+    remove_stale_temps,
+)
 from gptkit.io.manifest import Manifest, file_record
 from gptkit.io.shards import Issue, IssueLog, document_files, iter_documents
 from gptkit.pack.config import DEFAULT_VAL_FRACTION, PackConfig
@@ -43,6 +52,7 @@ from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir
 
 STAGE = "pack"
 SPLITS = ("train", "val")
+ENCODED = ".work/encoded"  # encoded input files waiting for the writer (Slurm only)
 RUN_MARKER = "run"
 VAL_IDS = "val_ids.txt"
 TOKENIZER_DIR = "tokenizer"
@@ -116,7 +126,8 @@ def pack(config: PackConfig, reporter: Reporter = NULL_REPORTER, executor: Execu
     resumed = sum(len(v) for v in done.values())
     if resumed:
         reporter.log(f"resuming: {resumed} finished shard(s) kept")
-    _encode_and_write(config, tok, files, scan, val, done, meta, reporter, executor)
+    key = hashlib.sha256(json.dumps(identity, sort_keys=True).encode()).hexdigest()[:12]
+    _encode_and_write(config, tok, files, scan, val, done, meta, reporter, executor, key)
     timings["encode"] = time.perf_counter() - t
 
     summary = _finish(config, run, tok, scan, issues, val, meta, resumed, timings)
@@ -273,13 +284,13 @@ class _Chunk:
     consumed: int  # documents read for this chunk, encoded or not (progress)
 
 
-def _chunks(files: list[Path], scan: Scan, start: int, wanted: Callable[[int], int | None],
+def _chunks(files: list[Path], first: np.ndarray, start: int, wanted: Callable[[int], int | None],
             text_key: str, chunk_bytes: int) -> Iterator[_Chunk]:  # fmt: skip
     """Chunks of the documents still to encode, from ordinal ``start`` on, in input order.
 
-    ``wanted(ordinal)`` gives the split a document goes to, or None when it is already packed.
+    ``wanted(ordinal)`` gives the split a document goes to, or None when it is already packed;
+    ``first[i]`` is the ordinal of file ``i``'s first document (``first[-1]``: the total).
     """
-    first = scan.first_ordinal
     chunk, size, consumed = _Chunk([], [], [], [], 0), 0, 0
     for i, path in enumerate(files):
         if first[i + 1] <= start:
@@ -327,6 +338,52 @@ def _encoded(chunks: Iterator[_Chunk], runner: Executor, tok: Any) -> Iterator[t
 
     for encoded in runner.imap(encode_documents, texts(), init_worker, (tok,)):
         yield sent.popleft(), encoded
+
+
+@dataclass(frozen=True)
+class EncodeTask:
+    """One input file's documents still to pack, encoded into ``part`` (an ``.npz``)."""
+
+    path: str
+    first: np.ndarray  # ordinals of the file's first document and of the next file's
+    cursors: tuple[int, int]  # the next train and val ordinals to pack
+    val: np.ndarray  # the file's validation ordinals
+    text_key: str
+    part: str
+
+
+def encode_file_task(task: EncodeTask) -> dict:
+    """Encode one file's wanted documents (tokenizer from :func:`init_worker`) into its part."""
+    start = min(task.cursors)
+    chunk = _Chunk([], [], [], [], 0)
+    for piece in _chunks([Path(task.path)], task.first, start, _wanted(task.val, task.cursors), task.text_key, 1 << 62):
+        chunk = piece  # one chunk: no size limit
+    tokens, lengths = encode_documents(chunk.texts) if chunk.texts else (np.zeros(0, np.uint16), np.zeros(0, np.int64))
+    with atomic_path(Path(task.part)) as tmp, open(tmp, "wb") as f:
+        np.savez(f, tokens=tokens, lengths=lengths, ordinals=np.asarray(chunk.ordinals, dtype=np.int64),
+                 splits=np.asarray(chunk.splits, dtype=np.int8), ids=np.asarray(chunk.ids, dtype=str),
+                 consumed=chunk.consumed)  # fmt: skip
+    return {"documents": len(chunk.texts), "tokens": int(len(tokens))}
+
+
+def _encoded_in_parts(out: Path, files: list[Path], scan: Scan, val: np.ndarray, cursors: tuple[int, int],
+                      text_key: str, runner: Executor, tok: Any, key: str) -> Iterator[tuple[_Chunk, tuple]]:  # fmt: skip
+    """What :func:`_encoded` yields, for executors that run tasks but cannot stream (Slurm): one
+    task per input file encodes it into ``OUT/.work/encoded/`` first; the parts are then read in order.
+    ``key`` (the pack's identity) and the cursors name the tasks, so a rerun reuses only its own."""
+    first = scan.first_ordinal
+    parts = out / ENCODED
+    tasks = [EncodeTask(str(f), first[i : i + 2], cursors, val[(val >= first[i]) & (val < first[i + 1])], text_key,
+                        str(parts / f"{i:05d}-{key}-{cursors[0]}-{cursors[1]}.npz")) for i, f in enumerate(files)]  # fmt: skip
+    ids = [f"encode-{Path(t.part).stem}" for t in tasks]
+    runner.run(Phase(encode_file_task, tasks, ids, out, init_worker, (tok,), name="encode"))
+    for task in tasks:
+        with np.load(task.part) as z:
+            chunk = _Chunk([], z["ordinals"].tolist(), z["splits"].tolist(), z["ids"].tolist(), int(z["consumed"]))
+            yield chunk, (z["tokens"], z["lengths"])
+    shutil.rmtree(parts.parent, ignore_errors=True)
+    for tid in ids:
+        marker_path(out, tid).unlink(missing_ok=True)
 
 
 class SplitWriter:
@@ -380,25 +437,35 @@ class SplitWriter:
             self.writer = None
 
 
-def _encode_and_write(config: PackConfig, tok: Any, files: list[Path], scan: Scan, val: np.ndarray,
-                      done: dict[str, list[dict]], meta: dict, reporter: Reporter,
-                      executor: ExecutorConfig | None) -> None:  # fmt: skip
-    cursors = [done[s][-1]["next_ordinal"] if done[s] else 0 for s in SPLITS]
+def _wanted(val: np.ndarray, cursors: tuple[int, int]) -> Callable[[int], int | None]:
+    """The split of each document, asked in increasing ordinals; None when already packed."""
     val_set = _SortedSet(val)
 
     def wanted(ordinal: int) -> int | None:
         split = 1 if val_set.contains(ordinal) else 0
         return split if ordinal >= cursors[split] else None
 
+    return wanted
+
+
+def _encode_and_write(config: PackConfig, tok: Any, files: list[Path], scan: Scan, val: np.ndarray,
+                      done: dict[str, list[dict]], meta: dict, reporter: Reporter,
+                      executor: ExecutorConfig | None, key: str) -> None:  # fmt: skip
+    cursors = (done["train"][-1]["next_ordinal"] if done["train"] else 0,
+               done["val"][-1]["next_ordinal"] if done["val"] else 0)  # fmt: skip
     writers = [SplitWriter(Path(config.out), s, done[s], config.shard_tokens, meta, keep_ids=s == "val") for s in SPLITS]
     start = min(cursors)
-    workers = config.workers or os.cpu_count() or 1
-    chunks = _chunks(files, scan, start, wanted, config.text_key, config.chunk_bytes)
+    runner = executor_for(config.workers or os.cpu_count() or 1, executor)
+    if executor is not None and executor.kind == "slurm":
+        encoded = _encoded_in_parts(Path(config.out), files, scan, val, cursors, config.text_key, runner, tok, key)
+    else:
+        chunks = _chunks(files, scan.first_ordinal, start, _wanted(val, cursors), config.text_key, config.chunk_bytes)
+        encoded = _encoded(chunks, runner, tok)
     try:
         with reporter.task("pack", total=scan.total, unit="docs") as task:
             task.update(completed=start)
             n_tokens, t0 = 0, time.perf_counter()
-            for chunk, (tokens, lengths) in _encoded(chunks, executor_for(workers, executor), tok):
+            for chunk, (tokens, lengths) in encoded:
                 _write_chunk(writers, chunk, tokens, lengths)
                 n_tokens += len(tokens)
                 rate = n_tokens / max(time.perf_counter() - t0, 1e-9)

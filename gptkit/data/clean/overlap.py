@@ -9,6 +9,11 @@ percentage of eval documents touched by at least one shared 8-gram.
 
 from __future__ import annotations
 
+import hashlib
+import shutil
+import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -17,7 +22,8 @@ import numpy as np
 
 from gptkit.data.clean.decontaminate import contains, iter_eval_texts, ngram_keys
 from gptkit.data.clean.text import normalise_for_ngrams
-from gptkit.exec import ExecutorConfig, executor_for
+from gptkit.errors import UsageError
+from gptkit.exec import ExecutorConfig, Phase, executor_for
 from gptkit.io.shards import IssueLog, document_files, iter_documents
 from gptkit.reporting import NULL_REPORTER, Reporter
 
@@ -51,7 +57,7 @@ def _init(keys: np.ndarray) -> None:
     _eval_keys = keys
 
 
-def _scan(args: tuple[str, int]) -> tuple[np.ndarray, int, dict]:
+def _scan(args: tuple[str, int]) -> dict[str, Any]:
     """Eval keys found in one corpus file, its document count, and its input issues."""
     path, n = args
     issues = IssueLog(keep=5)
@@ -61,37 +67,35 @@ def _scan(args: tuple[str, int]) -> tuple[np.ndarray, int, dict]:
         docs += 1
         keys = ngram_keys(normalise_for_ngrams(doc["text"]), n)
         found.append(keys[contains(_eval_keys, keys)])
-    return (np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)), docs, issues.to_json()
+    keys = np.unique(np.concatenate(found)) if found else np.zeros(0, dtype=np.uint64)
+    return {"found": keys.tolist(), "documents": docs, "issues": issues.to_json()}
 
 
 def overlap_report(
     corpus: list[str | Path], eval_file: str | Path, n: int = 8, workers: int = 1,
-    reporter: Reporter = NULL_REPORTER, executor: ExecutorConfig | None = None,
+    reporter: Reporter = NULL_REPORTER, executor: ExecutorConfig | None = None, work_dir: Path | None = None,
 ) -> dict[str, Any]:  # fmt: skip
-    """Overlap of ``eval_file`` with the corpus files (see the module docstring)."""
+    """Overlap of ``eval_file`` with the corpus files (see the module docstring). One task per
+    corpus file; its result is a marker in ``work_dir`` (kept until the report is done, so a
+    killed run resumes; Slurm's nodes need it on the shared filesystem), else in a temporary folder."""
     files = document_files(corpus)
     eval_set = load_eval_set(eval_file, n)
     keys = eval_set.all_keys
-    found_parts = []
-    docs = 0
-    issues = 0
-    jobs = [(str(f), n) for f in files]
-    with reporter.task("overlap", total=len(files), unit="files") as bar:
-        runner = executor_for(workers if len(files) > 1 else 1, executor)
-        for part, d, iss in runner.imap(_scan, jobs, _init, (keys,)):
-            found_parts.append(part)
-            docs += d
-            issues += iss["total"]
-            bar.advance()
-    found = np.unique(np.concatenate(found_parts)) if found_parts else np.zeros(0, dtype=np.uint64)
+    digest = hashlib.sha256(keys.tobytes()).hexdigest()[:12]  # markers of another eval set or n never count
+    ids = [f"overlap-{i:05d}-{digest}-{n}" for i in range(len(files))]
+    with _task_folder(work_dir, executor) as work, reporter.task("overlap", total=len(files), unit="files") as bar:
+        phase = Phase(_scan, [(str(f), n) for f in files], ids, work, setup=_init, setup_args=(keys,), name="overlap")
+        results = executor_for(workers if len(files) > 1 else 1, executor).run(phase, lambda *_: bar.advance())
+    parts = [np.asarray(results[tid]["found"], dtype=np.uint64) for tid in ids]
+    found = np.unique(np.concatenate(parts)) if parts else np.zeros(0, dtype=np.uint64)
     per_doc = [contains(found, k).mean() for k in eval_set.keys_per_doc if len(k)]
     touched = sum(1 for share in per_doc if share > 0)
     return {
         "eval_file": str(eval_file),
         "ngram": n,
         "corpus_files": len(files),
-        "corpus_documents": docs,
-        "corpus_issues": issues,
+        "corpus_documents": sum(r["documents"] for r in results.values()),
+        "corpus_issues": sum(r["issues"]["total"] for r in results.values()),
         "eval_documents": len(eval_set.keys_per_doc),
         "eval_ngrams": len(keys),
         "eval_ngrams_found": len(found),
@@ -99,3 +103,16 @@ def overlap_report(
         "mean_doc_overlap_pct": 100.0 * float(np.mean(per_doc)) if per_doc else 0.0,
         "eval_docs_touched_pct": 100.0 * touched / len(per_doc) if per_doc else 0.0,
     }
+
+
+@contextmanager
+def _task_folder(work_dir: Path | None, executor: ExecutorConfig | None) -> Iterator[Path]:
+    """Where the scan tasks leave their markers; removed once every task has reported."""
+    if work_dir is None:
+        if executor is not None and executor.kind == "slurm":
+            raise UsageError("data overlap --executor slurm needs --report: its tasks write beside it, on the shared filesystem")
+        with tempfile.TemporaryDirectory(prefix="gptkit-overlap-") as tmp:
+            yield Path(tmp)
+        return
+    yield work_dir
+    shutil.rmtree(work_dir, ignore_errors=True)

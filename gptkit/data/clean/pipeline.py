@@ -19,12 +19,15 @@ finds phase 1 complete builds the index, and whichever finds phase 3 complete wr
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import os
 import shutil
 import time
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 from pathlib import Path
 from typing import Any
@@ -42,7 +45,6 @@ from gptkit.data.clean.text import utf8_len
 from gptkit.errors import UsageError
 from gptkit.exec import (
     COMPLETIONS,
-    Executor,
     ExecutorConfig,
     Phase,
     executor_for,
@@ -356,37 +358,39 @@ def clean(
     run.begin()
     _reset_if_changed(out, run.identity, records, reporter)
     remove_stale_temps(out)
-    started = time.time()
 
     eval_keys = build_eval_index([str(p) for p in eval_files], cfg.decontaminate.ngram)
     tasks = plan_tasks(files, cfg.tasks, out)
     selected = parse_task_range(task_range, len(tasks))
-    init = (_init_worker, (cfg, eval_keys))
-    parallel, single = executor_for(workers, executor), executor_for(1, executor)
-
     filter_ids = [f"filter-{t.index:05d}" for t in tasks]
-    _run_phase("filter", filter_task, tasks, filter_ids, selected, out, parallel, init, reporter)
-    missing = [tid for tid in filter_ids if read_marker(out, tid) is None]
-    if missing:
-        return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} filter tasks not done (other task ranges)")
-
-    itask = IndexTask(str(out), len(tasks), cfg.decontaminate.max_train_docs)
-    _run_phase("dedup index", index_task, [itask], ["index"], range(1), out, single, init, reporter)
-
     write_ids = [f"write-{t.index:05d}" for t in tasks]
-    _run_phase("write", write_task, tasks, write_ids, selected, out, parallel, init, reporter)
-    missing = [tid for tid in write_ids if read_marker(out, tid) is None]
-    if missing:
-        return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} write tasks not done (other task ranges)")
+    init = {"setup": _init_worker, "setup_args": (cfg, eval_keys)}
+    phases = [
+        Phase(filter_task, tasks, filter_ids, out, **init, name="filter"),
+        Phase(index_task, [IndexTask(str(out), len(tasks), cfg.decontaminate.max_train_docs)], ["index"], out, **init,
+              name="dedup-index"),
+        Phase(write_task, tasks, write_ids, out, **init, name="write"),
+        Phase(finish_task, [FinishTask(run, cfg, tasks, filter_ids, write_ids, time.time())], ["finish"], out,
+              name="finish", rerun=True),
+    ]  # fmt: skip
+    runner = executor_for(workers, executor)
+    watch = functools.partial(_progress, reporter)
+    if len(selected) == len(tasks):  # the whole stage: one chain (Slurm submits it at once)
+        return CleanSummary(out, runner.run_stage(phases, watch)[-1]["finish"])
+    for phase in phases:  # a slice by hand: each phase as far as the other slices got
+        mine = phase
+        if len(phase.tasks) == len(tasks):
+            mine = replace(phase, tasks=[tasks[i] for i in selected], task_ids=[phase.task_ids[i] for i in selected])
+        result = runner.run_stage([mine], watch)[0]
+        if missing := [tid for tid in phase.task_ids if read_marker(out, tid) is None]:
+            return CleanSummary(out, pending=f"{len(missing)} of {len(tasks)} {phase.name} tasks not done (other task ranges)")
+    return CleanSummary(out, result["finish"])
 
-    stats = _finish(run, cfg, tasks, filter_ids, write_ids, time.time() - started)
-    return CleanSummary(out, stats)
 
-
-def _run_phase(name, fn, tasks, ids, selected, out, runner: Executor, init, reporter: Reporter) -> None:
-    chosen = [tasks[i] for i in selected]
-    chosen_ids = [ids[i] for i in selected]
-    with reporter.task(name, total=len(chosen), unit="tasks") as bar:
+@contextmanager
+def _progress(reporter: Reporter, phase: Phase) -> Iterator[Callable[[str, dict, bool], None]]:
+    """A bar per phase counting tasks and the documents they read or wrote."""
+    with reporter.task(phase.name.replace("-", " "), total=len(phase.tasks), unit="tasks") as bar:
         docs = 0
 
         def done(tid: str, result: dict, skipped: bool) -> None:
@@ -395,8 +399,7 @@ def _run_phase(name, fn, tasks, ids, selected, out, runner: Executor, init, repo
             bar.advance()
             bar.update(docs=f"{docs:,}")
 
-        phase = Phase(fn, chosen, chosen_ids, out, setup=init[0], setup_args=init[1], name=name.replace(" ", "-"))
-        runner.run(phase, on_done=done)
+        yield done
 
 
 def _refuse_inputs_inside(out: Path, files: list[Path]) -> None:
@@ -427,10 +430,22 @@ def _reset_if_changed(out: Path, config_json: dict, records: list[dict], reporte
     atomic_write_text(stamp, fingerprint)
 
 
-def _finish(run: StageRun, cfg, tasks, filter_ids, write_ids, seconds) -> dict[str, Any]:
-    """Merge the task results into stats.json, draw the funnel, write config.toml and the manifest."""
+@dataclass(frozen=True)
+class FinishTask:
+    run: StageRun
+    cfg: CleanConfig
+    tasks: list[ShardTask]
+    filter_ids: list[str]
+    write_ids: list[str]
+    started: float  # when the run began (the manifest's seconds)
+
+
+def finish_task(task: FinishTask) -> dict[str, Any]:
+    """Last phase: merge the task results into stats.json, draw the funnel, write config.toml and
+    the manifest; the stats. A task of its own, so a Slurm chain ends without the submitting process."""
     from gptkit.data.clean.funnel import write_funnel
 
+    run, cfg, tasks, filter_ids, write_ids = task.run, task.cfg, task.tasks, task.filter_ids, task.write_ids
     out = run.out
 
     phase1 = [read_marker(out, tid) for tid in filter_ids]
@@ -459,7 +474,7 @@ def _finish(run: StageRun, cfg, tasks, filter_ids, write_ids, seconds) -> dict[s
     run.finish(Manifest(
         stage=STAGE, config=to_dict(cfg), inputs=run.inputs, outputs=outputs,
         counts={"documents_in": stats["documents_in"], "documents_out": docs_out, "shards": len(shards)},
-        timings={"seconds": round(seconds, 3)},
+        timings={"seconds": round(time.time() - task.started, 3)},
     ))  # fmt: skip
     shutil.rmtree(out / WORK / "filtered", ignore_errors=True)
     shutil.rmtree(out / WORK / "signatures", ignore_errors=True)

@@ -6,6 +6,8 @@ import json
 import os
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Literal
@@ -14,7 +16,7 @@ from gptkit.config import dump_toml, to_dict
 from gptkit.data.extract.extractors import decode_html, get_extractor
 from gptkit.data.extract.sources import Page, find_inputs, iter_pages, kind_of
 from gptkit.errors import UsageError
-from gptkit.exec import COMPLETIONS, ExecutorConfig, Phase, executor_for
+from gptkit.exec import COMPLETIONS, ExecutorConfig, Phase, executor_for, read_marker
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.manifest import Manifest, file_record, input_records
 from gptkit.io.shards import Document, IssueLog, ShardWriter, shard_name
@@ -146,30 +148,59 @@ def extract(cfg: ExtractConfig, reporter: Reporter = NULL_REPORTER, executor: Ex
     run.begin()
     _check_plan(out, tasks)
 
-    started = time.time()
+    watched: Counter = Counter()
+
+    @contextmanager
+    def watch(phase: Phase) -> Iterator[Callable[[str, dict, bool], None] | None]:
+        if phase.rerun:  # the finish
+            yield None
+            return
+        with reporter.task(f"extract ({cfg.extractor})", total=len(tasks), unit="tasks") as progress:
+            def on_done(task_id: str, result: dict, skipped: bool) -> None:
+                watched.update(result["counts"])
+                for example in result["issues"]["examples"] if not skipped else ():
+                    reporter.warn(example)
+                progress.advance()
+                progress.update(documents=watched["documents"])
+
+            yield on_done
+
+    ids, started = [t.task_id for t in tasks], time.time()
+    phases = [Phase(run_extract_task, tasks, ids, out, name="extract"),
+              Phase(finish_task, [FinishTask(run, cfg, ids, started)], ["finish"], out, name="finish", rerun=True)]
+    done = executor_for(cfg.workers, executor).run_stage(phases, watch)[-1]["finish"]
+    pages, seconds = done["counts"].get("pages", 0), time.time() - started
+    return Summary(str(out), done["counts"], {"issue_examples": done["issue_examples"],
+                                              "pages_per_s": round(pages / seconds, 1) if seconds else None})
+
+
+@dataclass(frozen=True)
+class FinishTask:
+    run: StageRun
+    cfg: ExtractConfig
+    task_ids: list[str]
+    started: float  # when the run began
+
+
+def finish_task(task: FinishTask) -> dict:
+    """Last phase: the manifest, from the task markers (a task of its own: a Slurm chain ends
+    without the submitting process)."""
+    run, out = task.run, task.run.out
+    results = [read_marker(out, tid) for tid in task.task_ids]
     counts: Counter = Counter()
     examples: list[str] = []
-    with reporter.task(f"extract ({cfg.extractor})", total=len(tasks), unit="tasks") as progress:
-        def on_done(task_id: str, result: dict, skipped: bool) -> None:
-            counts.update(result["counts"])
-            examples.extend(result["issues"]["examples"])
-            for example in result["issues"]["examples"] if not skipped else ():
-                reporter.warn(example)
-            progress.advance()
-            progress.update(documents=counts["documents"])
-
-        phase = Phase(run_extract_task, tasks, [t.task_id for t in tasks], out, name="extract")
-        results = executor_for(cfg.workers, executor).run(phase, on_done=on_done)
-
-    outputs = [file_record(out / results[t.task_id]["shard"], out, documents=results[t.task_id]["documents"]) for t in tasks]
-    elapsed = time.time() - started
+    for result in results:
+        counts.update(result["counts"])
+        examples.extend(result["issues"]["examples"])
+    outputs = [file_record(out / r["shard"], out, documents=r["documents"]) for r in results]
+    elapsed = time.time() - task.started
     details = {"issue_examples": examples[:100]}
-    dump_toml({"extract": cfg}, out / "config.toml")
+    dump_toml({"extract": task.cfg}, out / "config.toml")
     run.finish(Manifest(
-        stage="extract", config=config, inputs=run.inputs, outputs=outputs, counts=dict(counts),
+        stage="extract", config=to_dict(task.cfg), inputs=run.inputs, outputs=outputs, counts=dict(counts),
         timings={"last_run_s": round(elapsed, 3)}, extra=details,
     ))  # fmt: skip
-    return Summary(str(out), dict(counts), {**details, "pages_per_s": round(counts["pages"] / elapsed, 1) if elapsed else None})
+    return {"counts": dict(counts), **details}  # no timing: markers are the same bytes on every executor
 
 
 def _check_plan(out: Path, tasks: list[ExtractTask]) -> None:
