@@ -357,7 +357,7 @@ class _GreedyHead:
     def __init__(self, weight: torch.Tensor):
         self.weight = weight
         padding = -len(weight) % self.CHUNK  # rows of zeros, their logits set to -inf
-        self.weight16 = torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding))
+        self.product = _bfloat16_product(torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding)))
         self.max_norm = float(weight.norm(dim=1).max())
 
     @classmethod
@@ -369,7 +369,7 @@ class _GreedyHead:
     def argmax(self, hidden: torch.Tensor) -> torch.Tensor:
         """Greedy tokens ``(B,)`` for final hidden states ``(B, C)``."""
         hidden = hidden.float()
-        approx = torch.nn.functional.linear(hidden.to(torch.bfloat16), self.weight16)
+        approx = self.product(hidden.to(torch.bfloat16))
         approx[:, len(self.weight) :] = float("-inf")
         chunks = approx.view(len(hidden), -1, self.CHUNK)
         chunk_max = chunks.amax(dim=-1).float()
@@ -384,6 +384,17 @@ class _GreedyHead:
         winners = torch.where(exact == best[owner], ids, len(self.weight))
         lowest = torch.full((len(hidden),), len(self.weight), dtype=torch.long, device=hidden.device)
         return lowest.scatter_reduce(0, owner, winners, "amin")
+
+
+def _bfloat16_product(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x ↦ x @ weight.T`` in bfloat16. On CPUs the weight is prepacked in oneDNN's blocked
+    layout (as torch.compile's CPU freezing does), which halves the time of a decoding step's
+    product: the same results as ``linear``, which runs the same kernels on the plain layout."""
+    mkldnn = torch.ops.mkldnn
+    if weight.is_cuda or not (hasattr(mkldnn, "_reorder_linear_weight") and torch.backends.mkldnn.is_available()):
+        return lambda x: torch.nn.functional.linear(x, weight)
+    packed = mkldnn._reorder_linear_weight(weight, 16)
+    return lambda x: mkldnn._linear_pointwise(x, packed, None, "none", [], "")
 
 
 def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) -> tuple[int, int]:
