@@ -34,7 +34,7 @@ COMMANDS = [
 
 
 def cpu_seconds(argv: list[str], pythonpath: Path) -> float:
-    """User + sys CPU seconds of one ``python argv`` process run in ``pythonpath`` (``-m`` imports from there)."""
+    """User + sys CPU seconds of one ``python argv`` process run in ``pythonpath`` (where ``-m`` imports from)."""
     before = resource.getrusage(resource.RUSAGE_CHILDREN)
     env = {**os.environ, "PYTHONPATH": str(pythonpath)}
     subprocess.run([sys.executable, *argv], cwd=pythonpath, env=env, stdout=subprocess.DEVNULL,
@@ -49,16 +49,22 @@ def main() -> None:
     parser.add_argument("--baseline", type=Path, help="another checkout to alternate with")
     args = parser.parse_args()
     trees = {"this": REPO, **({"baseline": args.baseline.resolve()} if args.baseline else {})}
-    rows = [(["-c", "pass"], "python -c pass")] + [(["-m", "gptkit", *c], "gptkit " + " ".join(c)) for c in COMMANDS]
-    print(f"load average before: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; median of {args.runs} runs, CPU s")
+    rows = [(["-c", "pass"], "python -c pass")]
+    rows += [(["-m", "gptkit", *command], "gptkit " + " ".join(command)) for command in COMMANDS]
+    print(f"load average before: {load()}; median of {args.runs} runs, CPU s")
     print(f"{'command':34}" + "".join(f"{name:>10}" for name in trees))
     for argv, label in rows:
         times: dict[str, list[float]] = {name: [] for name in trees}
         for _ in range(args.runs):
             for name, tree in trees.items():
                 times[name].append(cpu_seconds(argv, tree))
-        print(f"{label:34}" + "".join(f"{statistics.median(times[name]):10.3f}" for name in trees), flush=True)
-    print(f"load average after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")
+        medians = [statistics.median(times[name]) for name in trees]
+        print(f"{label:34}" + "".join(f"{m:10.3f}" for m in medians), flush=True)
+    print(f"load average after: {load()}")
+
+
+def load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

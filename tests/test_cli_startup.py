@@ -51,7 +51,7 @@ def test_help_and_usage_errors_import_no_heavy_library(argv):
     assert loaded.isdisjoint(HEAVY), sorted(loaded & set(HEAVY))
 
 
-OTHERS = {"gptkit.cli.train", "gptkit.cli.eval", "gptkit.cli.model", "gptkit.cli.chat", "gptkit.cli.tokenizer"}
+OTHERS = {f"gptkit.cli.{name}" for name in ("train", "eval", "model", "chat", "tokenizer")}
 
 
 @pytest.mark.parametrize(

@@ -9,7 +9,8 @@ DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 def all_commands() -> list[tuple[str, object]]:
     """(\"gptkit data clean\", click command) for every leaf command of the app."""
-    return [(" ".join(["gptkit", *path]), cmd) for path, cmd in cli_commands() if not hasattr(cmd, "list_commands")]
+    leaves = [(path, cmd) for path, cmd in cli_commands() if not hasattr(cmd, "list_commands")]
+    return [(" ".join(["gptkit", *path]), cmd) for path, cmd in leaves]
 
 
 def test_every_command_is_documented():

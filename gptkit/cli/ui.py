@@ -122,7 +122,8 @@ class RichReporter(Reporter):
             self.progress = new_progress(self.console)
             self.progress.start()
         self.open += 1
-        return RichTask(self.progress, self.progress.add_task(description, total=total, status="", unit=unit), self)
+        task_id = self.progress.add_task(description, total=total, status="", unit=unit)
+        return RichTask(self.progress, task_id, self)
 
     def _closed(self, task: TaskHandle) -> None:
         self.open -= 1

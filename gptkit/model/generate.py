@@ -239,13 +239,18 @@ class _Decoder:
         ``MIN_SHARED`` tokens another row holds (the story of CoQA turns, repeated few-shot
         examples, the same prompt twice) copies their keys and values and computes only the rest;
         rows sharing with another new row are prefilled after it."""
-        held = {s: row.context[: int(cache.lengths[s])] for s, row in enumerate(rows) if row and s not in slots}
-        first: dict[int, tuple[int, int]] = {}  # slot → (donor slot, shared tokens); donor -1: none
+        held = {
+            s: row.context[: int(cache.lengths[s])] for s, row in enumerate(rows) if row is not None and s not in slots
+        }
+        # slot → (donor slot, shared tokens): "first" share with running rows (or none: donor -1),
+        # "second" with a row of "first", once its prefill has filled its cache row
+        first: dict[int, tuple[int, int]] = {}
         second: dict[int, tuple[int, int]] = {}
         for slot in slots:
             context = rows[slot].context  # type: ignore[union-attr]
             donor, shared = _longest_shared_prefix(context, held)
-            new_donor, new_shared = _longest_shared_prefix(context, {s: rows[s].context for s in first})  # type: ignore[union-attr]
+            earlier = {s: rows[s].context for s in first}  # type: ignore[union-attr]
+            new_donor, new_shared = _longest_shared_prefix(context, earlier)
             if new_shared > max(shared, self.MIN_SHARED - 1):
                 second[slot] = (new_donor, new_shared)
             else:
@@ -254,7 +259,8 @@ class _Decoder:
             if group:
                 sharing = {slot: d for slot, d in group.items() if d[1] >= self.MIN_SHARED}
                 if sharing:
-                    cache.share([d for d, _ in sharing.values()], list(sharing), [n for _, n in sharing.values()])
+                    donors, lengths = zip(*sharing.values(), strict=True)
+                    cache.share(list(donors), list(sharing), list(lengths))
                 cache.reset([slot for slot in group if slot not in sharing])
                 starts = [group[slot][1] if slot in sharing else 0 for slot in group]
                 yield from self._prefill(cache, rows, list(group), starts)
@@ -273,7 +279,9 @@ class _Decoder:
         last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
         yield from self._advance(rows, slots, last)
 
-    def _rebuild(self, cache: KVCache, rows: list[_Row | None], slots: list[int]) -> Iterator[tuple[int, int]]:
+    def _rebuild(
+        self, cache: KVCache, rows: list[_Row | None], slots: list[int]
+    ) -> Iterator[tuple[int, int]]:
         """Rows whose context is full start again from the last half of their tokens."""
         for s in slots:
             rows[s].context = rows[s].context[-(self.block // 2) :]  # type: ignore[union-attr]
@@ -357,7 +365,8 @@ class _GreedyHead:
     def __init__(self, weight: torch.Tensor):
         self.weight = weight
         padding = -len(weight) % self.CHUNK  # rows of zeros, their logits set to -inf
-        self.product = _bfloat16_product(torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding)))
+        weight16 = torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding))
+        self.product = _bfloat16_product(weight16)
         self.max_norm = float(weight.norm(dim=1).max())
 
     @classmethod
@@ -391,7 +400,8 @@ def _bfloat16_product(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Te
     layout (as torch.compile's CPU freezing does), which halves the time of a decoding step's
     product: the same results as ``linear``, which runs the same kernels on the plain layout."""
     mkldnn = torch.ops.mkldnn
-    if weight.is_cuda or not (hasattr(mkldnn, "_reorder_linear_weight") and torch.backends.mkldnn.is_available()):
+    prepacking = hasattr(mkldnn, "_reorder_linear_weight") and torch.backends.mkldnn.is_available()
+    if weight.is_cuda or not prepacking:
         return lambda x: torch.nn.functional.linear(x, weight)
     packed = mkldnn._reorder_linear_weight(weight, 16)
     return lambda x: mkldnn._linear_pointwise(x, packed, None, "none", [], "")
