@@ -3,7 +3,8 @@ draws one, so that commands that draw none (``--help``, errors, logs) do not imp
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from collections.abc import Callable
+from typing import Any
 
 from rich.console import Console
 from rich.progress import (
@@ -19,20 +20,19 @@ from rich.progress import (
 )
 from rich.table import Column
 
-from gptkit.cli.ui import count_text
 from gptkit.reporting import TaskHandle
 
-if TYPE_CHECKING:
-    from gptkit.cli.ui import RichReporter
+CountText = Callable[[float, float | None, str], str]
 
 
-def new_progress(console: Console) -> Progress:
-    """Bars with the description, counts (``done/total unit``), percentage, elapsed time, eta and status."""
+def new_progress(console: Console, count_text: CountText) -> Progress:
+    """Bars with the description, counts (``count_text(done, total, unit)``), percentage, elapsed
+    time, eta and status."""
     return Progress(
         SpinnerColumn(),
         TextColumn("[bold]{task.description}"),
         BarColumn(),
-        _CountColumn(),
+        _CountColumn(count_text),
         TaskProgressColumn(),
         TimeElapsedColumn(),
         TextColumn("eta"),
@@ -44,20 +44,21 @@ def new_progress(console: Console) -> Progress:
 
 
 class _CountColumn(ProgressColumn):
-    """``done/total unit``; byte counts in kB/MB/GB."""
+    """A task's counts as ``count_text`` writes them."""
 
-    def __init__(self) -> None:
+    def __init__(self, count_text: CountText) -> None:
         super().__init__(table_column=Column(no_wrap=True))
+        self.count_text = count_text
 
     def render(self, task: Task) -> str:
-        return count_text(task.completed, task.total, task.fields.get("unit", ""))
+        return self.count_text(task.completed, task.total, task.fields.get("unit", ""))
 
 
 class RichTask(TaskHandle):
-    """One task's bar in the reporter's :class:`Progress`."""
+    """One task's bar in a :class:`Progress`; ``on_close(self)`` when it is closed."""
 
-    def __init__(self, progress: Progress, task_id: Any, owner: RichReporter):
-        self.progress, self.task_id, self.owner = progress, task_id, owner
+    def __init__(self, progress: Progress, task_id: Any, on_close: Callable[[TaskHandle], None]):
+        self.progress, self.task_id, self.on_close = progress, task_id, on_close
 
     def advance(self, n: float = 1) -> None:
         self.progress.advance(self.task_id, n)
@@ -69,4 +70,4 @@ class RichTask(TaskHandle):
 
     def close(self) -> None:
         self.progress.stop_task(self.task_id)
-        self.owner._closed(self)
+        self.on_close(self)

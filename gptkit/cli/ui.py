@@ -119,11 +119,11 @@ class RichReporter(Reporter):
         from gptkit.cli.bars import RichTask, new_progress  # rich.progress: only when a bar is drawn
 
         if self.progress is None:
-            self.progress = new_progress(self.console)
+            self.progress = new_progress(self.console, count_text)
             self.progress.start()
         self.open += 1
         task_id = self.progress.add_task(description, total=total, status="", unit=unit)
-        return RichTask(self.progress, task_id, self)
+        return RichTask(self.progress, task_id, self._closed)
 
     def _closed(self, task: TaskHandle) -> None:
         self.open -= 1
