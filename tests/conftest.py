@@ -95,3 +95,23 @@ def assert_one_line_error(proc: subprocess.CompletedProcess, *needles: str, code
     assert "Traceback" not in proc.stderr
     for needle in needles:
         assert needle in lines[0], (needle, lines[0])
+
+
+def cli_commands() -> list[tuple[list[str], object]]:
+    """``(["data", "clean"], click command)`` for the root, every group and every command of the CLI,
+    each loaded as it is when invoked (the groups import their subcommands on demand)."""
+    import typer
+
+    from gptkit.cli.main import app
+
+    found: list[tuple[list[str], object]] = []
+
+    def walk(cmd, path):
+        found.append((path, cmd))
+        if hasattr(cmd, "list_commands"):
+            ctx = typer.Context(cmd)
+            for name in cmd.list_commands(ctx):
+                walk(cmd.get_command(ctx, name), [*path, name])
+
+    walk(typer.main.get_command(app), [])
+    return found

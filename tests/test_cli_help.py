@@ -3,17 +3,19 @@ every ``--set`` example a key that exists, and one meaning per option name and l
 
 from __future__ import annotations
 
+import inspect
 import re
 import shlex
 from pathlib import Path
 
 import pytest
 import typer
-from conftest import assert_one_line_error, run_gptkit
+from conftest import assert_one_line_error, cli_commands, run_gptkit
 from rich.errors import StyleSyntaxError
 from rich.style import Style
 from typer.testing import CliRunner
 
+from gptkit.cli.app import LazyGroup
 from gptkit.cli.main import app
 from gptkit.config import build, load_recipe, resolve
 from gptkit.data.clean.overlap import OverlapConfig
@@ -28,29 +30,27 @@ COMMAND_CONFIGS = {"export": ExportConfig, "import": ImportConfig, "overlap": Ov
 CLI_DOC = REPO / "docs" / "cli.md"
 
 
-def all_commands() -> list[tuple[list[str], object]]:
-    """([\"data\", \"clean\"], command) for the root, every group and every command."""
-    found = []
-
-    def walk(cmd, path):
-        found.append((path, cmd))
-        for name, sub in getattr(cmd, "commands", {}).items():
-            walk(sub, [*path, name])
-
-    walk(typer.main.get_command(app), [])
-    return found
-
-
 @pytest.fixture(scope="module")
 def helps() -> dict[str, str]:
     """``gptkit … --help`` of every command, rendered by Typer and rich, box drawing removed."""
     runner = CliRunner()
     rendered = {}
-    for path, _ in all_commands():
+    for path, _ in cli_commands():
         result = runner.invoke(app, [*path, "--help"], env={"COLUMNS": "250"}, prog_name="gptkit")
         assert result.exit_code == 0, (path, result.output)
         rendered[" ".join(path)] = " ".join(re.sub(r"[│╭╮╰╯─]", " ", result.output).split())
     return rendered
+
+
+def test_groups_list_each_command_by_its_own_help():
+    """A group lists a subcommand it has not imported by :class:`Sub`'s copy of the command's short help."""
+    groups = [(path, cmd) for path, cmd in cli_commands() if isinstance(cmd, LazyGroup)]
+    assert [path for path, _ in groups] == [[], ["data"]]
+    for _, group in groups:
+        for name, sub in group.subcommands.items():
+            command = group.get_command(typer.Context(group), name)
+            first_paragraph = inspect.cleandoc(command.short_help or command.help).split("\n\n")[0].strip()
+            assert (sub.help, sub.hidden) == (first_paragraph, command.hidden), name
 
 
 def test_help_shows_no_python_types(helps):
@@ -76,7 +76,7 @@ def _written_brackets(text: str) -> list[str]:
 
 
 def test_no_bracketed_text_is_lost(helps):
-    for path, cmd in all_commands():
+    for path, cmd in cli_commands():
         rendered = helps[" ".join(path)]
         sources = [cmd.help or "", *[p.help or "" for p in cmd.params]]
         for source in sources:
@@ -136,7 +136,7 @@ def test_one_meaning_per_option_name_and_letter():
     it; a letter names one option, so no letter or name has two meanings."""
     table = _option_table()
     seen: dict[str, set[str]] = {}
-    for path, cmd in all_commands():
+    for path, cmd in cli_commands():
         for param in cmd.params:
             if param.param_type_name == "argument":
                 continue

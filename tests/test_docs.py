@@ -2,27 +2,15 @@
 
 from pathlib import Path
 
-import typer
-
-from gptkit.cli.main import app
+from conftest import cli_commands
 
 DOCS = Path(__file__).resolve().parents[1] / "docs"
 
 
 def all_commands() -> list[tuple[str, object]]:
     """(\"gptkit data clean\", click command) for every leaf command of the app."""
-    out = []
-
-    def walk(cmd, path):
-        subs = getattr(cmd, "commands", None)
-        if subs:
-            for name, sub in subs.items():
-                walk(sub, [*path, name])
-        else:
-            out.append((" ".join(path), cmd))
-
-    walk(typer.main.get_command(app), ["gptkit"])
-    return out
+    leaves = [(path, cmd) for path, cmd in cli_commands() if not hasattr(cmd, "list_commands")]
+    return [(" ".join(["gptkit", *path]), cmd) for path, cmd in leaves]
 
 
 def test_every_command_is_documented():

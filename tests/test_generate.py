@@ -146,6 +146,32 @@ def test_batched_decode_with_mixed_prompt_lengths_equals_one_at_a_time(model):
         assert completion.finish == "length"
 
 
+def test_prompts_sharing_a_prefix_copy_its_cache_and_decode_the_same(model, monkeypatch):
+    """Prompts that begin alike (one story, several questions; the same prompt twice) copy the
+    keys and values of the shared tokens from a row in the batch, whether admitted with them or
+    already decoding, and still decode the uncached model's argmax; seeded sampling is unchanged."""
+    from gptkit.model.gpt import KVCache
+
+    story = list(range(20, 60))
+    prompts = [story + [1, 2], story + [1, 2], story + [3], [7, 8, 9], story[:30] + [4, 5], story + [1, 6, 6]]
+    requests = [Request(p, max_tokens=3 + 4 * (i % 3)) for i, p in enumerate(prompts)]
+    shared = []
+    share = KVCache.share
+    monkeypatch.setattr(KVCache, "share", lambda self, d, r, n: (shared.extend(n), share(self, d, r, n)))
+    greedy = generate(model, requests, SamplingConfig(temperature=0), batch_size=3)
+    for request, completion in zip(requests, greedy, strict=True):
+        assert completion.tokens == _greedy_without_cache(model, request.prompt, request.max_tokens)
+    # admitted together: the duplicate (41 tokens, its last one is computed) and story + [3] (40);
+    # later, from rows still decoding: story[:30] + … (30) and story + [1, 6, 6] (40, from story + [3])
+    assert shared == [41, 40, 30, 40]
+    hot = SamplingConfig(temperature=1.2, seed=5)
+    alone = [generate(model, [r], SamplingConfig(temperature=1.2, seed=5 + i), logprobs=True)[0]
+             for i, r in enumerate(requests)]  # fmt: skip
+    for mine, single in zip(generate(model, requests, hot, batch_size=3, logprobs=True), alone, strict=True):
+        assert mine.tokens == single.tokens
+        assert torch.allclose(torch.tensor(mine.logprobs), torch.tensor(single.logprobs), atol=1e-5)
+
+
 def test_finished_rows_are_refilled_while_others_run(model):
     requests = [Request([1, 2], max_tokens=2), Request([4, 5, 6], max_tokens=12), Request([7], max_tokens=3)]
     events = []

@@ -9,7 +9,13 @@ import typer
 
 from gptkit.cli.app import App
 
-app = App(no_args_is_help=True, add_completion=False)
+app = App(no_args_is_help=True, add_completion=False,
+          help="Entry points of cluster jobs (written by --executor slurm).")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``exec`` to ``root``."""
+    root.add_typer(app, name="exec", hidden=True)
 
 
 @app.command()

@@ -6,11 +6,12 @@ import functools
 import inspect
 from collections.abc import Callable
 from pathlib import Path
-from typing import Annotated, Any, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
 import typer
 
-from gptkit.exec.config import ExecutorConfig
+if TYPE_CHECKING:
+    from gptkit.exec.config import ExecutorConfig
 
 _PANEL = "Executor (where the tasks run)"
 
@@ -60,6 +61,7 @@ def resolve_executor(
     """The executor config (defaults < ``[executor]`` in the recipe < options < ``--set executor.*``)
     and the ``--set`` items left for the stage."""
     from gptkit.config import resolve
+    from gptkit.exec.config import ExecutorConfig
 
     overrides = overrides or []
     mine = [item for item in overrides if item.strip().startswith("executor.")]

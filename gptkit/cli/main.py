@@ -10,15 +10,82 @@ import typer
 from rich.markup import escape
 
 from gptkit import __version__
-from gptkit.cli import chat, data, finetune, model, pipeline, rlhf, tokenizer, train, verify
-from gptkit.cli import eval as eval_cli
-from gptkit.cli import exec as exec_cli
-from gptkit.cli import scale as scale_cli
-from gptkit.cli.app import App
+from gptkit.cli.app import App, LazyGroup, Sub
 from gptkit.cli.ui import err, state
 from gptkit.errors import EXIT_FAILURE, EXIT_INTERRUPTED, EXIT_USAGE, DryRun, GptkitError
 
+
+class _Commands(LazyGroup):
+    subcommands = {
+        "train": Sub(
+            "gptkit.cli.train:register",
+            "Train a GPT on token shards; rerun the same command to resume exactly where it stopped.",
+        ),
+        "sft": Sub(
+            "gptkit.cli.chat:register",
+            "Fine-tune a model on conversations (InstructGPT step 1); rerun the same command to resume.",
+        ),
+        "chat": Sub(
+            "gptkit.cli.chat:register",
+            "Talk with a tuned model: a multi-turn REPL that streams its replies.",
+        ),
+        "ppo": Sub(
+            "gptkit.cli.rlhf:register",
+            "Fine-tune the SFT policy with PPO against a reward model (InstructGPT step 3); rerun to resume.",
+        ),
+        "generate": Sub(
+            "gptkit.cli.model:register",
+            "Sample text from a model, streaming tokens to the terminal as they come.",
+        ),
+        "export": Sub(
+            "gptkit.cli.model:register",
+            "Export a model as a transformers model directory (safetensors + config.json + tokenizer).",
+        ),
+        "import": Sub(
+            "gptkit.cli.model:register",
+            "Convert a transformers GPT-2/GPT-1 directory into a gptkit model directory.",
+        ),
+        "eval": Sub(
+            "gptkit.cli.eval:register",
+            "Evaluate a model on LAMBADA and CoQA (0-, 1- or few-shot) through lm-evaluation-harness.",
+        ),
+        "quickstart": Sub(
+            "gptkit.cli.pipeline:register",
+            "Raw web pages → evaluated GPT on the bundled sample, in about ten minutes on 2 CPU cores.",
+        ),
+        "run": Sub(
+            "gptkit.cli.pipeline:register",
+            "Run the stages a recipe lists, in order, each skipped when its output is already complete.",
+        ),
+        "verify": Sub(
+            "gptkit.cli.verify:register",
+            "Check that every file a manifest lists is present, of the right size and hash.",
+        ),
+        "data": Sub(
+            "gptkit.cli.data:register",
+            "Web corpora: URLs, crawl, extract, clean, overlap, pack, inspect.",
+        ),
+        "tokenizer": Sub("gptkit.cli.tokenizer:register", "Byte-level BPE: train, encode, decode, info."),
+        "scale": Sub(
+            "gptkit.cli.scale:register",
+            "Scaling laws: sweep small runs, fit L(C), predict and check a bigger run.",
+        ),
+        "finetune": Sub(
+            "gptkit.cli.finetune:register",
+            "GPT-1 fine-tuning: gptkit finetune MODEL --task T --data DIR --out RUN; then predict.",
+        ),
+        "rm": Sub("gptkit.cli.rlhf:register", "Reward models: train on ranked comparisons, evaluate, score."),
+        "bench": Sub("gptkit.cli.model:register", "Measure this machine: matmul peak for MFU."),
+        "exec": Sub(
+            "gptkit.cli.exec:register",
+            "Entry points of cluster jobs (written by --executor slurm).",
+            hidden=True,
+        ),
+    }
+
+
 app = App(
+    cls=_Commands,
     name="gptkit",
     help="From raw web pages to an evaluated GPT: crawl, extract, clean, tokenize, pack, train, eval.",
     no_args_is_help=True,
@@ -48,20 +115,6 @@ def root(
     """
     state.verbose = verbose
     state.quiet = quiet and not verbose
-
-
-app.add_typer(data.app, name="data", help="Web corpora: URLs, crawl, extract, clean, overlap, pack, inspect.")
-app.add_typer(tokenizer.app, name="tokenizer", help="Byte-level BPE: train, encode, decode, info.")
-app.add_typer(scale_cli.app, name="scale", help="Scaling laws: sweep small runs, fit L(C), predict and check a bigger run.")
-train.register(app)
-chat.register(app)
-finetune.register(app)
-rlhf.register(app)
-model.register(app)
-eval_cli.register(app)
-pipeline.register(app)
-verify.register(app)
-app.add_typer(exec_cli.app, name="exec", hidden=True, help="Entry points of cluster jobs (written by --executor slurm).")
 
 
 def main(argv: list[str] | None = None) -> None:

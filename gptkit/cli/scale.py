@@ -12,7 +12,14 @@ import typer
 from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, out
 
-app = App(no_args_is_help=True)
+app = App(no_args_is_help=True,
+          help="Scaling laws: sweep small runs, fit L(C), predict and check a bigger run.")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``scale`` to ``root``."""
+    root.add_typer(app, name="scale")
+
 
 FitArg = Annotated[Path, typer.Argument(help="A 'gptkit scale fit' output directory (or its fit.json).")]
 

@@ -11,7 +11,14 @@ import typer
 from gptkit.cli.app import App
 from gptkit.cli.ui import RecipeOpt, RichReporter, SetOpt, already_complete, err, out
 
-app = App(no_args_is_help=True)
+app = App(no_args_is_help=True,
+          help="Byte-level BPE: train, encode, decode, info.")
+
+
+def register(root: typer.Typer) -> None:
+    """Add ``tokenizer`` to ``root``."""
+    root.add_typer(app, name="tokenizer")
+
 
 TokDirArg = Annotated[
     Path, typer.Argument(help="Tokenizer: a 'gptkit tokenizer train' output, an HF dir with tokenizer.json, "

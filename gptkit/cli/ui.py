@@ -6,25 +6,16 @@ import math
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich import filesize
 from rich.console import Console
-from rich.progress import (
-    BarColumn,
-    Progress,
-    ProgressColumn,
-    SpinnerColumn,
-    Task,
-    TaskProgressColumn,
-    TextColumn,
-    TimeElapsedColumn,
-    TimeRemainingColumn,
-)
-from rich.table import Column
 
 from gptkit.reporting import Reporter, TaskHandle
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
 
 
 @dataclass
@@ -57,37 +48,10 @@ WorkersOpt = Annotated[
 ]
 
 
-class _CountColumn(ProgressColumn):
-    """``done/total unit``; byte counts in kB/MB/GB."""
-
-    def __init__(self) -> None:
-        super().__init__(table_column=Column(no_wrap=True))
-
-    def render(self, task: Task) -> str:
-        return _count_text(task.completed, task.total, task.fields.get("unit", ""))
-
-
-def _count_text(completed: float, total: float | None, unit: str) -> str:
+def count_text(completed: float, total: float | None, unit: str) -> str:
     if unit == "B":
         return f"{filesize.decimal(int(completed))}/{'?' if total is None else filesize.decimal(int(total))}"
     return f"{completed:,.0f}/{'?' if total is None else f'{total:,.0f}'} {unit}".rstrip()
-
-
-class _RichTask(TaskHandle):
-    def __init__(self, progress: Progress, task_id: Any, owner: RichReporter):
-        self.progress, self.task_id, self.owner = progress, task_id, owner
-
-    def advance(self, n: float = 1) -> None:
-        self.progress.advance(self.task_id, n)
-
-    def update(self, completed: float | None = None, total: float | None = None, **fields: Any) -> None:
-        status = "  ".join(f"{k} {v}" for k, v in fields.items())
-        kwargs: dict[str, Any] = {"status": status} if fields else {}
-        self.progress.update(self.task_id, completed=completed, total=total, **kwargs)
-
-    def close(self) -> None:
-        self.progress.stop_task(self.task_id)
-        self.owner._closed(self)
 
 
 class _PlainTask(TaskHandle):
@@ -123,7 +87,7 @@ class _PlainTask(TaskHandle):
             self._print()
 
     def _print(self) -> None:
-        parts = [f"{self.description} {_count_text(self.completed, self.total, self.unit)}", self.fields, self._eta()]
+        parts = [f"{self.description} {count_text(self.completed, self.total, self.unit)}", self.fields, self._eta()]
         self.console.print("  ".join(p for p in parts if p), markup=False, highlight=False)
         self.printed_at, self.pending = time.monotonic(), False
 
@@ -152,25 +116,16 @@ class RichReporter(Reporter):
             return TaskHandle()
         if not self.console.is_terminal:
             return _PlainTask(self.console, description, total, unit, self.plain_interval)
+        from gptkit.cli.bars import RichTask, new_progress  # rich.progress: only when a bar is drawn
+
         if self.progress is None:
-            self.progress = Progress(
-                SpinnerColumn(),
-                TextColumn("[bold]{task.description}"),
-                BarColumn(),
-                _CountColumn(),
-                TaskProgressColumn(),
-                TimeElapsedColumn(),
-                TextColumn("eta"),
-                TimeRemainingColumn(),
-                TextColumn("{task.fields[status]}"),
-                console=self.console,
-                transient=False,
-            )
+            self.progress = new_progress(self.console, count_text)
             self.progress.start()
         self.open += 1
-        return _RichTask(self.progress, self.progress.add_task(description, total=total, status="", unit=unit), self)
+        task_id = self.progress.add_task(description, total=total, status="", unit=unit)
+        return RichTask(self.progress, task_id, self._closed)
 
-    def _closed(self, task: _RichTask) -> None:
+    def _closed(self, task: TaskHandle) -> None:
         self.open -= 1
         if self.open == 0 and self.progress is not None:
             self.progress.stop()

@@ -150,7 +150,7 @@ class GptkitLM(TemplateLM):
                 "tokens (lower it, e.g. --set eval.coqa.max_gen_toks=16)"
             )
         prompts = [self.tok_encode(req.args[0])[-(self.max_length - max_new) :] for req in requests]
-        order = sorted(range(len(requests)), key=lambda i: -len(prompts[i]))  # similar lengths together
+        order = sorted(range(len(requests)), key=lambda i: prompts[i])  # shared prefixes decode together
         decode_requests = [decoder.Request(prompts[i], max_new, stop=until, stop_ids=[self.eot_token_id]) for i in order]
         texts: dict[int, str] = {}
 

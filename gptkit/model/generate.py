@@ -157,6 +157,9 @@ class _Row:
 class _Decoder:
     """The decoding loop of :func:`generate`; :meth:`steps` yields ``(request index, token)``."""
 
+    #: shortest prompt prefix copied from another cache row rather than computed
+    MIN_SHARED = 8
+
     def __init__(
         self, model: GPT, requests: Sequence[Request], config: SamplingConfig, batch_size: int,
         tokenizer: Any, logprobs: bool, on_done: Callable[[int, Completion], None] | None,
@@ -206,14 +209,14 @@ class _Decoder:
                 for slot, row in zip(free, admitted, strict=False):
                     rows[slot] = row
                 if admitted:
-                    yield from self._prefill(cache, rows, free[: len(admitted)])
+                    yield from self._admit(cache, rows, free[: len(admitted)])
             if None in rows:  # no request waits: drop the finished rows from the cache
                 rows = _shrink(cache, rows)
             if not rows:
                 return
             full = [s for s, row in enumerate(rows) if len(row.context) > cache.max_len]  # type: ignore[union-attr]
-            if full:  # context full: rebuild these rows from the last half of their tokens
-                yield from self._prefill(cache, rows, full, keep=self.block // 2)
+            if full:
+                yield from self._rebuild(cache, rows, full)
                 continue
             last = torch.tensor([[row.context[-1]] for row in rows], device=self.device)  # type: ignore[union-attr]
             hidden = self.model.hidden(last, cache=cache)[:, -1]
@@ -231,23 +234,59 @@ class _Decoder:
         context = list(request.prompt[-(self.block - 1) :] if self.block > 1 else request.prompt[-1:])
         return _Row(index, request, context, self.completions[index], generator)
 
+    def _admit(self, cache: KVCache, rows: list[_Row | None], slots: list[int]) -> Iterator[tuple[int, int]]:
+        """Prefill the rows just admitted to ``slots``. A row whose prompt begins with at least
+        ``MIN_SHARED`` tokens another row holds (the story of CoQA turns, repeated few-shot
+        examples, the same prompt twice) copies their keys and values and computes only the rest;
+        rows sharing with another new row are prefilled after it."""
+        held = {
+            s: row.context[: int(cache.lengths[s])] for s, row in enumerate(rows) if row is not None and s not in slots
+        }
+        # slot → (donor slot, shared tokens): "first" share with running rows (or none: donor -1),
+        # "second" with a row of "first", once its prefill has filled its cache row
+        first: dict[int, tuple[int, int]] = {}
+        second: dict[int, tuple[int, int]] = {}
+        for slot in slots:
+            context = rows[slot].context  # type: ignore[union-attr]
+            donor, shared = _longest_shared_prefix(context, held)
+            earlier = {s: rows[s].context for s in first}  # type: ignore[union-attr]
+            new_donor, new_shared = _longest_shared_prefix(context, earlier)
+            if new_shared > max(shared, self.MIN_SHARED - 1):
+                second[slot] = (new_donor, new_shared)
+            else:
+                first[slot] = (donor, shared)
+        for group in (first, second):
+            if group:
+                sharing = {slot: d for slot, d in group.items() if d[1] >= self.MIN_SHARED}
+                if sharing:
+                    donors, lengths = zip(*sharing.values(), strict=True)
+                    cache.share(list(donors), list(sharing), list(lengths))
+                cache.reset([slot for slot in group if slot not in sharing])
+                starts = [group[slot][1] if slot in sharing else 0 for slot in group]
+                yield from self._prefill(cache, rows, list(group), starts)
+
     def _prefill(
-        self, cache: KVCache, rows: list[_Row | None], slots: list[int], keep: int | None = None
+        self, cache: KVCache, rows: list[_Row | None], slots: list[int], starts: list[int]
     ) -> Iterator[tuple[int, int]]:
-        """Write the context of the rows in ``slots`` (its last ``keep`` tokens) into fresh cache
-        rows, right-padded to one batch, and choose their next tokens."""
-        contexts = [rows[s].context[-keep:] if keep else rows[s].context for s in slots]  # type: ignore[union-attr]
-        if keep:
-            for s, context in zip(slots, contexts, strict=True):
-                rows[s].context = list(context)  # type: ignore[union-attr]
+        """Append the context of the rows in ``slots`` from ``starts`` on (the tokens their cache
+        rows do not hold yet) to the cache, right-padded to one batch, and choose their next tokens."""
+        contexts = [rows[s].context[start:] for s, start in zip(slots, starts, strict=True)]  # type: ignore[union-attr]
         lengths = [len(c) for c in contexts]
         idx = torch.zeros(len(slots), max(lengths), dtype=torch.long)
         for b, context in enumerate(contexts):
             idx[b, : len(context)] = torch.tensor(context)
-        cache.reset(slots)
         hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths)
         last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
         yield from self._advance(rows, slots, last)
+
+    def _rebuild(
+        self, cache: KVCache, rows: list[_Row | None], slots: list[int]
+    ) -> Iterator[tuple[int, int]]:
+        """Rows whose context is full start again from the last half of their tokens."""
+        for s in slots:
+            rows[s].context = rows[s].context[-(self.block // 2) :]  # type: ignore[union-attr]
+        cache.reset(slots)
+        yield from self._prefill(cache, rows, slots, [0] * len(slots))
 
     def _advance(
         self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor
@@ -307,23 +346,27 @@ class _Decoder:
 
 
 class _GreedyHead:
-    """The argmax of the output layer at about a third of its cost: logits in bfloat16 pick
-    the candidates, their exact float32 logits pick the token.
+    """The argmax of the output layer at about half of its cost: logits in bfloat16 pick the
+    candidates, their exact float32 logits pick the token.
 
     A bfloat16 logit differs from the float32 one by less than ``2**-6 * |h| * |w|`` (inputs
     and output rounded to 8 significant bits, float32 accumulation), so the float32 argmax is
-    among the tokens within twice that bound of the best bfloat16 logit. When those are among
-    the ``CANDIDATES`` best (always, unless logits are nearly flat) they are rescored in float32;
-    otherwise the full float32 product decides. Ties go to the lowest id, as with ``argmax``.
-    Used where bfloat16 products are fast (GPUs, CPUs with AVX-512 BF16) on float32 weights.
+    among the tokens within twice that bound (``slack``) of the best bfloat16 logit. They are
+    found without sorting: the vocabulary is cut into chunks of ``CHUNK`` tokens, only the chunks
+    whose maximum is within the slack are searched, and their candidates are rescored in float32.
+    When the candidates' chunks hold more than the vocabulary (nearly flat logits) the full
+    float32 product decides. Ties go to the lowest id, as with ``argmax``. Used where bfloat16
+    products are fast (GPUs, CPUs with AVX-512 BF16) on float32 weights.
     """
 
     ERROR = 2.0**-6
-    CANDIDATES = 16
+    CHUNK = 128
 
     def __init__(self, weight: torch.Tensor):
         self.weight = weight
-        self.weight16 = weight.to(torch.bfloat16)
+        padding = -len(weight) % self.CHUNK  # rows of zeros, their logits set to -inf
+        weight16 = torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding))
+        self.product = _bfloat16_product(weight16)
         self.max_norm = float(weight.norm(dim=1).max())
 
     @classmethod
@@ -335,15 +378,47 @@ class _GreedyHead:
     def argmax(self, hidden: torch.Tensor) -> torch.Tensor:
         """Greedy tokens ``(B,)`` for final hidden states ``(B, C)``."""
         hidden = hidden.float()
-        approx = torch.nn.functional.linear(hidden.to(torch.bfloat16), self.weight16)
-        top, ids = approx.topk(min(self.CANDIDATES, len(self.weight)), dim=-1)
-        top = top.float()
-        slack = 2 * self.ERROR * self.max_norm * hidden.norm(dim=-1)
-        if len(self.weight) > ids.size(1) and bool((top[:, -1] >= top[:, 0] - slack).any()):
-            return torch.nn.functional.linear(hidden, self.weight).argmax(dim=-1)  # too many candidates
-        exact = torch.einsum("bc,bkc->bk", hidden, self.weight[ids])
-        best = exact.max(dim=-1, keepdim=True).values
-        return ids.masked_fill(exact < best, len(self.weight)).min(dim=-1).values
+        approx = self.product(hidden.to(torch.bfloat16))
+        approx[:, len(self.weight) :] = float("-inf")
+        chunks = approx.view(len(hidden), -1, self.CHUNK)
+        chunk_max = chunks.amax(dim=-1).float()
+        floor = chunk_max.amax(dim=-1) - 2 * self.ERROR * self.max_norm * hidden.norm(dim=-1)
+        rows, near = (chunk_max >= floor[:, None]).nonzero(as_tuple=True)
+        if len(rows) * self.CHUNK > len(self.weight):  # too many candidates
+            return torch.nn.functional.linear(hidden, self.weight).argmax(dim=-1)
+        pair, offset = (chunks[rows, near].float() >= floor[rows, None]).nonzero(as_tuple=True)
+        owner, ids = rows[pair], near[pair] * self.CHUNK + offset
+        exact = (hidden[owner] * self.weight[ids]).sum(dim=-1)
+        best = torch.full_like(floor, float("-inf")).scatter_reduce(0, owner, exact, "amax")
+        winners = torch.where(exact == best[owner], ids, len(self.weight))
+        lowest = torch.full((len(hidden),), len(self.weight), dtype=torch.long, device=hidden.device)
+        return lowest.scatter_reduce(0, owner, winners, "amin")
+
+
+def _bfloat16_product(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
+    """``x ↦ x @ weight.T`` in bfloat16. On CPUs the weight is prepacked in oneDNN's blocked
+    layout (as torch.compile's CPU freezing does), which halves the time of a decoding step's
+    product: the same results as ``linear``, which runs the same kernels on the plain layout."""
+    mkldnn = torch.ops.mkldnn
+    prepacking = hasattr(mkldnn, "_reorder_linear_weight") and torch.backends.mkldnn.is_available()
+    if weight.is_cuda or not prepacking:
+        return lambda x: torch.nn.functional.linear(x, weight)
+    packed = mkldnn._reorder_linear_weight(weight, 16)
+    return lambda x: mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+
+
+def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) -> tuple[int, int]:
+    """``(key, n)``: the candidate sharing the longest prefix with ``tokens``, and its length, at
+    most ``len(tokens) - 1`` (the last token is computed for its hidden state); ``(-1, 0)`` if none."""
+    best, best_n = -1, 0
+    for key, other in candidates.items():
+        limit = min(len(tokens) - 1, len(other))
+        n = 0
+        while n < limit and tokens[n] == other[n]:
+            n += 1
+        if n > best_n:
+            best, best_n = key, n
+    return best, best_n
 
 
 def _take(items: Iterator[int], n: int) -> list[int]:

@@ -120,6 +120,16 @@ class KVCache:
         """Empty ``rows`` (default: all) so that new sequences can start there."""
         self.lengths[rows if rows is not None else slice(None)] = 0
 
+    def share(self, donors: list[int], rows: list[int], lengths: list[int]) -> None:
+        """Let each of ``rows`` hold the first ``lengths[i]`` tokens of ``donors[i]`` (the same
+        tokens at the same positions, so the same keys and values): copied, not recomputed."""
+        device = self.keys[0].device
+        src, dst = torch.tensor(donors, device=device), torch.tensor(rows, device=device)
+        span = max(lengths)
+        for buffer in (*self.keys, *self.values):
+            buffer[dst, :, :span] = buffer[src, :, :span]
+        self.lengths[torch.tensor(rows)] = torch.tensor(lengths)
+
     def keep(self, rows: list[int]) -> None:
         """Keep only ``rows`` (in that order): later calls see a smaller batch and do less work."""
         index = torch.tensor(rows, dtype=torch.long)
@@ -141,7 +151,7 @@ class _CacheUpdate:
             raise ValueError(f"KV cache rows hold {cache.max_len} tokens; cannot append {width} more")
         self.starts = starts
         self.fresh = not bool(starts.any())  # every row starts empty: attend to the new keys only
-        self.span = int((starts + width).max())
+        self.span = int((starts + lengths).max())  # keys past the last real token serve only padding
         device = cache.keys[0].device
         # the real tokens (not right padding): which row and time of idx, which slot and position
         t = torch.arange(width).expand(len(lengths), width)
