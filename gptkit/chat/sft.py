@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gptkit.chat.data import conversation_files
 from gptkit.chat.template import ChatTemplate, attach_template, encode_chat, get_template, template_of
@@ -142,10 +141,8 @@ class SFTObjective(Objective):
 
     def loss(self, model: TrainModule, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, Metrics]:
         x, y, doc_ids = batch
-        logits = model.gpt(x, doc_ids=doc_ids if self.batching == "packed" else None)
-        total = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), ignore_index=-1,
-                                reduction="sum")  # fmt: skip
-        return total / (y >= 0).sum().clamp(min=1), {}  # a batch of cut-off conversations may learn nothing
+        _, loss = model.gpt(x, y, doc_ids=doc_ids if self.batching == "packed" else None)
+        return loss, {}
 
     def batch_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
         return batch[0].numel()
