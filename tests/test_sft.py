@@ -163,3 +163,27 @@ def test_exported_model_stops_at_the_end_of_the_assistant_turn(tmp_path):
                                      return_tensors="pt", return_dict=True)  # fmt: skip
     out = hf.generate(**prompt, max_new_tokens=30, do_sample=False)[0, prompt["input_ids"].shape[1] :].tolist()
     assert tok.decode(out) == "OK<|im_end|>"  # stopped at the end of the turn, not after 30 tokens
+
+
+def test_conversations_cut_before_the_first_assistant_token_are_skipped():
+    """A long user turn cut at the context leaves nothing to learn: the row is skipped and counted."""
+    from gptkit.chat.sft import SFTObjective
+    from gptkit.reporting import Reporter
+    from gptkit.train.objective import Setup
+
+    class Warnings(Reporter):
+        said: list[str] = []
+
+        def warn(self, message: str) -> None:
+            self.said.append(message)
+
+    tok, examples = _examples()
+    objective = SFTObjective(FIXTURES, FIXTURES)
+    objective.tokenizer, objective.template, objective.loss_on = tok, get_template("chatml"), "assistant"
+    long_question = [{"role": "user", "content": "x" * 60}, {"role": "assistant", "content": "ok"}]
+    objective.train_conversations, objective.val_conversations = [HI, long_question, ASK], [HI]
+    reporter = Warnings()
+    config = GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=40, vocab_size=tok.vocab_size)
+    objective.bind(Setup(config, 40, 2, 1, 0, 1, 0, torch.device("cpu"), reporter=reporter))
+    assert [ids for ids, _ in objective.train_examples] == [ids for ids, _ in examples]
+    assert any("1 training conversations cut before their first assistant token" in m for m in reporter.said)

@@ -110,10 +110,14 @@ class SFTObjective(Objective):
         self.setup = setup
         block = setup.block_size + 1  # a row predicts block_size targets
         self.cut = 0
-        self.train_examples = [self._example(m, self.loss_on, block) for m in self.train_conversations]
+        train = [self._example(m, self.loss_on, block) for m in self.train_conversations]
+        self.train_examples = [e for e in train if any(e[1][1:])]  # a row's first token is never a target
         self.val_examples = [self._example(m, "assistant", block) for m in self.val_conversations]
         if self.cut:
             setup.reporter.warn(f"{self.cut} conversations cut to block_size + 1 = {block} tokens")
+        if len(train) > len(self.train_examples):
+            setup.reporter.warn(f"{len(train) - len(self.train_examples)} training conversations cut before "
+                                "their first assistant token: skipped (nothing to learn)")  # fmt: skip
 
     def _example(self, messages: list[dict], loss_on: str, block: int) -> Example:
         ids, learn = encode_chat(self.tokenizer, self.template, messages)
