@@ -13,9 +13,10 @@ With ``--trl-python`` (a venv holding TRL, outside the repository), ``--part spe
 ``SFTTrainer`` (``assistant_only_loss``, the chat template exported with the model) and ``gptkit sft``
 from the same exported weights on the same conversations: same sequence length, batch, steps, learning
 rate and schedule, AdamW betas, clipping, fp32, thread count, no dropout. Each runs twice (``--short-steps``
-and ``--steps``) and the difference gives the seconds of the extra steps, so start-up, tokenization and
-saving cancel; wall and CPU seconds (``getrusage`` of the child) of both, and the held-out assistant-token
-loss of both final models by one function.
+and ``--steps``): tokens/s from each trainer's own timing of its loop in the long run, and tokens per
+CPU-second from the CPU seconds (``getrusage`` of the child) the long run took beyond the short one, so
+start-up, tokenization and saving cancel; then the held-out assistant-token loss of both final models,
+by one function.
 
     nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/bench-sft
     nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/bench-sft --sft-epochs 2 --lr 1e-3
@@ -136,8 +137,9 @@ def chat_latency(run: Path, work: Path, tokens: int, repeats: int) -> dict:
     return out
 
 
-def gptkit_sft_timed(work: Path, out: Path, steps: int, args: argparse.Namespace) -> tuple[float, float]:
-    """``gptkit sft`` with the speed comparison's settings; wall and CPU seconds of the process."""
+def gptkit_sft_timed(work: Path, out: Path, steps: int, args: argparse.Namespace) -> tuple[float, ...]:
+    """``gptkit sft`` with the speed comparison's settings; wall and CPU seconds of the process and
+    the seconds of its training loop."""
     sets = {"train.steps": steps, "train.batch_size": args.sft_batch, "train.micro_batch": args.sft_batch,
             "train.optim.lr": args.lr, "train.optim.weight_decay": 0.0, "train.optim.beta2": 0.95,
             "train.optim.grad_clip": 1.0, "train.schedule.kind": "cosine", "train.schedule.warmup_steps": 0,
@@ -147,19 +149,22 @@ def gptkit_sft_timed(work: Path, out: Path, steps: int, args: argparse.Namespace
     cmd = [sys.executable, "-m", "gptkit", "-q", "sft", str(work / "pre"), "--data", str(work / "chat"),
            "--out", str(out), *(f for k, v in sets.items() for f in ("--set", f"{k}={v}"))]  # fmt: skip
     wall, cpu, _ = timed(cmd)
-    return wall, cpu
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    return wall, cpu, summary["tokens"] / summary["tokens_per_s"]  # the loop's seconds, as the trainer timed it
 
 
-def trl_sft_timed(work: Path, out: Path, steps: int, args: argparse.Namespace, block: int) -> tuple[float, float]:
-    """TRL's SFTTrainer in its own venv on the exported base; wall and CPU seconds of the process."""
+def trl_sft_timed(work: Path, out: Path, steps: int, args: argparse.Namespace, block: int) -> tuple[float, ...]:
+    """TRL's SFTTrainer in its own venv on the exported base; wall and CPU seconds of the process and
+    the seconds of ``trainer.train()``."""
     settings = {"hf_dir": str(work / "speed" / "hf"), "train_file": str(work / "speed" / "train.jsonl"),
                 "out": str(out), "steps": steps, "batch": args.sft_batch, "max_length": block, "lr": args.lr,
                 "beta2": 0.95, "threads": args.threads, "seed": 1337}  # fmt: skip
     path = work / "speed" / f"trl-{steps}.json"
     path.write_text(json.dumps(settings))
     wall, cpu, stdout = timed([args.trl_python, str(Path(__file__).with_name("_trl_sft.py")), str(path)])
-    print("  TRL inside train():", stdout.strip().splitlines()[-1], flush=True)
-    return wall, cpu
+    inside = json.loads(stdout.strip().splitlines()[-1])
+    print("  TRL inside train():", inside, flush=True)
+    return wall, cpu, inside["wall_s"]
 
 
 def speed_vs_trl(work: Path, args: argparse.Namespace) -> dict:
@@ -173,7 +178,7 @@ def speed_vs_trl(work: Path, args: argparse.Namespace) -> dict:
     with (speed / "train.jsonl").open("w", encoding="utf-8") as f:
         for path in conversation_files(work / "chat", "train"):
             f.writelines(json.dumps({"messages": obj["messages"]}) + "\n" for _, obj in iter_jsonl(path))
-    runs: dict[str, dict[int, tuple[float, float]]] = {"gptkit": {}, "trl": {}}
+    runs: dict[str, dict[int, tuple[float, ...]]] = {"gptkit": {}, "trl": {}}
     for steps in (args.short_steps, args.steps):  # alternate the two, short runs first
         runs["gptkit"][steps] = gptkit_sft_timed(work, speed / f"gptkit-{steps}", steps, args)
         if not (speed / "hf" / "config.json").is_file():
@@ -181,16 +186,19 @@ def speed_vs_trl(work: Path, args: argparse.Namespace) -> dict:
         block = read_model_config(speed / f"gptkit-{steps}" / "base").block_size
         runs["trl"][steps] = trl_sft_timed(work, speed / f"trl-{steps}", steps, args, block)
     extra = args.steps - args.short_steps
-    mean_tokens = _mean_conversation_tokens(work, speed / f"gptkit-{args.steps}" / "base", block)
-    out = {"load_average": os.getloadavg(), "steps": extra, "batch": args.sft_batch, "threads": args.threads}
+    base = speed / f"gptkit-{args.steps}" / "base"
+    mean_tokens = _mean_conversation_tokens(work, base, block)
+    out = {"load_average": os.getloadavg(), "steps": extra, "batch": args.sft_batch, "threads": args.threads,
+           "mean_tokens": mean_tokens, "base_held_out_loss": held_out_loss(base, work / "chat", base)[0]}  # fmt: skip
     for name, model_dir in (("gptkit", speed / f"gptkit-{args.steps}"), ("trl", speed / f"trl-{args.steps}")):
-        wall = runs[name][args.steps][0] - runs[name][args.short_steps][0]
-        cpu = runs[name][args.steps][1] - runs[name][args.short_steps][1]
-        loss, _ = held_out_loss(model_dir, work / "chat", speed / f"gptkit-{args.steps}" / "base")
-        out[name] = {"wall_s": wall, "cpu_s": cpu, "tokens_per_s": extra * args.sft_batch * mean_tokens / wall,
-                     "tokens_per_cpu_s": extra * args.sft_batch * mean_tokens / cpu, "held_out_loss": loss}  # fmt: skip
-    out["ratio_wall"] = out["trl"]["wall_s"] / out["gptkit"]["wall_s"]
-    out["ratio_cpu"] = out["trl"]["cpu_s"] / out["gptkit"]["cpu_s"]
+        long, short = runs[name][args.steps], runs[name][args.short_steps]
+        loss, _ = held_out_loss(model_dir, work / "chat", base)
+        out[name] = {"loop_s": long[2], "tokens_per_s": args.steps * args.sft_batch * mean_tokens / long[2],
+                     "extra_wall_s": long[0] - short[0], "extra_cpu_s": long[1] - short[1],
+                     "tokens_per_cpu_s": extra * args.sft_batch * mean_tokens / (long[1] - short[1]),
+                     "held_out_loss": loss}  # fmt: skip
+    out["ratio_tokens_per_s"] = out["gptkit"]["tokens_per_s"] / out["trl"]["tokens_per_s"]
+    out["ratio_tokens_per_cpu_s"] = out["gptkit"]["tokens_per_cpu_s"] / out["trl"]["tokens_per_cpu_s"]
     return out
 
 
@@ -253,13 +261,16 @@ def main() -> None:
         if not args.trl_python:
             parser.error("--part speed needs --trl-python")
         result = speed_vs_trl(args.work, args)
-        print(f"\ngptkit sft vs TRL SFTTrainer, {result['steps']} steps x {result['batch']} conversations:")
+        print(f"\ngptkit sft vs TRL SFTTrainer, {args.steps} steps x {result['batch']} conversations "
+              f"(CPU: the {result['steps']} steps past --short-steps):")  # fmt: skip
         for name in ("gptkit", "trl"):
             r = result[name]
-            print(f"  {name:7s} {r['wall_s']:7.1f} s wall {r['cpu_s']:7.1f} s CPU  {r['tokens_per_s']:8.0f} tok/s  "
-                  f"{r['tokens_per_cpu_s']:8.0f} tok/CPU-s  held-out loss {r['held_out_loss']:.4f}")  # fmt: skip
-        print(f"  TRL/gptkit time: wall {result['ratio_wall']:.2f}x, CPU {result['ratio_cpu']:.2f}x; "
-              f"load average {result['load_average']}")  # fmt: skip
+            print(f"  {name:7s} loop {r['loop_s']:7.1f} s {r['tokens_per_s']:8.0f} tok/s | "
+                  f"{r['extra_cpu_s']:7.1f} CPU-s {r['tokens_per_cpu_s']:8.0f} tok/CPU-s | "
+                  f"held-out loss {r['held_out_loss']:.4f}")  # fmt: skip
+        print(f"  held-out loss of the base: {result['base_held_out_loss']:.4f}")
+        print(f"  gptkit/TRL: {result['ratio_tokens_per_s']:.2f}x tok/s, {result['ratio_tokens_per_cpu_s']:.2f}x "
+              f"tok/CPU-s; load average {result['load_average']}")  # fmt: skip
         print(json.dumps(result))
 
 
