@@ -163,6 +163,18 @@ def test_exported_model_stops_at_the_end_of_the_assistant_turn(tmp_path):
                                      return_tensors="pt", return_dict=True)  # fmt: skip
     out = hf.generate(**prompt, max_new_tokens=30, do_sample=False)[0, prompt["input_ids"].shape[1] :].tolist()
     assert tok.decode(out) == "OK<|im_end|>"  # stopped at the end of the turn, not after 30 tokens
+    # gptkit eval's generation stops there too, as lm-eval's HFLM does on the export
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from gptkit.eval.adapter import GptkitLM
+
+    model, gptkit_tok = load_model(tmp_path / "run")
+    lm = GptkitLM(model, gptkit_tok, template=template_of(gptkit_tok, tmp_path / "run"))
+    context = lm.apply_chat_template([{"role": "user", "content": "question 3?"}])
+    request = Instance("generate_until", {}, (context, {"until": ["\n\n"], "max_gen_toks": 30, "do_sample": False}), 0)
+    theirs = HFLM(pretrained=str(tmp_path / "hf"), batch_size=1, device="cpu").generate_until([request])
+    assert lm.generate_until([request]) == theirs == ["OK"]
 
 
 def test_conversations_cut_before_the_first_assistant_token_are_skipped():

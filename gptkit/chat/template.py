@@ -156,3 +156,14 @@ def template_of(tokenizer: Any, where: Any) -> ChatTemplate:
     if name not in TEMPLATES:
         raise InputError(f"model's chat template {name!r} is unknown to this gptkit", where)
     return TEMPLATES[name]
+
+
+def stop_ids(tokenizer: Any, template: ChatTemplate | None) -> list[int]:
+    """The ids a reply stops at: ``<|endoftext|>``, and ``template``'s end of turn (``<|im_end|>``)."""
+    ids = [tokenizer.eot_id] + ([tokenizer.specials[template.stop_token]] if template is not None else [])
+    return list(dict.fromkeys(ids))
+
+
+def stop_ids_of(tokenizer: Any) -> list[int]:
+    """:func:`stop_ids` of the template stored with ``tokenizer`` (only ``<|endoftext|>`` without one)."""
+    return stop_ids(tokenizer, TEMPLATES.get(tokenizer.extra_config.get("gptkit_chat_template")))

@@ -6,7 +6,8 @@
   exactly as lm-eval's ``hf`` backend does, so both give the same numbers on the same weights.
 - ``loglikelihood_rolling``: lm-eval's disjoint rolling windows, scored the same way.
 - ``generate_until``: greedy decoding on gptkit's batched KV-cache decoder
-  (:func:`gptkit.model.generate.generate`): rows stop at ``<|endoftext|>``, at any ``until``
+  (:func:`gptkit.model.generate.generate`): rows stop at ``<|endoftext|>`` (and a chat model's
+  end of turn, as the exported ``generation_config.json`` makes HFLM stop), at any ``until``
   string or after ``max_gen_toks`` and are refilled with the next request; contexts are
   left-truncated to leave room for the answer, as lm-eval's ``hf`` backend does.
 - ``apply_chat_template``: with a chat template (a model tuned by ``gptkit sft``), lm-eval renders
@@ -24,7 +25,7 @@ from lm_eval import utils as lm_utils
 from lm_eval.api.model import TemplateLM
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 
-from gptkit.chat.template import ChatTemplate, render_text
+from gptkit.chat.template import ChatTemplate, render_text, stop_ids_of
 from gptkit.errors import UsageError
 from gptkit.model import generate as decoder
 from gptkit.model.gpt import GPT
@@ -174,7 +175,7 @@ class GptkitLM(TemplateLM):
             )
         prompts = [self.tok_encode(req.args[0])[-(self.max_length - max_new) :] for req in requests]
         order = sorted(range(len(requests)), key=lambda i: -len(prompts[i]))  # similar lengths together
-        decode_requests = [decoder.Request(prompts[i], max_new, stop=until, stop_ids=[self.eot_token_id]) for i in order]
+        decode_requests = [decoder.Request(prompts[i], max_new, stop=until, stop_ids=stop_ids_of(self.tok)) for i in order]
         texts: dict[int, str] = {}
 
         def done(j: int, completion: decoder.Completion) -> None:

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
+from gptkit.chat.template import stop_ids_of
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from gptkit.io.json_files import read_json
@@ -112,22 +113,14 @@ def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path, card: str | None 
     eot = tokenizer.eot_id if tokenizer is not None else None
     atomic_write_json(out_dir / "config.json", hf_config(model.config, eot))
     if model.config.arch == "gpt2":
-        generation = {"bos_token_id": eot, "eos_token_id": stop_ids(tokenizer), "do_sample": True}
+        eos = stop_ids_of(tokenizer) if tokenizer is not None else [None]  # a chat model stops at its end of turn
+        generation = {"bos_token_id": eot, "eos_token_id": eos[0] if len(eos) == 1 else eos, "do_sample": True}
         atomic_write_json(out_dir / "generation_config.json", generation)
     if tokenizer is not None:
         _write_tokenizer_files(tokenizer, out_dir, model.config.block_size)
     if card is not None:
         atomic_write_text(out_dir / "README.md", card)
     return out_dir
-
-
-def stop_ids(tokenizer: Any) -> int | list[int] | None:
-    """``generate()``'s ``eos_token_id``: ``<|endoftext|>``, and also the chat template's end of turn
-    when a tuned model has one (``<|im_end|>``), so a reply stops where the assistant's turn ends."""
-    if tokenizer is None:
-        return None
-    end_of_turn = tokenizer.specials.get(tokenizer.extra_config.get("eos_token"), tokenizer.eot_id)
-    return tokenizer.eot_id if end_of_turn == tokenizer.eot_id else [tokenizer.eot_id, end_of_turn]
 
 
 def _write_tokenizer_files(tokenizer: Any, out_dir: Path, max_length: int) -> None:
