@@ -554,3 +554,36 @@ def test_print_include_path_lets_lm_eval_itself_run_lambada_openai_offline(model
     ours = json.loads((tmp_path / "ours" / "results.json").read_text())["results"]["lambada"]
     assert ours["acc,none"] == theirs["acc,none"]
     assert ours["perplexity,none"] == pytest.approx(theirs["perplexity,none"], rel=1e-4)
+
+
+@pytest.mark.slow
+def test_cli_chat_template_few_shot_as_turns_and_in_one_turn(model_dir, tmp_path):
+    """--chat-template renders a LAMBADA few-shot prompt through the model's template: the system
+    instruction, then each demo as a user/assistant exchange (or all in one user turn)."""
+    from gptkit.chat.template import attach_template, get_template
+    from gptkit.model.store import load_model, save_model
+    from gptkit.model.vocab import add_special_tokens
+
+    template = get_template("chatml")
+    model, tok = add_special_tokens(*load_model(model_dir), template.specials)
+    attach_template(tok, template)
+    save_model(tmp_path / "chat", model, tok)
+    prompts = {}
+    for flag in ("--fewshot-as-multiturn", "--fewshot-in-one-turn"):
+        proc = run_gptkit("eval", tmp_path / "chat", "--tasks", "lambada", "--shots", "few", "--fewshot-k", "2",
+                          "--limit", "2", "--chat-template", "--system-instruction", "Fill in the blank.", flag,
+                          "--out", tmp_path / flag, "--bootstrap-iters", "0")  # fmt: skip
+        assert proc.returncode == 0, proc.stderr
+        sample = json.loads((tmp_path / flag / "samples_lambada.jsonl").read_text().splitlines()[0])
+        prompts[flag] = sample["arguments"]["gen_args_0"]["arg_0"]
+    turns = prompts["--fewshot-as-multiturn"]
+    assert turns.startswith("<|endoftext|><|im_start|>system\nFill in the blank.")
+    assert turns.endswith("<|im_end|>\n<|im_start|>assistant\n")
+    assert turns.count("<|im_start|>user\n") == 3 and turns.count("<|im_start|>assistant\n") == 3  # 2 demos
+    one = prompts["--fewshot-in-one-turn"]
+    assert one.count("<|im_start|>user\n") == 1 and one.count("<|im_start|>assistant\n") == 1
+
+
+def test_cli_chat_template_needs_a_model_with_one(model_dir, tmp_path):
+    proc = run_gptkit("eval", model_dir, "--tasks", "lambada", "--limit", "1", "--chat-template", "--out", tmp_path)
+    assert_one_line_error(proc, "no chat template", str(model_dir))

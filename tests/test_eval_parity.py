@@ -64,7 +64,28 @@ def greedy_lambada(model, tok, path: Path) -> Path:
     return path
 
 
-def lm_eval_hf(hf_dir: Path, data_file: Path, batch_size: int = 8) -> dict:
+@pytest.fixture(scope="module")
+def chat_dirs(tmp_path_factory):
+    """The same kind of model with the chatml tokens and template (as ``gptkit sft`` leaves it)."""
+    from gptkit.chat.template import attach_template, get_template
+    from gptkit.model.gpt import GPT, GPTConfig
+    from gptkit.model.hf import export_hf
+    from gptkit.model.store import save_model
+    from gptkit.model.vocab import add_special_tokens
+    from gptkit.tokenizer import load_tokenizer
+
+    tok = load_tokenizer(shared_path("tokenizers/gpt2"))
+    torch.manual_seed(1)
+    base = GPT(GPTConfig(n_layer=2, n_head=2, n_embd=64, block_size=192, vocab_size=tok.vocab_size)).eval()
+    model, tok = add_special_tokens(base, tok, get_template("chatml").specials)
+    attach_template(tok, get_template("chatml"))
+    root = tmp_path_factory.mktemp("chat-parity")
+    save_model(root / "gptkit", model, tok)
+    export_hf(model, tok, root / "hf")
+    return root / "gptkit", root / "hf"
+
+
+def lm_eval_hf(hf_dir: Path, data_file: Path, batch_size: int = 8, **chat: object) -> dict:
     """lm-eval's ``lambada_openai`` (its own YAML) on ``HFLM``, data from ``data_file``."""
     import lm_eval
     import yaml
@@ -80,17 +101,17 @@ def lm_eval_hf(hf_dir: Path, data_file: Path, batch_size: int = 8) -> dict:
     )
     model = HFLM(pretrained=str(hf_dir), batch_size=batch_size, device="cpu")
     return lm_eval.simple_evaluate(
-        model=model, tasks=[task], bootstrap_iters=0, task_manager=TaskManager(include_defaults=False)
+        model=model, tasks=[task], bootstrap_iters=0, task_manager=TaskManager(include_defaults=False), **chat
     )
 
 
-def gptkit_eval(model_dir: Path, data_file: Path, out: Path) -> tuple[dict, list[dict]]:
+def gptkit_eval(model_dir: Path, data_file: Path, out: Path, **chat: object) -> tuple[dict, list[dict]]:
     from gptkit.eval.runner import evaluate
 
     config = build(
         EvalConfig,
         {"model": str(model_dir), "out": str(out), "tasks": ["lambada"], "bootstrap_iters": 0, "cache": False,
-         "batch_size": 8, "lambada": {"file": str(data_file)}},
+         "batch_size": 8, "lambada": {"file": str(data_file)}, **chat},
         "eval",
     )  # fmt: skip
     results = evaluate(config).results
@@ -138,3 +159,59 @@ def test_greedy_generation_equals_lm_eval_hf_backend(dirs):
     theirs = HFLM(pretrained=str(hf_dir), batch_size=1, device="cpu").generate_until(requests)
     assert ours == theirs
     assert any(text.strip() for text in ours)
+
+
+def test_chat_template_prompts_and_scores_equal_lm_eval_apply_chat_template(chat_dirs, dirs, tmp_path):
+    """--chat-template --system-instruction: the model sees the template's rendering of the system
+    message and the passage, the same prompts and log-likelihoods as HFLM with apply_chat_template."""
+    from gptkit.chat.template import get_template, render_text
+    from gptkit.eval.tasks.lambada import context, load_passages
+
+    gptkit_dir, hf_dir = chat_dirs
+    data_file = dirs[2]
+    system = "Complete the passage with one word."
+    ours, samples = gptkit_eval(gptkit_dir, data_file, tmp_path / "ours", chat_template=True,
+                                system_instruction=system, limit=20)  # fmt: skip
+    theirs = lm_eval_hf(hf_dir, data_file, apply_chat_template=True, system_instruction=system, limit=20)
+    passages = load_passages(data_file)[:20]
+    for doc, mine, hf in zip(passages, samples, theirs["samples"]["lambada_openai"], strict=True):
+        prompt = mine["arguments"]["gen_args_0"]["arg_0"]
+        messages = [{"role": "system", "content": system}, {"role": "user", "content": context(doc)}]
+        assert prompt == render_text(get_template("chatml"), messages, add_generation_prompt=True)
+        assert prompt == hf["arguments"][0][0]
+        (ll, greedy), (hf_ll, hf_greedy) = mine["resps"][0][0], hf["resps"][0][0]
+        assert abs(float(ll) - hf_ll) <= 1e-4 and (greedy == "True") == hf_greedy
+    a, b = ours["results"]["lambada"], theirs["results"]["lambada_openai"]
+    assert abs(a["perplexity,none"] - b["perplexity,none"]) <= 1e-4 * b["perplexity,none"]
+    exported = json.loads((hf_dir / "tokenizer_config.json").read_text())["chat_template"]
+    assert ours["chat_template"] == exported and ours["system_instruction"] == system
+
+
+@pytest.mark.parametrize("name", ["chatml", "hh"])
+def test_adapter_apply_chat_template_equals_hflm(tmp_path, name):
+    """Multi-turn histories, with a generation prompt and with a prefilled answer to continue: the
+    adapter's rendering is HFLM's (transformers' apply_chat_template on the exported tokenizer)."""
+    from lm_eval.models.huggingface import HFLM
+
+    from gptkit.chat.template import attach_template, get_template
+    from gptkit.eval.adapter import GptkitLM
+    from gptkit.model.gpt import GPT, GPTConfig
+    from gptkit.model.hf import export_hf
+    from gptkit.model.vocab import add_special_tokens
+    from gptkit.tokenizer import load_tokenizer
+
+    template = get_template(name)
+    base = GPT(GPTConfig(n_layer=1, n_head=1, n_embd=16, block_size=64, vocab_size=50257))
+    model, tok = add_special_tokens(base, load_tokenizer(shared_path("tokenizers/gpt2")), template.specials)
+    attach_template(tok, template)
+    export_hf(model, tok, tmp_path / "hf")
+    ours, theirs = GptkitLM(model, tok, template=template), HFLM(pretrained=str(tmp_path / "hf"), device="cpu")
+    demo = [{"role": "user", "content": "2+2?"}, {"role": "assistant", "content": "4"}]
+    for history in (
+        [{"role": "system", "content": "Be brief."}, *demo, {"role": "user", "content": "3+3?"}],
+        [*demo, {"role": "user", "content": "3+3?"}, {"role": "assistant", "content": "Answer:"}],
+    ):
+        for add_generation_prompt in (True, False):
+            assert ours.apply_chat_template(history, add_generation_prompt) == \
+                theirs.apply_chat_template(history, add_generation_prompt)  # fmt: skip
+    assert ours.chat_template(True) == theirs.chat_template(True)

@@ -74,3 +74,25 @@ def test_autocast_and_no_grad():
     assert bf16.item() == pytest.approx(fp32.item(), rel=2e-2)
     assert model.transformer.wte.weight.grad.dtype == torch.float32
     assert not model.transformer.wte.weight.grad[VOCAB:].any()  # padding rows: never predicted
+
+
+def test_model_loss_with_mostly_ignored_targets_and_with_none_to_learn():
+    """SFT's batches: most targets ignored (only the assistant's tokens learnt) give the eager loss and
+    gradients; a batch whose conversations were all cut before a learnt token gives 0 and no gradient."""
+    torch.manual_seed(0)
+    model = GPT(preset("nano", vocab_size=VOCAB))
+    x = torch.randint(0, VOCAB, (3, 20))
+    y = torch.randint(0, VOCAB, (3, 20))
+    y[torch.rand(3, 20) < 0.7] = -1
+    _eager_loss(model, x, y).backward()
+    eager = {n: p.grad.clone() for n, p in model.named_parameters()}
+    model.zero_grad()
+    loss = model(x, y)[1]
+    loss.backward()
+    assert loss.item() == pytest.approx(_eager_loss(model, x, y).item(), rel=1e-6)
+    for name, p in model.named_parameters():
+        torch.testing.assert_close(p.grad, eager[name], rtol=1e-5, atol=1e-7)
+    model.zero_grad()
+    nothing = model(x, torch.full_like(y, -1))[1]
+    nothing.backward()
+    assert nothing.item() == 0.0 and not any(p.grad.any() for p in model.parameters() if p.grad is not None)

@@ -136,3 +136,66 @@ def test_rerun_with_another_template_is_refused(setup, tmp_path):
     prepare_base(setup / "model", get_template("chatml"), tmp_path / "run" / BASE_DIR)
     with pytest.raises(UsageError, match="prepared with the 'chatml' template"):
         sft(SFTConfig(model=setup / "model", data=setup / "chat", template="hh"), _train_cfg(tmp_path / "run"))
+
+
+def test_exported_model_stops_at_the_end_of_the_assistant_turn(tmp_path):
+    """transformers' generate() on an exported SFT'd model ends the reply at <|im_end|>, because the
+    generation config lists it with <|endoftext|> as an end-of-sequence id."""
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    questions = [f"question {i}?" for i in range(24)]
+    (tmp_path / "convs.jsonl").write_text("".join(
+        json.dumps({"messages": [{"role": "user", "content": q}, {"role": "assistant", "content": "OK"}]}) + "\n"
+        for q in questions))  # fmt: skip
+    chat_data(ChatDataConfig(inputs=[tmp_path / "convs.jsonl"], out=tmp_path / "chat", val_fraction=0.2))
+    torch.manual_seed(0)
+    save_model(tmp_path / "model", GPT(GPTConfig(n_layer=1, n_head=2, n_embd=32, block_size=64, vocab_size=257)),
+               byte_tokenizer())  # fmt: skip
+    sft(SFTConfig(model=tmp_path / "model", data=tmp_path / "chat"),
+        _train_cfg(tmp_path / "run", steps=40, micro_batch=4, eval_interval=0, optim=OptimSection(lr=1e-2)))
+    proc = run_gptkit("export", tmp_path / "run", "--out", tmp_path / "hf")
+    assert proc.returncode == 0, proc.stderr
+    tok = AutoTokenizer.from_pretrained(tmp_path / "hf")
+    end_of_turn = tok.convert_tokens_to_ids("<|im_end|>")
+    assert json.loads((tmp_path / "hf" / "generation_config.json").read_text())["eos_token_id"] == [256, end_of_turn]
+    hf = AutoModelForCausalLM.from_pretrained(tmp_path / "hf").eval()
+    prompt = tok.apply_chat_template([{"role": "user", "content": "question 3?"}], add_generation_prompt=True,
+                                     return_tensors="pt", return_dict=True)  # fmt: skip
+    out = hf.generate(**prompt, max_new_tokens=30, do_sample=False)[0, prompt["input_ids"].shape[1] :].tolist()
+    assert tok.decode(out) == "OK<|im_end|>"  # stopped at the end of the turn, not after 30 tokens
+    # gptkit eval's generation stops there too, as lm-eval's HFLM does on the export
+    from lm_eval.api.instance import Instance
+    from lm_eval.models.huggingface import HFLM
+
+    from gptkit.eval.adapter import GptkitLM
+
+    model, gptkit_tok = load_model(tmp_path / "run")
+    lm = GptkitLM(model, gptkit_tok, template=template_of(gptkit_tok, tmp_path / "run"))
+    context = lm.apply_chat_template([{"role": "user", "content": "question 3?"}])
+    request = Instance("generate_until", {}, (context, {"until": ["\n\n"], "max_gen_toks": 30, "do_sample": False}), 0)
+    theirs = HFLM(pretrained=str(tmp_path / "hf"), batch_size=1, device="cpu").generate_until([request])
+    assert lm.generate_until([request]) == theirs == ["OK"]
+
+
+def test_conversations_cut_before_the_first_assistant_token_are_skipped():
+    """A long user turn cut at the context leaves nothing to learn: the row is skipped and counted."""
+    from gptkit.chat.sft import SFTObjective
+    from gptkit.reporting import Reporter
+    from gptkit.train.objective import Setup
+
+    class Warnings(Reporter):
+        said: list[str] = []
+
+        def warn(self, message: str) -> None:
+            self.said.append(message)
+
+    tok, examples = _examples()
+    objective = SFTObjective(FIXTURES, FIXTURES)
+    objective.tokenizer, objective.template, objective.loss_on = tok, get_template("chatml"), "assistant"
+    long_question = [{"role": "user", "content": "x" * 60}, {"role": "assistant", "content": "ok"}]
+    objective.train_conversations, objective.val_conversations = [HI, long_question, ASK], [HI]
+    reporter = Warnings()
+    config = GPTConfig(n_layer=1, n_head=1, n_embd=8, block_size=40, vocab_size=tok.vocab_size)
+    objective.bind(Setup(config, 40, 2, 1, 0, 1, 0, torch.device("cpu"), reporter=reporter))
+    assert [ids for ids, _ in objective.train_examples] == [ids for ids, _ in examples]
+    assert any("1 training conversations cut before their first assistant token" in m for m in reporter.said)

@@ -18,7 +18,7 @@ from typing import Any
 
 import orjson
 
-from gptkit.chat.template import ChatTemplate, encode_chat
+from gptkit.chat.template import ChatTemplate, encode_chat, stop_ids
 from gptkit.errors import UsageError
 from gptkit.io.atomic import atomic_write_bytes
 from gptkit.model.generate import Request, SamplingConfig, generate
@@ -64,7 +64,7 @@ class ChatSession:
         self.system = system
         self.turns: list[dict] = []  # user and assistant messages, oldest first
         self.dropped = 0  # exchanges left out of the last prompt to fit the context
-        self.stop_ids = sorted({tokenizer.specials[template.stop_token], tokenizer.eot_id})
+        self.stop_ids = stop_ids(tokenizer, template)
 
     @property
     def messages(self) -> list[dict]:

@@ -26,7 +26,6 @@ from typing import Any, Literal
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 
 from gptkit.chat.data import conversation_files
 from gptkit.chat.template import ChatTemplate, attach_template, encode_chat, get_template, template_of
@@ -111,10 +110,14 @@ class SFTObjective(Objective):
         self.setup = setup
         block = setup.block_size + 1  # a row predicts block_size targets
         self.cut = 0
-        self.train_examples = [self._example(m, self.loss_on, block) for m in self.train_conversations]
+        train = [self._example(m, self.loss_on, block) for m in self.train_conversations]
+        self.train_examples = [e for e in train if any(e[1][1:])]  # a row's first token is never a target
         self.val_examples = [self._example(m, "assistant", block) for m in self.val_conversations]
         if self.cut:
             setup.reporter.warn(f"{self.cut} conversations cut to block_size + 1 = {block} tokens")
+        if len(train) > len(self.train_examples):
+            setup.reporter.warn(f"{len(train) - len(self.train_examples)} training conversations cut before "
+                                "their first assistant token: skipped (nothing to learn)")  # fmt: skip
 
     def _example(self, messages: list[dict], loss_on: str, block: int) -> Example:
         ids, learn = encode_chat(self.tokenizer, self.template, messages)
@@ -142,10 +145,8 @@ class SFTObjective(Objective):
 
     def loss(self, model: TrainModule, batch: tuple[torch.Tensor, ...]) -> tuple[torch.Tensor, Metrics]:
         x, y, doc_ids = batch
-        logits = model.gpt(x, doc_ids=doc_ids if self.batching == "packed" else None)
-        total = F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), y.reshape(-1), ignore_index=-1,
-                                reduction="sum")  # fmt: skip
-        return total / (y >= 0).sum().clamp(min=1), {}  # a batch of cut-off conversations may learn nothing
+        _, loss = model.gpt(x, y, doc_ids=doc_ids if self.batching == "packed" else None)
+        return loss, {}
 
     def batch_tokens(self, batch: tuple[torch.Tensor, ...]) -> int:
         return batch[0].numel()

@@ -72,14 +72,21 @@ def get_template(name: str) -> ChatTemplate:
     return TEMPLATES[name]
 
 
-def render(template: ChatTemplate, messages: Sequence[dict], add_generation_prompt: bool = False) -> list[tuple[str, bool]]:
+def render(
+    template: ChatTemplate, messages: Sequence[dict], add_generation_prompt: bool = False, continue_final: bool = False
+) -> list[tuple[str, bool]]:
     """The conversation as ``(text, learnt)`` pieces; with ``add_generation_prompt`` it ends with
-    the header of the assistant turn to be generated."""
+    the header of the assistant turn to be generated; with ``continue_final`` it ends right after
+    the last message's content, left open for the model to continue (transformers'
+    ``continue_final_message``, what lm-eval asks for when a task prefills the answer)."""
     pieces = [(template.begin, False)]
     for i, m in enumerate(messages):
         turn = template.turns[m["role"]]
         learnt = m["role"] == "assistant"
         last = i == len(messages) - 1
+        if last and continue_final:
+            pieces += [(turn.prefix, False), (turn.lead + m["content"], learnt)]
+            break
         close = template.close if learnt and last and not add_generation_prompt else ""
         pieces += [(turn.prefix, False), (turn.lead + m["content"] + turn.suffix + close, learnt), (turn.after, False)]
     if add_generation_prompt:
@@ -87,8 +94,10 @@ def render(template: ChatTemplate, messages: Sequence[dict], add_generation_prom
     return [(text, learnt) for text, learnt in pieces if text]
 
 
-def render_text(template: ChatTemplate, messages: Sequence[dict], add_generation_prompt: bool = False) -> str:
-    return "".join(text for text, _ in render(template, messages, add_generation_prompt))
+def render_text(
+    template: ChatTemplate, messages: Sequence[dict], add_generation_prompt: bool = False, continue_final: bool = False
+) -> str:
+    return "".join(text for text, _ in render(template, messages, add_generation_prompt, continue_final))
 
 
 def encode_chat(
@@ -147,3 +156,14 @@ def template_of(tokenizer: Any, where: Any) -> ChatTemplate:
     if name not in TEMPLATES:
         raise InputError(f"model's chat template {name!r} is unknown to this gptkit", where)
     return TEMPLATES[name]
+
+
+def stop_ids(tokenizer: Any, template: ChatTemplate | None) -> list[int]:
+    """The ids a reply stops at: ``<|endoftext|>``, and ``template``'s end of turn (``<|im_end|>``)."""
+    ids = [tokenizer.eot_id] + ([tokenizer.specials[template.stop_token]] if template is not None else [])
+    return list(dict.fromkeys(ids))
+
+
+def stop_ids_of(tokenizer: Any) -> list[int]:
+    """:func:`stop_ids` of the template stored with ``tokenizer`` (only ``<|endoftext|>`` without one)."""
+    return stop_ids(tokenizer, TEMPLATES.get(tokenizer.extra_config.get("gptkit_chat_template")))

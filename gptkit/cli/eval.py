@@ -85,6 +85,26 @@ def eval_command(
         str | None, typer.Option("--device", help="cpu, cuda, cuda:1, mps… \\[default: cpu]")
     ] = None,
     which: WhichOpt = None,
+    chat_template: Annotated[
+        bool | None,
+        typer.Option(
+            "--chat-template/--no-chat-template",
+            help="Render prompts through the model's chat template (a model tuned by 'gptkit sft'), as "
+            "lm-eval's --apply_chat_template. \\[default: no]",
+        ),
+    ] = None,
+    system_instruction: Annotated[
+        str | None,
+        typer.Option("--system-instruction", help="A system message before every prompt (as lm-eval's)."),
+    ] = None,
+    fewshot_as_multiturn: Annotated[
+        bool | None,
+        typer.Option(
+            "--fewshot-as-multiturn/--fewshot-in-one-turn",
+            help="With --chat-template: demos as user/assistant turns, or all in the first user turn. "
+            "\\[default: turns]",
+        ),
+    ] = None,
     print_include_path: Annotated[
         bool,
         typer.Option(
@@ -114,6 +134,8 @@ def eval_command(
 
       gptkit eval runs/w/train --tasks my_cloze --include-path my_tasks/
 
+      gptkit eval runs/w/sft --tasks lambada --shots few --chat-template --system-instruction "Complete the text."
+
       lm_eval --model hf --model_args pretrained=runs/w/hf --tasks lambada_openai --include_path "$(gptkit eval --print-include-path)"
     """
     if print_include_path:
@@ -132,7 +154,8 @@ def eval_command(
         "data_dir": str(data_dir) if data_dir else None, "coqa.turns": coqa_turns,
         "include_path": [str(p) for p in include_path] if include_path else None,
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
-        "checkpoint": which,
+        "checkpoint": which, "chat_template": chat_template, "system_instruction": system_instruction,
+        "fewshot_as_multiturn": fewshot_as_multiturn,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])
     result = evaluate(config, RichReporter())

@@ -6,9 +6,13 @@
   exactly as lm-eval's ``hf`` backend does, so both give the same numbers on the same weights.
 - ``loglikelihood_rolling``: lm-eval's disjoint rolling windows, scored the same way.
 - ``generate_until``: greedy decoding on gptkit's batched KV-cache decoder
-  (:func:`gptkit.model.generate.generate`): rows stop at ``<|endoftext|>``, at any ``until``
+  (:func:`gptkit.model.generate.generate`): rows stop at ``<|endoftext|>`` (and a chat model's
+  end of turn, as the exported ``generation_config.json`` makes HFLM stop), at any ``until``
   string or after ``max_gen_toks`` and are refilled with the next request; contexts are
   left-truncated to leave room for the answer, as lm-eval's ``hf`` backend does.
+- ``apply_chat_template``: with a chat template (a model tuned by ``gptkit sft``), lm-eval renders
+  each prompt (system instruction, demos as turns or one turn, the question) through it, as with
+  ``lm_eval --apply_chat_template`` on the exported model's ``HFLM``.
 """
 
 from __future__ import annotations
@@ -21,6 +25,7 @@ from lm_eval import utils as lm_utils
 from lm_eval.api.model import TemplateLM
 from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, postprocess_generated_text
 
+from gptkit.chat.template import ChatTemplate, render_text, stop_ids_of
 from gptkit.errors import UsageError
 from gptkit.model import generate as decoder
 from gptkit.model.gpt import GPT
@@ -36,11 +41,12 @@ class GptkitLM(TemplateLM):
 
     def __init__(
         self, model: GPT, tokenizer: Any, batch_size: int = 16, max_gen_toks: int = 256,
-        reporter: Reporter = NULL_REPORTER,
+        reporter: Reporter = NULL_REPORTER, template: ChatTemplate | None = None,
     ):  # fmt: skip
         super().__init__()
         self.model = model.eval()
         self.tok = tokenizer
+        self.template = template
         self.batch_size = batch_size
         self.max_length = model.config.block_size
         self.max_gen_toks = max_gen_toks
@@ -55,6 +61,24 @@ class GptkitLM(TemplateLM):
     def tok_encode(self, string: str, add_special_tokens: bool | None = None, **kwargs: Any) -> list[int]:
         # like a transformers GPT-2 tokenizer: "<|endoftext|>" in the text is the special token
         return self.tok.encode(string, allowed_special="all")
+
+    # --- chat templates ---------------------------------------------------------------------
+    def apply_chat_template(self, chat_history: list[dict[str, str]], add_generation_prompt: bool = True) -> str:
+        """The prompt as the model's template renders it; without ``add_generation_prompt`` (a task
+        that prefills the answer) the last message stays open, as HFLM's ``continue_final_message``."""
+        if self.template is None:
+            raise UsageError("this model was given no chat template (it needs one tuned by 'gptkit sft')")
+        return render_text(self.template, chat_history, add_generation_prompt, continue_final=not add_generation_prompt)
+
+    def chat_template(self, chat_template: bool | str = False) -> str | None:
+        """The Jinja template transformers would use (what lm-eval records in its results)."""
+        if not chat_template or self.template is None:
+            return None
+        return self.tok.extra_config.get("chat_template")
+
+    @property
+    def tokenizer_name(self) -> str:
+        return f"gptkit-{self.tok.hash.split(':')[-1][:16]}"
 
     def loglikelihood(self, requests: list[Any], disable_tqdm: bool = True) -> list[tuple[float, bool]]:
         return super().loglikelihood(requests, disable_tqdm=True)  # progress goes to the reporter
@@ -151,7 +175,7 @@ class GptkitLM(TemplateLM):
             )
         prompts = [self.tok_encode(req.args[0])[-(self.max_length - max_new) :] for req in requests]
         order = sorted(range(len(requests)), key=lambda i: prompts[i])  # shared prefixes decode together
-        decode_requests = [decoder.Request(prompts[i], max_new, stop=until, stop_ids=[self.eot_token_id]) for i in order]
+        decode_requests = [decoder.Request(prompts[i], max_new, stop=until, stop_ids=stop_ids_of(self.tok)) for i in order]
         texts: dict[int, str] = {}
 
         def done(j: int, completion: decoder.Completion) -> None:

@@ -73,6 +73,14 @@ class EvalConfig:
     checkpoint: Literal["latest", "best"] = "latest"
     #: torch threads (0: torch's default).
     threads: int = 0
+    #: render prompts through the model's chat template (lm-eval's ``--apply_chat_template``);
+    #: the model must carry one (``gptkit sft``).
+    chat_template: bool = False
+    #: a system message before every prompt (lm-eval's ``--system_instruction``).
+    system_instruction: str | None = None
+    #: with a chat template, demos as user/assistant turns (True, lm-eval's default) or all in the
+    #: first user turn (lm-eval's ``--fewshot_as_multiturn false``).
+    fewshot_as_multiturn: bool = True
     lambada: LambadaConfig = field(default_factory=LambadaConfig)
     coqa: CoqaConfig = field(default_factory=CoqaConfig)
 
@@ -95,7 +103,7 @@ class EvalConfig:
             return self.out
         if self.model is None:
             raise ValueError("no model to evaluate")
-        return self.model / "eval" / f"{self.shots}shot"
+        return self.model / "eval" / f"{self.shots}shot{'-chat' if self.chat_template else ''}"
 
     def num_fewshot(self, task_default_k: int) -> int:
         """Demos per prompt for a task whose few-shot default is ``task_default_k``."""

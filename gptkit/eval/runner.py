@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from gptkit.chat.template import template_of
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import InputError, UsageError
 from gptkit.eval.config import EvalConfig
@@ -62,6 +63,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
     t0 = time.time()
     specs, task_dict = _load_tasks(config, reporter)
     model, tok = _load_model(config)
+    template = template_of(tok, config.model) if config.chat_template else None
     fingerprint = model_fingerprint(model, tok)
     data_files = [p for spec in specs for p in spec.inputs] + _passthrough_inputs(config, specs, task_dict)
     inputs = input_records(data_files)
@@ -78,7 +80,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
     from gptkit.eval.adapter import GptkitLM
     from gptkit.runtime import seed_everything
 
-    lm = GptkitLM(model, tok, batch_size=config.batch_size, reporter=reporter)
+    lm = GptkitLM(model, tok, batch_size=config.batch_size, reporter=reporter, template=template)
     runner: Any = (
         CachingLM(lm, str(out / "cache" / fingerprint.split(":")[-1][:16] / "requests"))
         if config.cache
@@ -92,6 +94,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
             limit=config.limit,
             bootstrap_iters=config.bootstrap_iters,
             log_samples=True,
+            **_chat_options(config),
         )
     t_eval = time.time()
     samples = raw.pop("samples")
@@ -102,7 +105,7 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
     for name, report in truncation.items():
         if report["prompts_truncated"]:
             reporter.warn(truncation_message(name, report, lm.max_length))
-    results = {**raw, **_run_info(config, out, t0), "gptkit": {
+    results = {**raw, **_run_info(config, out, t0), **_chat_info(config, lm), "gptkit": {
         "model": {
             "path": str(config.model), "hash": fingerprint, "params": model.num_params(non_embedding=False),
             "block_size": model.config.block_size, "tokenizer_hash": tok.hash,
@@ -135,6 +138,27 @@ def _run_info(config: EvalConfig, out, started: float) -> dict[str, Any]:
             "fewshot_seed": config.seed,
         },
         "date": started,
+    }  # fmt: skip
+
+
+def _chat_options(config: EvalConfig) -> dict[str, Any]:
+    """lm-eval's ``evaluate`` arguments for chat-template prompts and a system instruction."""
+    return {
+        "system_instruction": config.system_instruction,
+        "apply_chat_template": config.chat_template,
+        "fewshot_as_multiturn": config.chat_template and config.fewshot_as_multiturn,
+    }
+
+
+def _chat_info(config: EvalConfig, lm: Any) -> dict[str, Any]:
+    """The chat entries lm-eval's evaluation tracker adds to its results."""
+    from lm_eval.utils import hash_string
+
+    template, system = lm.chat_template(config.chat_template), config.system_instruction
+    return {
+        "system_instruction": system, "system_instruction_sha": hash_string(system) if system else None,
+        "fewshot_as_multiturn": _chat_options(config)["fewshot_as_multiturn"],
+        "chat_template": template, "chat_template_sha": hash_string(template) if template else None,
     }  # fmt: skip
 
 

@@ -353,14 +353,19 @@ class GPT(nn.Module):
 
     def lm_loss(self, hidden: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         """Mean next-token cross-entropy of the LM head on ``hidden`` ``(..., n_embd)`` against
-        ``targets`` (``-1`` = ignore), without materialising the logits (see
-        :func:`gptkit.model.loss.chunked_lm_loss`); under autocast the matmuls run in its dtype."""
+        ``targets`` (``-1`` = ignore; 0 when all are), without materialising the logits (see
+        :func:`gptkit.model.loss.chunked_lm_loss`); under autocast the matmuls run in its dtype.
+        Ignored positions skip the output layer (SFT learns only the assistant's tokens)."""
         weight = self.lm_head.weight[: self.config.vocab_size]
+        hidden, targets = hidden.reshape(-1, hidden.size(-1)), targets.reshape(-1)
+        learnt = targets != -1
+        if not bool(learnt.all()):
+            hidden, targets = hidden[learnt], targets[learnt]
         if torch.is_autocast_enabled(hidden.device.type):
             dtype = torch.get_autocast_dtype(hidden.device.type)
             hidden, weight = hidden.to(dtype), weight.to(dtype)
         with torch.autocast(hidden.device.type, enabled=False):
-            return chunked_lm_loss(hidden.reshape(-1, hidden.size(-1)), weight, targets.reshape(-1))
+            return chunked_lm_loss(hidden, weight, targets)
 
     def forward(
         self,

@@ -17,6 +17,7 @@ import torch
 import torch.nn as nn
 from safetensors.torch import save_file
 
+from gptkit.chat.template import stop_ids_of
 from gptkit.errors import InputError
 from gptkit.io.atomic import atomic_path, atomic_write_json, atomic_write_text
 from gptkit.io.json_files import read_json
@@ -112,9 +113,9 @@ def export_hf(model: GPT, tokenizer: Any, out_dir: str | Path, card: str | None 
     eot = tokenizer.eot_id if tokenizer is not None else None
     atomic_write_json(out_dir / "config.json", hf_config(model.config, eot))
     if model.config.arch == "gpt2":
-        atomic_write_json(
-            out_dir / "generation_config.json", {"bos_token_id": eot, "eos_token_id": eot, "do_sample": True}
-        )
+        eos = stop_ids_of(tokenizer) if tokenizer is not None else [None]  # a chat model stops at its end of turn
+        generation = {"bos_token_id": eot, "eos_token_id": eos[0] if len(eos) == 1 else eos, "do_sample": True}
+        atomic_write_json(out_dir / "generation_config.json", generation)
     if tokenizer is not None:
         _write_tokenizer_files(tokenizer, out_dir, model.config.block_size)
     if card is not None:

@@ -59,7 +59,7 @@ class _ChunkedLMLoss(torch.autograd.Function):
                 _add_outer(grad_weight, g, h)
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
-        return total / n_valid
+        return total / n_valid.clamp(min=1)  # nothing to learn (all ignored): 0, no gradient
 
     @staticmethod
     def backward(ctx, grad_loss):
