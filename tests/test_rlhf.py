@@ -192,6 +192,16 @@ def test_ppo_cli_raises_a_toy_reward(setup, tmp_path):
     judged = json.loads((tmp_path / "judged.json").read_text())
     assert judged["mean_reward"] > judged["sft_mean_reward"] and judged["win_rate_vs_sft"] > 0.5
     assert judged["mean_kl"] > 0
+    evaluate = ["eval", run, "--reward", "regex:[a-z]", "--prompts", setup / "prefs", "--sft", setup / "sft", "--seed", "0",
+                "--set", "eval.reward.split=train", "--set", "eval.reward.max_tokens=16"]  # fmt: skip
+    proc = run_gptkit(*evaluate)
+    assert proc.returncode == 0, proc.stderr
+    scored = json.loads((run / "eval" / "reward" / "results.json").read_text())["results"]["reward"]
+    assert {k: scored[f"{k},none"] for k in judged if k != "prompts"} == {k: v for k, v in judged.items() if k != "prompts"}
+    assert "win_rate_vs_sft" in proc.stdout
+    assert "already complete" in run_gptkit(*evaluate).stderr
+    assert_one_line_error(run_gptkit("eval", run, "--reward", "regex:a", "--sft", setup / "sft"), "--prompts")
+    assert_one_line_error(run_gptkit(*evaluate, "--tasks", "lambada"), "--reward", "--tasks")
 
 
 def _weights(run):

@@ -105,6 +105,17 @@ def eval_command(
             "\\[default: turns]",
         ),
     ] = None,
+    reward: Annotated[
+        str | None,
+        typer.Option("--reward", help="A 'gptkit rm train' run, or regex:PATTERN (count of matches). "
+                     "Scores the model's replies to held-out prompts instead of running tasks."),
+    ] = None,
+    prompts: Annotated[
+        Path | None, typer.Option("--prompts", help="'gptkit data prefs' or 'data chat' output (its prompts).")
+    ] = None,
+    sft: Annotated[
+        Path | None, typer.Option("--sft", help="The SFT run: KL reference and the replies to beat.")
+    ] = None,
     print_include_path: Annotated[
         bool,
         typer.Option(
@@ -136,6 +147,8 @@ def eval_command(
 
       gptkit eval runs/w/sft --tasks lambada --shots few --chat-template --system-instruction "Complete the text."
 
+      gptkit eval runs/r/ppo --reward runs/r/rm --prompts runs/r/prefs --sft runs/c/sft --limit 200
+
       lm_eval --model hf --model_args pretrained=runs/w/hf --tasks lambada_openai --include_path "$(gptkit eval --print-include-path)"
     """
     if print_include_path:
@@ -155,7 +168,8 @@ def eval_command(
         "include_path": [str(p) for p in include_path] if include_path else None,
         "out": str(out_dir) if out_dir else None, "cache": False if no_cache else None, "device": device,
         "checkpoint": which, "chat_template": chat_template, "system_instruction": system_instruction,
-        "fewshot_as_multiturn": fewshot_as_multiturn,
+        "fewshot_as_multiturn": fewshot_as_multiturn, "reward.model": reward,
+        "reward.prompts": str(prompts) if prompts else None, "reward.sft": str(sft) if sft else None,
     }  # fmt: skip
     config = resolve(EvalConfig, "eval", recipe, options, overrides or [])
     result = evaluate(config, RichReporter())

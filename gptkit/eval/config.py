@@ -42,6 +42,23 @@ class CoqaConfig:
 
 
 @dataclass
+class RewardConfig:
+    """Scoring sampled replies with a reward model instead of running lm-eval tasks."""
+
+    #: a ``gptkit rm train`` run (or "regex:PATTERN": reward = matches in the reply); when set,
+    #: ``gptkit eval`` samples replies to held-out prompts and scores them with it.
+    model: str | None = None
+    #: prompts: a ``gptkit data prefs`` or ``data chat`` output.
+    prompts: Path | None = None
+    #: the SFT run: the KL reference and the replies to beat (win rate).
+    sft: Path | None = None
+    #: which split's prompts: "val" (held out) or "train".
+    split: Literal["val", "train"] = "val"
+    max_tokens: int = 53
+    temperature: float = 0.7
+
+
+@dataclass
 class EvalConfig:
     #: a gptkit model, checkpoint or training-run directory, or a transformers GPT-2 directory.
     model: Path | None = None
@@ -83,6 +100,7 @@ class EvalConfig:
     fewshot_as_multiturn: bool = True
     lambada: LambadaConfig = field(default_factory=LambadaConfig)
     coqa: CoqaConfig = field(default_factory=CoqaConfig)
+    reward: RewardConfig = field(default_factory=RewardConfig)
 
     def __post_init__(self) -> None:
         self.shots = str(self.shots)
@@ -103,6 +121,8 @@ class EvalConfig:
             return self.out
         if self.model is None:
             raise ValueError("no model to evaluate")
+        if self.reward.model is not None:
+            return self.model / "eval" / "reward"
         return self.model / "eval" / f"{self.shots}shot{'-chat' if self.chat_template else ''}"
 
     def num_fewshot(self, task_default_k: int) -> int:

@@ -59,6 +59,11 @@ def evaluate(config: EvalConfig, reporter: Reporter = NULL_REPORTER) -> EvalResu
     if not Path(config.model).exists():  # before the task data checks: the first thing to fix
         raise InputError("no such model directory", config.model)
     check_inputs([config.model], partial_ok=("train",))
+    if config.reward.model is not None:
+        from gptkit.eval.reward import evaluate_reward
+
+        out, results, reused = evaluate_reward(config, STAGE, RUN_ONLY)
+        return EvalResult(out, results, reused=reused)
     out = config.out_dir()
     t0 = time.time()
     specs, task_dict = _load_tasks(config, reporter)
