@@ -71,9 +71,12 @@ class HostFrontier:
         self._changed = asyncio.Event()
 
     async def _wait(self, timeout: float | None) -> None:
-        """Until the frontier changes or ``timeout`` seconds pass."""
+        """Until the frontier changes or ``timeout`` seconds pass. ``asyncio.timeout``, not
+        ``wait_for``: Python 3.11's ``wait_for`` loses a cancellation (Ctrl-C) that arrives as the
+        inner wait ends, and the crawl would go on to its next fetch."""
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._changed.wait(), timeout)
+            async with asyncio.timeout(timeout):
+                await self._changed.wait()
 
 
 class FetchLog:
