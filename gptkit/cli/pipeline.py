@@ -77,12 +77,13 @@ def _print_summary(report) -> None:
     from rich.table import Table
 
     table = Table(title=report.title, title_justify="left")
-    for col in ("stage", "seconds", "status", "summary"):
+    for col in ("stage", "seconds", "CPU s", "status", "summary"):
         table.add_column(col)
     for s in report.stages:
         summary = ", ".join(f"{k}: {v:,}" if isinstance(v, int) else f"{k}: {v:.4g}" if isinstance(v, float)
                             else f"{k}: {v}" for k, v in s.summary.items())  # fmt: skip
-        table.add_row(s.name, f"{s.seconds:.1f}", s.status, summary)
+        cpu = "" if s.cpu_seconds is None else f"{s.cpu_seconds:.1f}"
+        table.add_row(s.name, f"{s.seconds:.1f}", cpu, s.status, summary)
     out.print(table)
     if report.funnel:
         out.print("[bold]documents:[/] " + " → ".join(f"{s.documents:,} {s.label}" for s in report.funnel))
