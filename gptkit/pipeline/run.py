@@ -55,9 +55,9 @@ class RunSection:
 
 @dataclass
 class SiteSection:
-    """The quickstart's sample web site (the bundled CC BY-SA documents as HTML pages)."""
+    """The quickstart's sample web site (the bundled documents as HTML pages)."""
 
-    pages: int | None = None  # how many documents become pages (None: all 697)
+    pages: int | None = None  # how many documents become pages (None: all 1,283)
     port: int = 8765  # 127.0.0.1 port it is served on while crawling (0: any free port)
 
 

@@ -1,6 +1,7 @@
 """A local web site made of the bundled sample documents, for the quickstart's real crawl.
 
-The documents (real Common Crawl pages under CC BY-SA) are rendered as plain HTML pages with
+The documents (real Common Crawl pages and Wikipedia articles under CC BY-SA, sections of
+public-domain novels) are rendered as plain HTML pages with
 navigation and footer boilerplate around the article, written to a directory with a
 ``robots.txt``, and served by a threaded HTTP server on 127.0.0.1. The crawler then fetches
 them over real HTTP and the extractor has real boilerplate to remove.
