@@ -87,7 +87,7 @@ def test_small_run_report_and_verify(tmp_path):
                       "--set", "eval.bootstrap_iters=10", timeout=1200)  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     html = (run_dir / "report.html").read_text()
-    for expected in ("total time", "tokens/s", "MFU", "bytes/token", "20 of 5,153 documents (eval.limit)",
+    for expected in ("total time", "CPU (user + system)", "<th>CPU seconds</th>", "tokens/s", "MFU", "bytes/token", "20 of 5,153 documents (eval.limit)",
                      "disallowed by robots.txt 1", "other_language", "read besides the crawl",
                      "<h2>Recipe</h2>", "# --set train.steps=12", "<h2>Versions</h2>", "lm_eval", "torch"):
         assert expected in html, expected

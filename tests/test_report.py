@@ -8,7 +8,8 @@ from gptkit.pipeline.report import FunnelStep, Report, StageRecord, write_report
 def test_report_shows_overview_funnel_reasons_percent_recipe_versions(tmp_path):
     report = Report(
         title="gptkit run: t",
-        stages=[StageRecord("crawl", "ran", 3.1, {"fetched": 759}), StageRecord("train", "ran", 136.0, {"step": 600})],
+        stages=[StageRecord("crawl", "ran", 3.1, {"fetched": 759}, 1.5),
+                StageRecord("train", "ran", 136.0, {"step": 600}, 262.4)],
         funnel=[FunnelStep("pages fetched", 759, "disallowed by robots.txt 1"),
                 FunnelStep("documents extracted", 760, "+1: the pages of sample.warc.gz, read besides the crawl"),
                 FunnelStep("after language", 500, "other_language 250, low_score 10")],
@@ -28,4 +29,5 @@ def test_report_shows_overview_funnel_reasons_percent_recipe_versions(tmp_path):
                          "GPT-2 117M: 45.99 %", "# --set train.steps=10", "torch"):  # fmt: skip
             assert expected in text, expected
     assert re.search(r"<td>documents extracted</td><td>760</td><td>\+1: the pages", html)
+    assert re.search(r"<td>train</td><td>ran</td><td>136.0</td><td>262.4</td>", html)  # CPU seconds beside wall
     assert html.count("data:image/png;base64,") == 2  # funnel and loss plots embedded

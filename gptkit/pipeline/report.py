@@ -22,6 +22,9 @@ class StageRecord:
     status: str  # "ran" | "skipped"
     seconds: float
     summary: dict[str, Any] = field(default_factory=dict)
+    #: user + system CPU seconds of the process and its finished workers: the figure that does not
+    #: grow when other jobs share the cores (None: recorded by a gptkit that did not measure it)
+    cpu_seconds: float | None = None
 
 
 @dataclass
@@ -121,7 +124,10 @@ def _extract_note(extract: dict[str, Any], run_dir: Path, before: list[FunnelSte
 
 def read_overview(run_dir: Path, stages: list[StageRecord]) -> list[tuple[str, str]]:
     """The run's key figures: total time, training speed, tokenizer compression, what eval covered."""
-    rows = [("total time", _duration(sum(s.seconds for s in stages)) + f" over {len(stages)} stages")]
+    total = _duration(sum(s.seconds for s in stages)) + f" over {len(stages)} stages"
+    if all(s.cpu_seconds is not None for s in stages):
+        total += f", {_duration(sum(s.cpu_seconds for s in stages))} CPU (user + system)"
+    rows = [("total time", total)]
     train = _manifest(run_dir, "train")
     if train.get("summary"):
         t = train["summary"]
@@ -228,7 +234,8 @@ def write_report(report: Report, out_dir: Path) -> Path:
 
 def _stage_rows(report: Report) -> list[list[str]]:
     return [
-        [s.name, s.status, f"{s.seconds:.1f}", ", ".join(f"{k}: {_fmt(v)}" for k, v in s.summary.items())]
+        [s.name, s.status, f"{s.seconds:.1f}", "" if s.cpu_seconds is None else f"{s.cpu_seconds:.1f}",
+         ", ".join(f"{k}: {_fmt(v)}" for k, v in s.summary.items())]
         for s in report.stages
     ]
 
@@ -263,7 +270,7 @@ def _md_table(header: list[str], rows: list[list[str]]) -> str:
 
 
 OVERVIEW_HEADER = ["run", "figures"]
-STAGE_HEADER = ["stage", "status", "seconds", "summary"]
+STAGE_HEADER = ["stage", "status", "seconds", "CPU seconds", "summary"]
 FUNNEL_HEADER = ["step", "documents", "why the count changed"]
 VERSIONS_HEADER = ["library", "version"]
 EVAL_HEADER = ["task", "shots", "metric", "value", "± stderr", "published reference"]

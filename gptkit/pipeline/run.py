@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -54,9 +55,9 @@ class RunSection:
 
 @dataclass
 class SiteSection:
-    """The quickstart's sample web site (the bundled CC BY-SA documents as HTML pages)."""
+    """The quickstart's sample web site (the bundled documents as HTML pages)."""
 
-    pages: int | None = None  # how many documents become pages (None: all 697)
+    pages: int | None = None  # how many documents become pages (None: all 1,283)
     port: int = 8765  # 127.0.0.1 port it is served on while crawling (0: any free port)
 
 
@@ -115,15 +116,16 @@ def run_pipeline(
 
     report = Report(title=f"gptkit run: {run.name}", run_dir=run_dir)
     for name in run.stages:
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), _cpu_seconds()
         reporter.log(f"[bold]▶ {name}[/]")
         reused, summary = STAGES[name](ctx)
-        seconds = time.perf_counter() - started
-        record = StageRecord(name, "skipped" if reused else "ran", seconds, summary)
+        seconds, cpu = time.perf_counter() - started, _cpu_seconds() - cpu_started
+        record = StageRecord(name, "skipped" if reused else "ran", seconds, summary, cpu)
         if record.status == "skipped":  # show the time and figures of the run that made it
-            record.seconds, record.summary = _previous_run(run_dir, name, seconds, summary)
+            record.seconds, record.cpu_seconds, record.summary = _previous_run(run_dir, record)
         else:
-            atomic_write_json(run_dir / STATE_DIR / f"{name}.json", {"seconds": seconds, "summary": summary})
+            state = {"seconds": seconds, "cpu_seconds": cpu, "summary": summary}
+            atomic_write_json(run_dir / STATE_DIR / f"{name}.json", state)
         reporter.log(f"  {name}: {record.seconds:.1f} s  {_short(record.summary)}")
         report.stages.append(record)
 
@@ -187,14 +189,21 @@ def _only(overrides: list[str], section: str) -> list[str]:
     return [o for o in overrides if o.startswith(section + ".")]
 
 
-def _previous_run(run_dir: Path, name: str, seconds: float, summary: dict) -> tuple[float, dict]:
-    """Seconds and summary the stage recorded when it ran (``seconds``, ``summary`` if unknown)."""
-    path = run_dir / STATE_DIR / f"{name}.json"
+def _cpu_seconds() -> float:
+    """User + system CPU seconds of this process and of its children that have ended (workers)."""
+    t = os.times()
+    return t.user + t.system + t.children_user + t.children_system
+
+
+def _previous_run(run_dir: Path, record: StageRecord) -> tuple[float, float | None, dict]:
+    """Seconds, CPU seconds and summary the stage recorded when it ran (``record``'s if unknown)."""
+    path = run_dir / STATE_DIR / f"{record.name}.json"
     try:
         state = json.loads(path.read_text(encoding="utf-8"))
-        return float(state["seconds"]), dict(state["summary"])
-    except (OSError, ValueError, KeyError, TypeError):
-        return seconds, summary
+        cpu = state.get("cpu_seconds")
+        return float(state["seconds"]), None if cpu is None else float(cpu), dict(state["summary"])
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        return record.seconds, record.cpu_seconds, record.summary
 
 
 def _short(summary: dict[str, Any]) -> str:

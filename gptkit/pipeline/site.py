@@ -1,6 +1,7 @@
 """A local web site made of the bundled sample documents, for the quickstart's real crawl.
 
-The documents (real Common Crawl pages under CC BY-SA) are rendered as plain HTML pages with
+The documents (real Common Crawl pages and Wikipedia articles under CC BY-SA, sections of
+public-domain novels) are rendered as plain HTML pages with
 navigation and footer boilerplate around the article, written to a directory with a
 ``robots.txt``, and served by a threaded HTTP server on 127.0.0.1. The crawler then fetches
 them over real HTTP and the extractor has real boilerplate to remove.
@@ -22,8 +23,9 @@ from gptkit.io.atomic import atomic_write_text
 from gptkit.io.shards import iter_documents
 
 SAMPLES = resources.files("gptkit") / "samples"
-#: Documents that become the sample site's pages: real web pages, then Wikipedia articles.
-SAMPLE_DOCUMENTS = ("cc-by-sa-web-documents.jsonl.gz", "wikipedia-articles.jsonl.gz")
+#: Documents that become the sample site's pages: real web pages, Wikipedia articles, then sections of
+#: public-domain novels (the fiction LAMBADA is made of; gptkit/samples/LICENSES.md).
+SAMPLE_DOCUMENTS = ("cc-by-sa-web-documents.jsonl.gz", "wikipedia-articles.jsonl.gz", "gutenberg-novels.jsonl.gz")
 
 ROBOTS = "User-agent: *\nDisallow: /private/\nCrawl-delay: 0\n"
 
@@ -41,7 +43,7 @@ def render_page(title: str, text: str, index: int, total: int) -> str:
         f"<title>{html.escape(title)}</title></head>\n<body>\n"
         f'<header><nav><a href="/">Home</a> | {nav} | <a href="/about.html">About</a></nav></header>\n'
         f"<main><article><h1>{html.escape(title)}</h1>\n{paragraphs}\n</article></main>\n"
-        "<footer><p>Sample site served by gptkit quickstart. Page text: CC BY-SA, from Common Crawl."
+        "<footer><p>Sample site served by gptkit quickstart. Page texts: CC BY-SA or public domain."
         "</p></footer>\n</body></html>\n"
     )
 
