@@ -389,11 +389,15 @@ def test_ctrl_c_finishes_the_warc_and_exits_130(tmp_path):
         out = tmp_path / "crawl"
         cmd = [sys.executable, "-m", "gptkit", "-q", "data", "crawl", str(tmp_path / "urls.txt"), "--out", str(out),
                "--allow-private", "--delay", "0.01", "--concurrency", "1"]  # fmt: skip
-        env = {**os.environ, "PYTHONPATH": str(REPO)}
+        env = {**os.environ, "PYTHONPATH": str(REPO), "PYTHONFAULTHANDLER": "1"}
         proc = subprocess.Popen(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
         wait_for_log_lines(out / "fetch_log.jsonl", 3)
         proc.send_signal(signal.SIGINT)
-        _, stderr = proc.communicate(timeout=100)
+        try:
+            _, stderr = proc.communicate(timeout=100)
+        except subprocess.TimeoutExpired:  # SIGABRT makes faulthandler print where every thread is stuck
+            proc.send_signal(signal.SIGABRT)
+            pytest.fail(f"still running 100 s after Ctrl-C:\n{proc.communicate()[1]}")
         site.release.set()
         assert proc.returncode == 130, stderr
         assert "interrupted" in stderr
