@@ -14,12 +14,19 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import gzip  # noqa: E402
 import shutil  # noqa: E402
+import signal  # noqa: E402
 import subprocess  # noqa: E402
 import sys  # noqa: E402
 import tempfile  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+
+# A suite started in the background by a non-interactive shell (`pytest ... &`, nohup in a
+# script) inherits SIGINT ignored, and so would every gptkit process the Ctrl-C tests start
+# (an ignored signal stays ignored across exec): give them the default back.
+if signal.getsignal(signal.SIGINT) is signal.SIG_IGN:
+    signal.signal(signal.SIGINT, signal.default_int_handler)
 
 REPO = Path(__file__).resolve().parents[1]
 TEST_DATA = REPO / "tests" / "data"
