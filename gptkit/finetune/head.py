@@ -98,12 +98,13 @@ def task_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def lm_loss(gpt: GPT, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean next-token cross-entropy inside each sequence (start → … → extract), padding excluded."""
+    """Mean next-token cross-entropy inside each sequence (start → … → extract), padding excluded:
+    :meth:`GPT.lm_loss` skips the output layer at padded positions and never materialises the
+    logits (the 50k-wide output layer is most of a small model's fine-tuning step)."""
     targets = batch.tokens[:, 1:].clone()
     positions = torch.arange(targets.size(1), device=targets.device)
     targets[positions[None, :] >= (batch.lengths[:, None] - 1)] = -1
-    logits = gpt.logits(hidden[:, :-1])
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+    return gpt.lm_loss(hidden[:, :-1], targets)
 
 
 def finetune_loss(gpt: GPT, head: TaskHead, batch: Batch, lm_weight: float) -> tuple[torch.Tensor, dict]:
