@@ -357,8 +357,9 @@ class GPT(nn.Module):
         n_layer = self.config.n_layer
         layer_kv = iter([None] * n_layer if update is None else [functools.partial(update, i) for i in range(n_layer)])
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        for i, block in enumerate(self.transformer.h):
-            x = block(x, mask, next(layer_kv), read if i == n_layer - 1 else None)
+        last = self.transformer.h[-1]
+        for block in self.transformer.h:
+            x = block(x, mask, next(layer_kv), read if block is last else None)
         if update is not None:
             update.commit()
         return self.transformer.ln_f(x if read is None else x[:, 0])
