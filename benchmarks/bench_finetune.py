@@ -9,7 +9,8 @@ first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpo
 transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
 (λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
 
-core: one training step on one micro-batch, gptkit and transformers alternating in one process
+core: one training step on one micro-batch, gptkit and transformers alternating in one process, with
+the CPU-time ratio beside the wall-clock one
 (the robust comparison on a busy machine).
 
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
