@@ -9,7 +9,8 @@ first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpo
 transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
 (λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
 
-core: one training step on one micro-batch, gptkit and transformers alternating in one process
+core: one training step on one micro-batch, gptkit and transformers alternating in one process, with
+the CPU-time ratio beside the wall-clock one
 (the robust comparison on a busy machine).
 
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
@@ -28,6 +29,7 @@ import dataclasses
 import itertools
 import json
 import math
+import os
 import statistics
 import sys
 import tempfile
@@ -126,7 +128,7 @@ def speed(args) -> None:
             best["transformers"] = max(best["transformers"], hf_rate(args, init, data, tmp / f"hf{r}"))
             best["gptkit λ=0.5"] = max(best["gptkit λ=0.5"], gptkit_rate(args, model, data, tmp / f"run5-{r}", 0.5)[0])
     print(f"SST-2 fine-tuning, {args.examples} examples, batch {args.batch} (micro {args.micro_batch}), "
-          f"{args.threads} threads, {args.device}")  # fmt: skip
+          f"{args.threads} threads, {args.device}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     for name, rate in best.items():
         ratio = f"  gptkit {best['gptkit λ=0'] / rate:.2f}x" if name == "transformers" else ""
         print(f"{name:<16} {rate:8.1f} examples/s{ratio}")
@@ -158,18 +160,20 @@ def core(args) -> None:
         "transformers": _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(),
                                                                    labels=batch.labels).loss),
     }  # fmt: skip
-    best = dict.fromkeys(steps, math.inf)
+    best, cpu = dict.fromkeys(steps, math.inf), dict.fromkeys(steps, math.inf)
     for _ in range(args.repeats):
         for name, step in steps.items():
-            started = time.perf_counter()
+            started, started_cpu = time.perf_counter(), time.process_time()
             for _ in range(3):
                 step()
             best[name] = min(best[name], (time.perf_counter() - started) / 3)
+            cpu[name] = min(cpu[name], (time.process_time() - started_cpu) / 3)
     print(f"one training step (fwd, bwd, clip, AdamW) on {args.micro_batch} SST-2 examples × {batch.tokens.size(1)} "
-          f"tokens, {args.preset}, {args.threads} threads, best of {args.repeats}")  # fmt: skip
+          f"tokens, {args.preset}, {args.threads} threads, best of {args.repeats}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
     for name, seconds in best.items():
         ratio = f"  gptkit {seconds / best['gptkit λ=0']:.2f}x" if name == "transformers" else ""
-        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}")
+        cpu_ratio = f" (CPU time {cpu[name] / cpu['gptkit λ=0']:.2f}x)" if name == "transformers" else ""
+        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}{cpu_ratio}")
 
 
 def _stepper(params: list, loss_fn):

@@ -10,7 +10,7 @@ import torch
 
 from gptkit.errors import InputError
 from gptkit.finetune import metrics
-from gptkit.finetune.head import TaskHead, collate, finetune_loss, task_outputs
+from gptkit.finetune.head import TaskHead, collate, finetune_loss, lm_loss, task_outputs
 from gptkit.finetune.tasks import TASKS, Example, load_split, read_file
 from gptkit.finetune.transforms import SPECIALS, Transform, add_task_tokens, fit, resize_vocab
 from gptkit.model.gpt import GPT, preset
@@ -130,6 +130,26 @@ def test_aux_lm_loss_is_added_with_its_weight(tok):
     _, plain = gpt(batch.tokens[:, :-1], batch.tokens[:, 1:])
     assert torch.allclose(loss, parts["task_loss"] + 0.5 * parts["lm_loss"])
     assert torch.allclose(parts["lm_loss"], plain, atol=1e-5)
+
+
+
+def test_aux_lm_loss_on_padded_rows_matches_the_full_logits(tok):
+    """The chunked path (output layer on real positions only) gives the loss and gradients of
+    cross-entropy over the full logits with padding ignored."""
+    torch.manual_seed(0)
+    gpt = GPT(preset("nano", vocab_size=tok.vocab_size)).eval()
+    transform = Transform(TASKS["sst2"], tok, 64)
+    batch = collate([transform(Example((text,), 1, "f:1")) for text in ("short", "a much longer sentence")])
+    hidden = gpt.hidden(batch.tokens)
+    targets = batch.tokens[:, 1:].clone()
+    targets[torch.arange(targets.size(1))[None, :] >= batch.lengths[:, None] - 1] = -1
+    logits = gpt.logits(hidden[:, :-1])
+    eager = torch.nn.functional.cross_entropy(logits.reshape(-1, logits.size(-1)), targets.reshape(-1), ignore_index=-1)
+    eager_grad = torch.autograd.grad(eager, gpt.transformer.wte.weight)[0]
+    chunked = lm_loss(gpt, gpt.hidden(batch.tokens), batch)
+    chunked_grad = torch.autograd.grad(chunked, gpt.transformer.wte.weight)[0]
+    assert torch.allclose(chunked, eager, atol=1e-5)
+    assert torch.allclose(chunked_grad, eager_grad, atol=1e-6)
 
 
 # --- metrics (hand-computed) ------------------------------------------------------------------

@@ -101,6 +101,23 @@ def test_kv_cache_gives_the_same_logits(arch):
         model(x[:, :7], cache=cache)
 
 
+
+@pytest.mark.parametrize("arch", ["gpt2", "gpt1"])
+def test_read_positions_give_the_full_states_there_and_their_gradients(arch):
+    model = _model(arch)
+    x = torch.randint(0, VOCAB, (3, 20))
+    read = torch.tensor([19, 4, 11])  # right-padded rows: what follows the read position is padding
+    full = model.hidden(x)[torch.arange(3), read]
+    full_grads = torch.autograd.grad(full.square().sum(), list(model.parameters()))
+    only = model.hidden(x, read=read)
+    only_grads = torch.autograd.grad(only.square().sum(), list(model.parameters()))
+    assert only.shape == (3, model.config.n_embd)
+    assert torch.allclose(only, full, atol=1e-5)
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(only_grads, full_grads, strict=True))
+    with pytest.raises(ValueError, match="read"):
+        model.hidden(x, read=read, cache=model.new_cache(3))
+
+
 def test_document_masking_isolates_documents():
     eot = 0
     model = _model()

@@ -82,11 +82,15 @@ class TaskHead(nn.Module):
         return out.squeeze(-1) if out.size(-1) == 1 else out
 
 
-def task_outputs(gpt: GPT, head: TaskHead, batch: Batch) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the head's outputs, the final hidden states ``(B·S, T, C)``) of ``batch``."""
-    hidden = gpt.hidden(batch.tokens)
-    rows = torch.arange(hidden.size(0), device=hidden.device)
-    extract = hidden[rows, batch.lengths - 1]
+def task_outputs(gpt: GPT, head: TaskHead, batch: Batch, keep_hidden: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """(the head's outputs, the final hidden states ``(B·S, T, C)`` when ``keep_hidden``) of
+    ``batch``. Without them the model computes the last block at the extract positions only."""
+    extract_at = batch.lengths - 1
+    if keep_hidden:
+        hidden = gpt.hidden(batch.tokens)
+        extract = hidden[torch.arange(hidden.size(0), device=hidden.device), extract_at]
+    else:
+        hidden, extract = None, gpt.hidden(batch.tokens, read=extract_at)
     return head(extract.view(-1, batch.per_example, extract.size(-1))), hidden
 
 
@@ -98,17 +102,18 @@ def task_loss(outputs: torch.Tensor, labels: torch.Tensor) -> torch.Tensor:
 
 
 def lm_loss(gpt: GPT, hidden: torch.Tensor, batch: Batch) -> torch.Tensor:
-    """Mean next-token cross-entropy inside each sequence (start → … → extract), padding excluded."""
+    """Mean next-token cross-entropy inside each sequence (start → … → extract), padding excluded:
+    :meth:`GPT.lm_loss` skips the output layer at padded positions and never materialises the
+    logits (the 50k-wide output layer is most of a small model's fine-tuning step)."""
     targets = batch.tokens[:, 1:].clone()
     positions = torch.arange(targets.size(1), device=targets.device)
     targets[positions[None, :] >= (batch.lengths[:, None] - 1)] = -1
-    logits = gpt.logits(hidden[:, :-1])
-    return F.cross_entropy(logits.reshape(-1, logits.size(-1)).float(), targets.reshape(-1), ignore_index=-1)
+    return gpt.lm_loss(hidden[:, :-1], targets)
 
 
 def finetune_loss(gpt: GPT, head: TaskHead, batch: Batch, lm_weight: float) -> tuple[torch.Tensor, dict]:
     """GPT-1's objective ``L3 = L2 + λ·L1`` and its parts (detached, for the metrics log)."""
-    outputs, hidden = task_outputs(gpt, head, batch)
+    outputs, hidden = task_outputs(gpt, head, batch, keep_hidden=lm_weight != 0)
     task = task_loss(outputs, batch.labels)
     parts = {"task_loss": task.detach()}
     if lm_weight == 0:

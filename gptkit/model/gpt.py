@@ -197,15 +197,21 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, kv: Callable | None = None
-    ) -> torch.Tensor:
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, kv: Callable | None = None,
+        read: torch.Tensor | None = None,
+    ) -> torch.Tensor:  # fmt: skip
         """``mask``: boolean (True = attend), or None for plain causal attention.
-        ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to."""
+        ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to.
+        ``read`` ``(B,)``: only the output at this position of each row is wanted ``(B, 1, C)``."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
+        if read is not None:  # one query per row, seeing the keys up to it
+            q = q[torch.arange(B, device=x.device), read][:, None]
+            mask = (torch.arange(T, device=x.device) <= read[:, None])[:, None, None, :]
         q, k, v = (
-            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+            t.view(B, t.size(1), self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
         )  # (B, nh, T, hd)
+        T = q.size(2)
         if kv is not None:
             k, v = kv(k, v)
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
@@ -240,11 +246,14 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, mask=None, kv=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask=None, kv=None, read=None) -> torch.Tensor:
+        """``read`` ``(B,)``: compute only that position of each row (keys and values still see
+        every position before it); the output is then ``(B, 1, C)``."""
+        residual = x if read is None else x[torch.arange(x.size(0), device=x.device), read][:, None]
         if self.pre_ln:
-            x = x + self.attn(self.ln_1(x), mask, kv)
+            x = residual + self.attn(self.ln_1(x), mask, kv, read)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, mask, kv))
+        x = self.ln_1(residual + self.attn(x, mask, kv, read))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -306,9 +315,14 @@ class GPT(nn.Module):
         rows: list[int] | None = None,
         lengths: list[int] | None = None,
         doc_ids: torch.Tensor | None = None,
+        read: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states ``(B, T, n_embd)`` (after the last LayerNorm) for token ids ``idx``
         ``(B, T)``: what the LM head and every task head (classifier, reward, value) read.
+
+        ``read`` ``(B,)``: the one position per row a head reads; the final states ``(B, n_embd)``
+        of those positions only, and the last block computes nothing else (a classifier on
+        right-padded rows: a fraction ``1 - 1/T`` of the last block's work is saved).
 
         ``doc_ids`` ``(B, T)``: tokens attend only within their run of equal ids, and positions
         restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: each row of
@@ -319,6 +333,8 @@ class GPT(nn.Module):
         B, T = idx.size()
         if doc_ids is not None and cache is not None:
             raise ValueError("doc_ids cannot be combined with a KV cache")
+        if read is not None and (cache is not None or doc_ids is not None):
+            raise ValueError("read cannot be combined with a KV cache or doc_ids")
         n_real = torch.full((B,), T) if lengths is None else torch.tensor(lengths, dtype=torch.long)
         update = None
         if cache is not None:
@@ -341,11 +357,12 @@ class GPT(nn.Module):
         n_layer = self.config.n_layer
         layer_kv = iter([None] * n_layer if update is None else [functools.partial(update, i) for i in range(n_layer)])
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        last = self.transformer.h[-1]
         for block in self.transformer.h:
-            x = block(x, mask, next(layer_kv))
+            x = block(x, mask, next(layer_kv), read if block is last else None)
         if update is not None:
             update.commit()
-        return self.transformer.ln_f(x)
+        return self.transformer.ln_f(x if read is None else x[:, 0])
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head over the real vocabulary (the embedding's padding rows are never predicted)."""
