@@ -142,7 +142,7 @@ def gptkit_timed(args: argparse.Namespace, speed: Path, part: str, size: int) ->
     if part == "rm":
         sets.update({"train.steps": size, "train.batch_size": RM_BATCH, "train.micro_batch": RM_BATCH,
                      "train.optim.lr": args.rm_lr, "rm.max_completions": 2})  # fmt: skip
-        cmd = ["rm", "train", args.sft, "--data", args.work / "prefs", "--out", out, "-r", "recipes/rlhf/rm.toml"]
+        cmd = ["rm", "train", args.sft, "--data", args.work / "prefs", "--out", out]  # rm.toml sets epochs
     else:
         sets.update({"train.steps": size * STEPS_PER_ROLLOUT, "ppo.rollout_size": ROLLOUT, "ppo.sample_interval": 0,
                      "train.batch_size": MINIBATCH, "train.micro_batch": MINIBATCH})  # fmt: skip
@@ -150,7 +150,8 @@ def gptkit_timed(args: argparse.Namespace, speed: Path, part: str, size: int) ->
                args.work / "prefs", "--out", out, "-r", "recipes/rlhf/ppo-trl.toml"]  # fmt: skip
     cmd = [sys.executable, "-m", "gptkit", "-q", *map(str, cmd), *(f for k, v in sets.items() for f in ("--set", f"{k}={v}"))]
     wall, cpu, _ = timed(cmd)
-    return wall, cpu, json.loads((out / "manifest.json").read_text())["summary"]["seconds"]
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    return wall, cpu, summary["tokens"] / summary["tokens_per_s"]  # the loop's seconds, as the trainer timed it
 
 
 def trl_timed(args: argparse.Namespace, speed: Path, part: str, size: int) -> tuple[float, float, float]:
