@@ -101,6 +101,21 @@ def test_kv_cache_gives_the_same_logits(arch):
         model(x[:, :7], cache=cache)
 
 
+@pytest.mark.parametrize("arch", ["gpt2", "gpt1"])
+def test_hidden_at_chosen_positions_equals_the_full_pass(arch):
+    """``hidden(last=...)`` (the last block computes one position per row) gives what the full pass
+    gives at those positions, with plain causal attention and with document masks (left padding)."""
+    model = _model(arch)
+    x = torch.randint(1, VOCAB, (3, 20))
+    last = torch.tensor([19, 4, 11])
+    full = model.hidden(x)
+    assert torch.allclose(model.hidden(x, last=last), full[torch.arange(3), last], atol=1e-5)
+    doc_ids = (torch.arange(20)[None] >= torch.tensor([[0], [6], [13]])).long()  # rows 2, 3: left padding
+    full = model.hidden(x, doc_ids=doc_ids)
+    at_end = torch.full((3,), 19)
+    assert torch.allclose(model.hidden(x, doc_ids=doc_ids, last=at_end), full[:, 19], atol=1e-5)
+
+
 def test_document_masking_isolates_documents():
     eot = 0
     model = _model()

@@ -197,10 +197,15 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, kv: Callable | None = None
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        kv: Callable | None = None,
+        query: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """``mask``: boolean (True = attend), or None for plain causal attention.
-        ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to."""
+        ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to.
+        ``query`` ``(B,)``: only that position of each row attends (output ``(B, 1, C)``)."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
         q, k, v = (
@@ -208,6 +213,11 @@ class CausalSelfAttention(nn.Module):
         )  # (B, nh, T, hd)
         if kv is not None:
             k, v = kv(k, v)
+        if query is not None:
+            rows = torch.arange(B, device=x.device)
+            q, T = q[rows, :, query][:, :, None], 1
+            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None]
+            mask = (visible if mask is None else mask[rows, 0, query] & visible)[:, None, None, :]
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
         is_causal = mask is None and k.size(2) == T
         y = F.scaled_dot_product_attention(
@@ -240,11 +250,13 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, mask=None, kv=None) -> torch.Tensor:
+    def forward(self, x: torch.Tensor, mask=None, kv=None, query: torch.Tensor | None = None) -> torch.Tensor:
+        """``query`` ``(B,)``: compute only that position of each row (output ``(B, 1, C)``)."""
+        residual = x if query is None else x[torch.arange(x.size(0), device=x.device), query][:, None]
         if self.pre_ln:
-            x = x + self.attn(self.ln_1(x), mask, kv)
+            x = residual + self.attn(self.ln_1(x), mask, kv, query)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(x + self.attn(x, mask, kv))
+        x = self.ln_1(residual + self.attn(x, mask, kv, query))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -306,6 +318,7 @@ class GPT(nn.Module):
         rows: list[int] | None = None,
         lengths: list[int] | None = None,
         doc_ids: torch.Tensor | None = None,
+        last: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Final hidden states ``(B, T, n_embd)`` (after the last LayerNorm) for token ids ``idx``
         ``(B, T)``: what the LM head and every task head (classifier, reward, value) read.
@@ -315,6 +328,8 @@ class GPT(nn.Module):
         ``idx`` is appended to its row of a KV cache (``rows``: which cache rows, default all) and
         continues that row's positions (generation). ``lengths``: real tokens per row of ``idx``,
         the rest is right padding (never cached; causal attention keeps real tokens from seeing it).
+        ``last`` ``(B,)``: only the hidden state at that position of each row is wanted ``(B, n_embd)``
+        (a reward or classifier head): the last block computes that position alone.
         """
         B, T = idx.size()
         if doc_ids is not None and cache is not None:
@@ -341,11 +356,12 @@ class GPT(nn.Module):
         n_layer = self.config.n_layer
         layer_kv = iter([None] * n_layer if update is None else [functools.partial(update, i) for i in range(n_layer)])
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
+        final = self.transformer.h[-1]
         for block in self.transformer.h:
-            x = block(x, mask, next(layer_kv))
+            x = block(x, mask, next(layer_kv), last if block is final else None)
         if update is not None:
             update.commit()
-        return self.transformer.ln_f(x)
+        return self.transformer.ln_f(x if last is None else x[:, 0])
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         """The LM head over the real vocabulary (the embedding's padding rows are never predicted)."""
