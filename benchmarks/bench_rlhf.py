@@ -63,7 +63,7 @@ def main() -> None:
     parser.add_argument("--trl-python", help="speed: interpreter of a venv with TRL")
     parser.add_argument("--trl-ppo-path", help="speed: a folder holding TRL <= 0.29 (its experimental PPOTrainer)")
     parser.add_argument("--threads", type=int, default=1, help="speed: torch threads of both trainers")
-    parser.add_argument("--rm-steps", type=int, nargs=2, default=(5, 25), help="speed: short and long RM runs")
+    parser.add_argument("--rm-steps", type=int, nargs=2, default=(10, 150), help="speed: short and long RM runs")
     parser.add_argument("--ppo-rollouts", type=int, nargs=2, default=(1, 3), help="speed: short and long PPO runs")
     args = parser.parse_args()
     work = args.work
