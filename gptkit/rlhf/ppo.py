@@ -199,7 +199,8 @@ class PPOObjective(Objective):
         vf = 0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2).mean()
         loss = pg + c.vf_coef * vf
         with torch.no_grad():
-            metrics = {"policy_loss": pg, "value_loss": vf, "entropy": -(logp_all.exp() * logp_all).sum(-1).mean(),
+            metrics = {"policy_loss": pg.detach(), "value_loss": vf.detach(),
+                       "entropy": -(logp_all.exp() * logp_all).sum(-1).mean(),
                        "clip_fraction": ((ratio - 1).abs() > c.cliprange).float().mean(),
                        "approx_kl": (0.5 * (logp - old_logp) ** 2).mean(),
                        **{k: v for k, v in batch.items() if k.startswith("rollout_")}}  # fmt: skip
