@@ -12,15 +12,32 @@ The SFT run comes from benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``n
     nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/sft/bench
     nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part rm
     nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part ppo
+
+4. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
+   and ``gptkit ppo`` against TRL's experimental ``PPOTrainer`` (TRL 1.x dropped it: give ``--trl-ppo-path``, a
+   folder holding TRL 0.29, put first on the TRL interpreter's path), both from the same ``gptkit export`` of the
+   SFT run, on the same token ids (made here with gptkit's chat template), same batch, steps, learning rate,
+   constant schedule, clipping, fp32 and thread count. A PPO optimizer step is one update on a minibatch of
+   ``train.batch_size`` episodes on both sides: a rollout of 64 prompts, 4 PPO epochs and minibatches of 16 make
+   16 steps. Each trainer runs a short and a long run, alternating; rates come from each trainer's own timing
+   of its loop in the long run, and per CPU-second from the CPU seconds the long run took beyond the short one.
+
+    python3 -m venv /work/bench/trl && /work/bench/trl/bin/pip install torch==2.13.0 trl
+    /work/bench/trl/bin/pip install --no-deps --target /work/bench/trl029 trl==0.29.1
+    nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench \\
+        --part speed --trl-python /work/bench/trl/bin/python --trl-ppo-path /work/bench/trl029
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
+
+from bench_sft import timed
 
 DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlhf" / "hh-rlhf"
 CPU = ("--set", "train.threads=2", "--set", "train.device=cpu", "--set", "train.dtype=fp32")
@@ -42,11 +59,20 @@ def main() -> None:
     parser.add_argument("--ppo-steps", type=int, default=12, help="4 steps per rollout of 16 prompts")
     parser.add_argument("--ppo-lr", type=float, default=1e-4)
     parser.add_argument("--eval-prompts", type=int, default=24)
-    parser.add_argument("--part", choices=("rm", "ppo"), required=True, help="each part fits in ~2 min")
+    parser.add_argument("--part", choices=("rm", "ppo", "speed"), required=True, help="each part fits in ~2 min")
+    parser.add_argument("--trl-python", help="speed: interpreter of a venv with TRL")
+    parser.add_argument("--trl-ppo-path", help="speed: a folder holding TRL <= 0.29 (its experimental PPOTrainer)")
+    parser.add_argument("--threads", type=int, default=1, help="speed: torch threads of both trainers")
+    parser.add_argument("--rm-steps", type=int, nargs=2, default=(10, 150), help="speed: short and long RM runs")
+    parser.add_argument("--ppo-rollouts", type=int, nargs=2, default=(1, 3), help="speed: short and long PPO runs")
     args = parser.parse_args()
     work = args.work
     if args.part == "ppo":
         return ppo_part(args, work)
+    if args.part == "speed":
+        if not args.trl_python:
+            parser.error("--part speed needs --trl-python")
+        return print(json.dumps(speed_vs_trl(args, work / "speed"), indent=1))
     gptkit("data", "prefs", DATA / "helpful-base" / "test.jsonl.gz", DATA / "harmless-base" / "test.jsonl.gz",
            "--out", work / "prefs", "--val-fraction", 0.5)  # fmt: skip
     gptkit("rm", "train", args.sft, "--data", work / "prefs", "--out", work / "rm", "-r", "recipes/rlhf/rm.toml",
@@ -71,6 +97,108 @@ def ppo_part(args: argparse.Namespace, work: Path) -> None:
             {k: m[k] for k in ("step", "rollout_reward", "rollout_kl")}
             for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["step"] % 4 == 1]
     print(json.dumps(results, indent=1))
+
+
+# -- speed against TRL ------------------------------------------------------------------------
+
+RM_BATCH, ROLLOUT, MINIBATCH = 16, 64, 16  # comparisons per RM step; PPO: prompts per rollout, episodes per step
+STEPS_PER_ROLLOUT = 4 * ROLLOUT // MINIBATCH  # ppo-trl.toml's 4 PPO epochs
+SAME = {"train.schedule.kind": "constant", "train.schedule.warmup_steps": 0, "train.optim.weight_decay": 0.0,
+        "train.optim.grad_clip": 1.0, "train.model.dropout": 0.0, "train.eval_interval": 0,
+        "train.checkpoint.interval": 0, "train.log_interval": 10}  # fmt: skip
+
+
+def speed_inputs(args: argparse.Namespace, speed: Path) -> None:
+    """The exported SFT model, and the token ids both trainers read: hh-rlhf pairs and PPO prompts."""
+    from gptkit.chat.data import conversation_files
+    from gptkit.chat.template import encode_chat, template_of
+    from gptkit.model.store import load_model, resolve_model_dir
+    from gptkit.rlhf.ppo import read_prompts
+    from gptkit.rlhf.reward import read_comparisons, reply_ids
+
+    speed.mkdir(parents=True, exist_ok=True)
+    if not (speed / "hf" / "config.json").is_file():
+        gptkit("export", args.sft, "--out", speed / "hf")
+    gpt, tok = load_model(resolve_model_dir(args.sft))
+    template, block = template_of(tok, args.sft), gpt.config.block_size
+    with (speed / "pairs.jsonl").open("w") as f:
+        for c in read_comparisons(conversation_files(args.work / "prefs", "train"), None):
+            best, worst = sorted(range(2), key=lambda i: c["ranking"][i])
+            ids = [reply_ids(tok, template, c["prompt"], c["completions"][i], block) for i in (best, worst)]
+            f.write(json.dumps({"chosen_ids": ids[0], "rejected_ids": ids[1]}) + "\n")
+    keep = block - 53
+    with (speed / "prompts.jsonl").open("w") as f:
+        for p in read_prompts(args.work / "prefs", "train")[: ROLLOUT * max(args.ppo_rollouts)]:
+            f.write(json.dumps({"input_ids": encode_chat(tok, template, p, add_generation_prompt=True)[0][-keep:]}))
+            f.write("\n")
+    (speed / "stop_id").write_text(str(tok.encode("<|im_end|>")[0]))
+
+
+def gptkit_timed(args: argparse.Namespace, speed: Path, part: str, size: int) -> tuple[float, float, float]:
+    """``gptkit rm train`` (``size`` steps) or ``gptkit ppo`` (``size`` rollouts): wall and CPU seconds of
+    the process and the seconds of its training loop."""
+    out = speed / f"gptkit-{part}-{size}"
+    sets = {**SAME, "train.dtype": "fp32", "train.device": "cpu", "train.threads": args.threads}
+    if part == "rm":
+        sets.update({"train.steps": size, "train.batch_size": RM_BATCH, "train.micro_batch": RM_BATCH,
+                     "train.optim.lr": args.rm_lr, "rm.max_completions": 2})  # fmt: skip
+        cmd = ["rm", "train", args.sft, "--data", args.work / "prefs", "--out", out]  # rm.toml sets epochs
+    else:
+        sets.update({"train.steps": size * STEPS_PER_ROLLOUT, "ppo.rollout_size": ROLLOUT, "ppo.sample_interval": 0,
+                     "train.batch_size": MINIBATCH, "train.micro_batch": MINIBATCH})  # fmt: skip
+        cmd = ["ppo", args.sft, "--reward", speed / f"gptkit-rm-{max(args.rm_steps)}", "--prompts",
+               args.work / "prefs", "--out", out, "-r", "recipes/rlhf/ppo-trl.toml"]  # fmt: skip
+    cmd = [sys.executable, "-m", "gptkit", "-q", *map(str, cmd), *(f for k, v in sets.items() for f in ("--set", f"{k}={v}"))]
+    wall, cpu, _ = timed(cmd)
+    summary = json.loads((out / "manifest.json").read_text())["summary"]
+    return wall, cpu, summary["tokens"] / summary["tokens_per_s"]  # the loop's seconds, as the trainer timed it
+
+
+def trl_timed(args: argparse.Namespace, speed: Path, part: str, size: int) -> tuple[float, float, float]:
+    """The same run with TRL's trainer, in its own venv (``_trl_rlhf.py``)."""
+    from gptkit.config import load_recipe
+
+    settings = {"part": part, "hf_dir": str(speed / "hf"), "out": str(speed / f"trl-{part}-{size}"),
+                "threads": args.threads, "seed": 1337}  # fmt: skip
+    if part == "rm":
+        settings.update(data=str(speed / "pairs.jsonl"), steps=size, batch=RM_BATCH, lr=args.rm_lr)
+    else:
+        recipe = load_recipe(Path("recipes/rlhf/ppo-trl.toml"))
+        ppo = {**recipe["ppo"], "rollout_size": ROLLOUT, "stop_token_id": int((speed / "stop_id").read_text())}
+        settings.update(data=str(speed / "prompts.jsonl"), rollouts=size, batch=MINIBATCH, ppo=ppo,
+                        lr=recipe["train"]["optim"]["lr"])  # fmt: skip
+    path = speed / f"trl-{part}-{size}.json"
+    path.write_text(json.dumps(settings))
+    env = {**os.environ, "TRL_EXPERIMENTAL_SILENCE": "1"}
+    if part == "ppo" and args.trl_ppo_path:
+        env["PYTHONPATH"] = args.trl_ppo_path
+    wall, cpu, stdout = timed([args.trl_python, str(Path(__file__).with_name("_trl_rlhf.py")), str(path)], env)
+    inside = json.loads(stdout.strip().splitlines()[-1])
+    print("  TRL inside train():", inside, flush=True)
+    return wall, cpu, inside["wall_s"]
+
+
+def speed_vs_trl(args: argparse.Namespace, speed: Path) -> dict:
+    """Pairs/s (RM) and optimizer steps/s and episodes/s (PPO), gptkit against TRL, long minus short runs."""
+    speed_inputs(args, speed)
+    out: dict = {"load_average_before": os.getloadavg(), "threads": args.threads}
+    for part, sizes in (("rm", args.rm_steps), ("ppo", args.ppo_rollouts)):
+        runs: dict[str, dict[int, tuple[float, float, float]]] = {"gptkit": {}, "trl": {}}
+        for size in sizes:  # alternate the two, short runs first
+            runs["gptkit"][size] = gptkit_timed(args, speed, part, size)
+            runs["trl"][size] = trl_timed(args, speed, part, size)
+        short, long = sizes
+        unit = RM_BATCH if part == "rm" else ROLLOUT  # pairs per step, episodes per rollout
+        steps = 1 if part == "rm" else STEPS_PER_ROLLOUT  # optimizer steps per size unit
+        for name, r in runs.items():
+            extra_cpu = r[long][1] - r[short][1]
+            out[f"{part}_{name}"] = {"loop_s": r[long][2], "per_s": long * unit / r[long][2],
+                                     "steps_per_s": long * steps / r[long][2], "extra_cpu_s": extra_cpu,
+                                     "per_cpu_s": (long - short) * unit / extra_cpu}  # fmt: skip
+        g, t = out[f"{part}_gptkit"], out[f"{part}_trl"]
+        out[f"{part}_ratio_per_s"], out[f"{part}_ratio_per_cpu_s"] = g["per_s"] / t["per_s"], g["per_cpu_s"] / t["per_cpu_s"]
+    out["load_average_after"] = os.getloadavg()
+    return out
 
 
 if __name__ == "__main__":

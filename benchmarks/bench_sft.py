@@ -48,11 +48,11 @@ def gptkit(*args: object) -> None:
     subprocess.run(cmd, check=True)
 
 
-def timed(cmd: list[str]) -> tuple[float, float, str]:
+def timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float, str]:
     """Wall and CPU seconds (user + system, the child's threads included) of a command, and its stdout."""
     print("$", " ".join(cmd), flush=True)
     before, start = resource.getrusage(resource.RUSAGE_CHILDREN), time.perf_counter()
-    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True)
+    proc = subprocess.run(cmd, check=True, stdout=subprocess.PIPE, text=True, env=env)
     wall, after = time.perf_counter() - start, resource.getrusage(resource.RUSAGE_CHILDREN)
     return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime), proc.stdout
 

@@ -103,9 +103,12 @@ def test_kv_cache_gives_the_same_logits(arch):
 
 
 @pytest.mark.parametrize("arch", ["gpt2", "gpt1"])
-def test_read_positions_give_the_full_states_there_and_their_gradients(arch):
+def test_hidden_at_read_positions_equals_the_full_pass(arch):
+    """``hidden(read=...)`` (the last block computes one position per row) gives the full pass's
+    states and gradients at those positions, with plain causal attention (right padding) and with
+    document masks (left padding)."""
     model = _model(arch)
-    x = torch.randint(0, VOCAB, (3, 20))
+    x = torch.randint(1, VOCAB, (3, 20))
     read = torch.tensor([19, 4, 11])  # right-padded rows: what follows the read position is padding
     full = model.hidden(x)[torch.arange(3), read]
     full_grads = torch.autograd.grad(full.square().sum(), list(model.parameters()))
@@ -113,7 +116,11 @@ def test_read_positions_give_the_full_states_there_and_their_gradients(arch):
     only_grads = torch.autograd.grad(only.square().sum(), list(model.parameters()))
     assert only.shape == (3, model.config.n_embd)
     assert torch.allclose(only, full, atol=1e-5)
-    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-5) for a, b in zip(only_grads, full_grads, strict=True))
+    assert all(torch.allclose(a, b, rtol=1e-4, atol=1e-4) for a, b in zip(only_grads, full_grads, strict=True))
+    doc_ids = (torch.arange(20)[None] >= torch.tensor([[0], [6], [13]])).long()  # rows 2, 3: left padding
+    full = model.hidden(x, doc_ids=doc_ids)
+    at_end = torch.full((3,), 19)
+    assert torch.allclose(model.hidden(x, doc_ids=doc_ids, read=at_end), full[:, 19], atol=1e-5)
     with pytest.raises(ValueError, match="read"):
         model.hidden(x, read=read, cache=model.new_cache(3))
 

@@ -197,23 +197,27 @@ class CausalSelfAttention(nn.Module):
         self.resid_dropout = nn.Dropout(config.dropout)
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor | None = None, kv: Callable | None = None,
-        read: torch.Tensor | None = None,
-    ) -> torch.Tensor:  # fmt: skip
+        self,
+        x: torch.Tensor,
+        mask: torch.Tensor | None = None,
+        kv: Callable | None = None,
+        query: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """``mask``: boolean (True = attend), or None for plain causal attention.
         ``kv``: this layer's KV-cache update: stores the new keys/values, returns those to attend to.
-        ``read`` ``(B,)``: only the output at this position of each row is wanted ``(B, 1, C)``."""
+        ``query`` ``(B,)``: only that position of each row attends (output ``(B, 1, C)``)."""
         B, T, C = x.size()
         q, k, v = self.c_attn(x).split(C, dim=2)
-        if read is not None:  # one query per row, seeing the keys up to it
-            q = q[torch.arange(B, device=x.device), read][:, None]
-            mask = (torch.arange(T, device=x.device) <= read[:, None])[:, None, None, :]
         q, k, v = (
-            t.view(B, t.size(1), self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
+            t.view(B, T, self.n_head, C // self.n_head).transpose(1, 2) for t in (q, k, v)
         )  # (B, nh, T, hd)
-        T = q.size(2)
         if kv is not None:
             k, v = kv(k, v)
+        if query is not None:
+            rows = torch.arange(B, device=x.device)
+            q, T = q[rows, :, query][:, :, None], 1
+            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None]
+            mask = (visible if mask is None else mask[rows, 0, query] & visible)[:, None, None, :]
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
         is_causal = mask is None and k.size(2) == T
         y = F.scaled_dot_product_attention(
@@ -246,14 +250,13 @@ class Block(nn.Module):
         self.ln_2 = nn.LayerNorm(config.n_embd, eps=config.layer_norm_eps, bias=config.bias)
         self.mlp = MLP(config)
 
-    def forward(self, x: torch.Tensor, mask=None, kv=None, read=None) -> torch.Tensor:
-        """``read`` ``(B,)``: compute only that position of each row (keys and values still see
-        every position before it); the output is then ``(B, 1, C)``."""
-        residual = x if read is None else x[torch.arange(x.size(0), device=x.device), read][:, None]
+    def forward(self, x: torch.Tensor, mask=None, kv=None, query: torch.Tensor | None = None) -> torch.Tensor:
+        """``query`` ``(B,)``: compute only that position of each row (output ``(B, 1, C)``)."""
+        residual = x if query is None else x[torch.arange(x.size(0), device=x.device), query][:, None]
         if self.pre_ln:
-            x = residual + self.attn(self.ln_1(x), mask, kv, read)
+            x = residual + self.attn(self.ln_1(x), mask, kv, query)
             return x + self.mlp(self.ln_2(x))
-        x = self.ln_1(residual + self.attn(x, mask, kv, read))
+        x = self.ln_1(residual + self.attn(x, mask, kv, query))
         return self.ln_2(x + self.mlp(x))
 
 
@@ -320,21 +323,17 @@ class GPT(nn.Module):
         """Final hidden states ``(B, T, n_embd)`` (after the last LayerNorm) for token ids ``idx``
         ``(B, T)``: what the LM head and every task head (classifier, reward, value) read.
 
-        ``read`` ``(B,)``: the one position per row a head reads; the final states ``(B, n_embd)``
-        of those positions only, and the last block computes nothing else (a classifier on
-        right-padded rows: a fraction ``1 - 1/T`` of the last block's work is saved).
-
         ``doc_ids`` ``(B, T)``: tokens attend only within their run of equal ids, and positions
         restart at 0 where a run starts (see :func:`doc_ids_from_eot`). ``cache``: each row of
         ``idx`` is appended to its row of a KV cache (``rows``: which cache rows, default all) and
         continues that row's positions (generation). ``lengths``: real tokens per row of ``idx``,
         the rest is right padding (never cached; causal attention keeps real tokens from seeing it).
+        ``read`` ``(B,)``: only the hidden state at that position of each row is wanted ``(B, n_embd)``
+        (a reward or classifier head): the last block computes that position alone.
         """
         B, T = idx.size()
-        if doc_ids is not None and cache is not None:
-            raise ValueError("doc_ids cannot be combined with a KV cache")
-        if read is not None and (cache is not None or doc_ids is not None):
-            raise ValueError("read cannot be combined with a KV cache or doc_ids")
+        if cache is not None and (doc_ids is not None or read is not None):
+            raise ValueError("doc_ids and read cannot be combined with a KV cache")
         n_real = torch.full((B,), T) if lengths is None else torch.tensor(lengths, dtype=torch.long)
         update = None
         if cache is not None:
@@ -357,9 +356,9 @@ class GPT(nn.Module):
         n_layer = self.config.n_layer
         layer_kv = iter([None] * n_layer if update is None else [functools.partial(update, i) for i in range(n_layer)])
         x = self.transformer.drop(self.transformer.wte(idx) + self.transformer.wpe(pos))
-        last = self.transformer.h[-1]
+        final = self.transformer.h[-1]
         for block in self.transformer.h:
-            x = block(x, mask, next(layer_kv), read if block is last else None)
+            x = block(x, mask, next(layer_kv), read if block is final else None)
         if update is not None:
             update.commit()
         return self.transformer.ln_f(x if read is None else x[:, 0])

@@ -188,24 +188,22 @@ class PPOObjective(Objective):
         return []  # PPO has no held-out loss: `gptkit rm eval`-style scoring of the policy measures it
 
     def loss(self, model: TrainModule, batch: dict[str, torch.Tensor]) -> tuple[torch.Tensor, Metrics]:
-        c, mask = self.config, batch["mask"]
-        logits = model.gpt(batch["x"]).float() / c.temperature
-        logp_all = torch.log_softmax(logits, dim=-1)
-        logp = logp_all.gather(-1, batch["y"].clamp(min=0)[..., None])[..., 0]
-        ratio = torch.exp(logp - batch["old_logp"])
-        adv = batch["advantages"]
-        pg = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - c.cliprange, 1 + c.cliprange))
-        values = model.heads["value"](batch["x"])
-        old_v = batch["values"]
+        c, reply = self.config, batch["mask"].bool()
+        logp_all = reply_log_probs(model.gpt, batch["x"], reply, c.temperature)
+        logp = logp_all.gather(-1, batch["y"][reply][:, None])[:, 0]
+        old_logp, adv, old_v, returns = (batch[k][reply] for k in ("old_logp", "advantages", "values", "returns"))
+        ratio = torch.exp(logp - old_logp)
+        pg = torch.maximum(-adv * ratio, -adv * ratio.clamp(1 - c.cliprange, 1 + c.cliprange)).mean()
+        values = model.heads["value"](batch["x"])[reply]
         clipped = old_v + (values - old_v).clamp(-c.cliprange_value, c.cliprange_value)
-        vf = 0.5 * torch.maximum((values - batch["returns"]) ** 2, (clipped - batch["returns"]) ** 2)
-        entropy = -(logp_all.exp() * logp_all).sum(-1)
-        loss = masked_mean(pg, mask) + c.vf_coef * masked_mean(vf, mask)
-        metrics = {"policy_loss": masked_mean(pg, mask).detach(), "value_loss": masked_mean(vf, mask).detach(),
-                   "entropy": masked_mean(entropy, mask).detach(),
-                   "clip_fraction": masked_mean(((ratio - 1).abs() > c.cliprange).float(), mask),
-                   "approx_kl": masked_mean(0.5 * (logp - batch["old_logp"]) ** 2, mask).detach(),
-                   **{k: v for k, v in batch.items() if k.startswith("rollout_")}}  # fmt: skip
+        vf = 0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2).mean()
+        loss = pg + c.vf_coef * vf
+        with torch.no_grad():
+            metrics = {"policy_loss": pg.detach(), "value_loss": vf.detach(),
+                       "entropy": -(logp_all.exp() * logp_all).sum(-1).mean(),
+                       "clip_fraction": ((ratio - 1).abs() > c.cliprange).float().mean(),
+                       "approx_kl": (0.5 * (logp - old_logp) ** 2).mean(),
+                       **{k: v for k, v in batch.items() if k.startswith("rollout_")}}  # fmt: skip
         if "ptx_x" in batch:
             _, ptx = model.gpt(batch["ptx_x"], batch["ptx_y"])
             loss = loss + c.ptx_coef * ptx
@@ -216,8 +214,10 @@ class PPOObjective(Objective):
         return batch["x"].numel()
 
 
-def masked_mean(values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-    return (values * mask).sum() / mask.sum().clamp(min=1)
+def reply_log_probs(gpt: GPT, x: torch.Tensor, reply: torch.Tensor, temperature: float) -> torch.Tensor:
+    """Log-probabilities ``(N, vocab)`` at the ``N`` positions of ``x`` where ``reply`` is true (those
+    that predict a reply token): the LM head and the softmax skip the prompt and the padding."""
+    return torch.log_softmax(gpt.logits(gpt.hidden(x)[reply]).float() / temperature, dim=-1)
 
 
 def gae(rewards: torch.Tensor, values: torch.Tensor, mask: torch.Tensor, gamma: float, lam: float):
@@ -365,10 +365,12 @@ def _score_rows(obj: PPOObjective, rows: list[dict[str, Any]], scores: list[floa
     cfg = obj.config
     batch = to_device(tuple(collate_rollout([{**r, **_zeros(r)} for r in rows]).values()), obj.setup.device)
     x, y, mask = batch[0], batch[1], batch[2]
-    logp_all = torch.log_softmax(obj.module.gpt(x).float() / cfg.temperature, dim=-1)
-    ref_all = torch.log_softmax(obj.reference(x).float() / cfg.temperature, dim=-1)
-    logp = logp_all.gather(-1, y.clamp(min=0)[..., None])[..., 0]
-    kl = (logp_all.exp() * (logp_all - ref_all)).sum(-1).clamp(min=0) * mask  # exact; clamp: rounding only
+    reply = mask.bool()
+    logp_all = reply_log_probs(obj.module.gpt, x, reply, cfg.temperature)
+    ref_all = reply_log_probs(obj.reference, x, reply, cfg.temperature)
+    logp, kl = torch.zeros_like(mask), torch.zeros_like(mask)
+    logp[reply] = logp_all.gather(-1, y[reply][:, None])[:, 0]
+    kl[reply] = (logp_all.exp() * (logp_all - ref_all)).sum(-1).clamp(min=0)  # exact; clamp: rounding only
     values = obj.module.heads["value"](x) * mask
     rewards = -kl_coef * kl
     last = mask.sum(1).long() + torch.tensor([r["prompt_len"] - 2 for r in rows], device=mask.device)

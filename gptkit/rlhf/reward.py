@@ -80,8 +80,7 @@ def final_hidden(gpt: GPT, seqs: list[list[int]], pad_id: int, padding: Padding 
     """Hidden states ``(N, n_embd)`` of the last token of each sequence."""
     device = gpt.transformer.wte.weight.device
     idx, doc_ids, last = sequence_batch(seqs, pad_id, padding)
-    hidden = gpt.hidden(idx.to(device), doc_ids=None if doc_ids is None else doc_ids.to(device))
-    return hidden[torch.arange(len(seqs), device=device), last.to(device)]
+    return gpt.hidden(idx.to(device), doc_ids=None if doc_ids is None else doc_ids.to(device), read=last.to(device))
 
 
 class RewardModel(nn.Module):
