@@ -88,30 +88,37 @@ def _drain(decoder: Any, block: bytes) -> Iterator[bytes]:
         out = decoder.decompress(b"", _CHUNK)
 
 
-class _Gzip:
-    """zlib's gzip decoder with the interface of lzma's and bz2's (``max_length``, ``eof``)."""
+class _Decoder:
+    """An incremental decoder ``_d`` seen through one interface: ``decompress(data, max_length)``,
+    ``more`` (output still held back), ``eof`` and ``unused_data``."""
 
-    def __init__(self):
-        self._z = zlib.decompressobj(zlib.MAX_WBITS | 16)
-
-    def decompress(self, data: bytes, max_length: int) -> bytes:
-        return self._z.decompress(self._z.unconsumed_tail + data, max_length)
-
-    @property
-    def more(self) -> bool:
-        return bool(self._z.unconsumed_tail) and not self._z.eof
+    _d: Any
 
     @property
     def eof(self) -> bool:
-        return self._z.eof
+        return self._d.eof
 
     @property
     def unused_data(self) -> bytes:
-        return self._z.unused_data
+        return self._d.unused_data
 
 
-class _Stdlib:
-    """lzma's or bz2's incremental decoder, with ``more`` (output still held back)."""
+class _Gzip(_Decoder):
+    """zlib's gzip decoder with the interface of lzma's and bz2's (``max_length``, ``eof``)."""
+
+    def __init__(self):
+        self._d = zlib.decompressobj(zlib.MAX_WBITS | 16)
+
+    def decompress(self, data: bytes, max_length: int) -> bytes:
+        return self._d.decompress(self._d.unconsumed_tail + data, max_length)
+
+    @property
+    def more(self) -> bool:
+        return bool(self._d.unconsumed_tail) and not self._d.eof
+
+
+class _Stdlib(_Decoder):
+    """lzma's or bz2's incremental decoder."""
 
     def __init__(self, decoder: Any):
         self._d = decoder
@@ -123,16 +130,8 @@ class _Stdlib:
     def more(self) -> bool:
         return not self._d.needs_input and not self._d.eof
 
-    @property
-    def eof(self) -> bool:
-        return self._d.eof
 
-    @property
-    def unused_data(self) -> bytes:
-        return self._d.unused_data
-
-
-class _Zstd:
+class _Zstd(_Decoder):
     """zstandard's decoder (no output limit per call; frames hold at most their window)."""
 
     def __init__(self):
@@ -141,14 +140,6 @@ class _Zstd:
 
     def decompress(self, data: bytes, max_length: int) -> bytes:
         return self._d.decompress(data)
-
-    @property
-    def eof(self) -> bool:
-        return self._d.eof
-
-    @property
-    def unused_data(self) -> bytes:
-        return self._d.unused_data
 
 
 _DECODERS: dict[str, Callable[[], Any]] = {
