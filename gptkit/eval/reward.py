@@ -52,8 +52,7 @@ def evaluate_reward(config: EvalConfig, stage: str, run_only: tuple[str, ...]) -
     run.begin()
     ppo_config = PPOConfig(model=reward.sft, reward=reward.model, prompts=reward.prompts,
                            max_tokens=reward.max_tokens, temperature=reward.temperature)  # fmt: skip
-    scores = evaluate_policy(resolve_model_dir(config.model, config.checkpoint), ppo_config, reward.split, limit,
-                             config.seed)  # fmt: skip
+    scores = evaluate_policy(models[0], ppo_config, reward.split, limit, config.seed)
     results = {
         "results": {"reward": {"alias": "reward", **{f"{k},none": scores[k] for k in METRICS}}},
         "n-samples": {"reward": {"original": scores["prompts"], "effective": scores["prompts"]}},
