@@ -42,7 +42,7 @@ from gptkit.model.gpt import GPT, GPTConfig, preset
 from gptkit.model.store import load_model, read_model_config, save_model
 from gptkit.model.weights import WEIGHTS_FILE, gathered_state, load_weights, model_state, read_weights
 from gptkit.reporting import NULL_REPORTER, Reporter, TaskHandle
-from gptkit.runtime import resolve_device, seed_everything
+from gptkit.runtime import keep_freed_memory, resolve_device, seed_everything
 from gptkit.stage import StageResult, StageRun, check_inputs, check_out_dir, identity
 from gptkit.train import checkpoint as ckpt
 from gptkit.train import distributed as dist_utils
@@ -101,6 +101,8 @@ def train(config: TrainConfig, reporter: Reporter = NULL_REPORTER, objective: Ob
     if config.threads is not None:
         torch.set_num_threads(config.threads)
     device = resolve_device(config.device, "train.device")
+    if device.type == "cpu":
+        keep_freed_memory()
     info = dist_utils.init_distributed(config.distributed, device.type)
     if device.type == "cuda":
         device = torch.device("cuda", info.local_rank)
