@@ -9,9 +9,9 @@ first (gptkit's from the trainer's own per-step tokens/s, evaluation and checkpo
 transformers' from a plain loop), as examples/s. Runs alternate and the best of each is compared. gptkit is measured without
 (λ = 0, the same work as transformers) and with the auxiliary LM loss (λ = 0.5, the paper's).
 
-core: one training step on one micro-batch, gptkit and transformers alternating in one process, with
-the CPU-time ratio beside the wall-clock one
-(the robust comparison on a busy machine).
+core: one training step on one micro-batch, gptkit and transformers alternating, each in its own
+process as its users run it, with the CPU-time ratio beside the wall-clock one (the robust
+comparison on a busy machine).
 
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation on
 tasks whose data is in ../shared/data/finetune, with and without the auxiliary LM loss, and print
@@ -30,7 +30,9 @@ import itertools
 import json
 import math
 import os
+import resource
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -47,6 +49,7 @@ from gptkit.finetune.transforms import Transform, add_task_tokens, resize_vocab
 from gptkit.model.gpt import GPT, preset
 from gptkit.model.hf import export_hf
 from gptkit.model.store import load_model, save_model
+from gptkit.runtime import keep_freed_memory
 from gptkit.train.metrics import read_jsonl
 
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
@@ -74,13 +77,15 @@ def small_split(args, out: Path) -> Path:
 
 
 def gptkit_rate(args, model: Path, data: Path, run: Path, lm_weight: float) -> tuple[float, Path]:
-    """Examples/s of one `finetune` run (one epoch): the median step after the first, from the
-    trainer's own per-step tokens/s (evaluation and checkpoints excluded)."""
-    train = dataclasses.replace(paper_train_config(), micro_batch=args.micro_batch, batch_size=args.batch,
-                                device=args.device, threads=args.threads, log_interval=1)  # fmt: skip
-    cfg = FinetuneConfig(model=model, task="sst2", data=data, out=run, epochs=1, lm_weight=lm_weight,
-                         max_len=args.max_len, train=train)  # fmt: skip
-    finetune(cfg)
+    """Examples/s of one `gptkit finetune run` (one epoch, its own process, as a user runs it):
+    the median step after the first, from the trainer's own per-step tokens/s (evaluation and
+    checkpoints excluded)."""
+    settings = {"epochs": 1, "lm_weight": lm_weight, "max_len": args.max_len, "train.micro_batch": args.micro_batch,
+                "train.batch_size": args.batch, "train.device": args.device, "train.threads": args.threads,
+                "train.log_interval": 1}  # fmt: skip
+    overrides = [arg for key, value in settings.items() for arg in ("--set", f"finetune.{key}={value}")]
+    subprocess.run([sys.executable, "-m", "gptkit", "finetune", "run", str(model), "--task", "sst2",
+                    "--data", str(data), "--out", str(run), *overrides], check=True, stdout=subprocess.DEVNULL)  # fmt: skip
     records = [r for r in read_jsonl(run / "metrics.jsonl") if "tokens_per_s" in r]
     seconds = [(r["tokens"] - prev["tokens"]) / r["tokens_per_s"] for prev, r in itertools.pairwise(records)]
     return args.batch / statistics.median(seconds), run / INIT
@@ -135,45 +140,63 @@ def speed(args) -> None:
 
 
 def core(args) -> None:
-    """Training steps on one micro-batch, alternating gptkit and transformers in one process (best
-    of ``--repeats`` rounds of 3 steps each): robust to a busy machine, which end-to-end runs,
-    taken one after the other, are not."""
+    """Training steps on one micro-batch, each side in its own process as its users run it (gptkit
+    with its trainer's allocator setting, :func:`gptkit.runtime.keep_freed_memory`; transformers
+    as is), alternating, best of ``--repeats`` rounds of 3 steps, with the CPU-time ratio beside
+    the wall-clock one: robust to a busy machine, which end-to-end runs are not."""
+    sides = ("gptkit λ=0", "gptkit λ=0.5", "transformers")
+    best, cpu = dict.fromkeys(sides, math.inf), dict.fromkeys(sides, math.inf)
+    for _ in range(args.repeats):
+        for side in sides:
+            argv = [sys.executable, __file__, "core-side", "--side", side, "--preset", args.preset,
+                    "--micro-batch", str(args.micro_batch), "--max-len", str(args.max_len), "--threads", str(args.threads)]  # fmt: skip
+            seconds = json.loads(subprocess.run(argv, check=True, capture_output=True, text=True).stdout.splitlines()[-1])
+            best[side], cpu[side] = min(best[side], seconds["wall"]), min(cpu[side], seconds["cpu"])
+    print(f"one training step (fwd, bwd, clip, AdamW) on {args.micro_batch} SST-2 examples, {args.preset}, "
+          f"{args.threads} threads, best of {args.repeats}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
+    for name, seconds in best.items():
+        ratio = f"  gptkit {seconds / best['gptkit λ=0']:.2f}x" if name == "transformers" else ""
+        cpu_ratio = f" (CPU time {cpu[name] / cpu['gptkit λ=0']:.2f}x)" if name == "transformers" else ""
+        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}{cpu_ratio}")
+
+
+def core_side(args) -> None:
+    """One side of :func:`core`: prints the best wall and CPU seconds of 3 steps, as JSON."""
     torch.set_num_threads(args.threads)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         gpt, tok = load_model(base_model(args, tmp / "model"))
         tok = add_task_tokens(tok)
         gpt = resize_vocab(gpt, tok.vocab_size, torch.Generator().manual_seed(0)).train()
-        from transformers import GPT2ForSequenceClassification
+        examples = load_split(TASKS["sst2"], SHARED / "finetune" / "sst2", "train").examples[: args.micro_batch]
+        batch = collate([Transform(TASKS["sst2"], tok, args.max_len)(e) for e in examples])
+        if args.side == "transformers":
+            step = _transformers_step(gpt, tok, batch, tmp / "hf")
+        else:
+            keep_freed_memory()  # as gptkit's trainer does on CPU
+            head = TaskHead(TASKS["sst2"], gpt.config.n_embd, 0.1)
+            lm_weight = 0.5 if args.side == "gptkit λ=0.5" else 0.0
+            step = _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, lm_weight)[0])
+        wall = cpu = math.inf
+        faults = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+        for _ in range(3):
+            started, started_cpu = time.perf_counter(), time.process_time()
+            step()
+            wall, cpu = min(wall, time.perf_counter() - started), min(cpu, time.process_time() - started_cpu)
+        faults = (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - faults) / 3
+    print(json.dumps({"wall": wall, "cpu": cpu, "page_faults": faults}))
 
-        hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, tmp / "hf"), num_labels=2,
-                                                           pad_token_id=tok.eot_id).train()  # fmt: skip
-        hf.config.pad_token_id = tok.eot_id
-    examples = load_split(TASKS["sst2"], SHARED / "finetune" / "sst2", "train").examples[: args.micro_batch]
-    batch = collate([Transform(TASKS["sst2"], tok, args.max_len)(e) for e in examples])
+
+def _transformers_step(gpt, tok, batch, hf_dir: Path):
+    """GPT2ForSequenceClassification on the same weights (pad = eos, right padding, attention mask)."""
+    from transformers import GPT2ForSequenceClassification
+
+    hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, hf_dir), num_labels=2,
+                                                       pad_token_id=tok.eot_id).train()  # fmt: skip
+    hf.config.pad_token_id = tok.eot_id
     mask = torch.arange(batch.tokens.size(1))[None, :] < batch.lengths[:, None]
     ids = torch.where(mask, batch.tokens, tok.eot_id)
-    head = TaskHead(TASKS["sst2"], gpt.config.n_embd, 0.1)
-    steps = {
-        "gptkit λ=0": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.0)[0]),
-        "gptkit λ=0.5": _stepper([*gpt.parameters(), *head.parameters()], lambda: finetune_loss(gpt, head, batch, 0.5)[0]),
-        "transformers": _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(),
-                                                                   labels=batch.labels).loss),
-    }  # fmt: skip
-    best, cpu = dict.fromkeys(steps, math.inf), dict.fromkeys(steps, math.inf)
-    for _ in range(args.repeats):
-        for name, step in steps.items():
-            started, started_cpu = time.perf_counter(), time.process_time()
-            for _ in range(3):
-                step()
-            best[name] = min(best[name], (time.perf_counter() - started) / 3)
-            cpu[name] = min(cpu[name], (time.process_time() - started_cpu) / 3)
-    print(f"one training step (fwd, bwd, clip, AdamW) on {args.micro_batch} SST-2 examples × {batch.tokens.size(1)} "
-          f"tokens, {args.preset}, {args.threads} threads, best of {args.repeats}, load {os.getloadavg()[0]:.1f}")  # fmt: skip
-    for name, seconds in best.items():
-        ratio = f"  gptkit {seconds / best['gptkit λ=0']:.2f}x" if name == "transformers" else ""
-        cpu_ratio = f" (CPU time {cpu[name] / cpu['gptkit λ=0']:.2f}x)" if name == "transformers" else ""
-        print(f"{name:<16} {args.micro_batch / seconds:8.1f} examples/s{ratio}{cpu_ratio}")
+    return _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(), labels=batch.labels).loss)
 
 
 def _stepper(params: list, loss_fn):
@@ -216,7 +239,8 @@ def _score(args, model, task: str, data: Path, run: Path, lm_weight: float) -> f
 
 def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    p.add_argument("mode", nargs="?", choices=["speed", "core", "transfer"], default="speed")
+    p.add_argument("mode", nargs="?", choices=["speed", "core", "core-side", "transfer"], default="speed")
+    p.add_argument("--side", help=argparse.SUPPRESS)
     p.add_argument("--model", help="speed: a gptkit model directory (default: a fresh --preset)")
     p.add_argument("--preset", default="mini")
     p.add_argument("--pretrained", help="transfer: the pre-trained gptkit model")
@@ -231,7 +255,7 @@ def main(argv: list[str] | None = None) -> None:
     args = p.parse_args(argv)
     if args.mode == "transfer" and not args.pretrained:
         sys.exit("transfer needs --pretrained MODEL")
-    {"speed": speed, "core": core, "transfer": transfer}[args.mode](args)
+    {"speed": speed, "core": core, "core-side": core_side, "transfer": transfer}[args.mode](args)
 
 
 if __name__ == "__main__":
