@@ -170,3 +170,27 @@ def test_loose_html_is_split_by_bytes_and_the_shards_do_not_depend_on_workers(tm
         extract(ExtractConfig(inputs=[pages], out=out, workers=workers, html_bytes_per_task=200_000))
         shards[workers] = {p.name: p.read_bytes() for p in sorted(out.glob("*.jsonl.zst"))}
     assert len(shards[1]) == len(tasks) and shards[1] == shards[2]
+
+
+def test_a_handful_of_pages_gives_two_workers_a_task_each_and_a_rerun_with_other_workers_resumes(tmp_path):
+    """21.3: five small pages (well under html_bytes_per_task) used to be one task: with
+    ``html_min_tasks`` they are spread out, the plan still independent of ``workers``."""
+    from gptkit.data.extract.runner import plan_tasks
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(5):
+        (pages / f"{i}.html").write_text(CAFE.replace("<body>", f"<body><p>Page {i}: {'mot ' * 50 * (i + 1)}.</p>"))
+    files = sorted(pages.iterdir())
+    tasks = plan_tasks(ExtractConfig(inputs=[pages], out=tmp_path / "o", workers=2), files)
+    assert len(tasks) >= 2 and [f for t in tasks for f in t.files] == [str(f) for f in files]
+
+    out = tmp_path / "o"
+    extract(ExtractConfig(inputs=[pages], out=out, workers=2))
+    first = {p.name: p.read_bytes() for p in out.glob("*.jsonl.zst")}
+    assert len(first) == len(tasks) and len(docs_of(out)) == 5
+    (out / "manifest.json").unlink()
+    (out / "completions" / "00001.json").unlink()
+    (out / "00001.jsonl.zst").unlink()
+    extract(ExtractConfig(inputs=[pages], out=out, workers=1))  # another -w resumes, not refused
+    assert {p.name: p.read_bytes() for p in out.glob("*.jsonl.zst")} == first
