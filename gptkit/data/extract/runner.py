@@ -30,7 +30,7 @@ PLAN = "tasks.json"
 class ExtractConfig:
     inputs: list[Path] = field(default_factory=list)
     out: Path | None = None
-    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    extractor: Literal["resiliparse-precise", "resiliparse", "trafilatura"] = "resiliparse-precise"
     workers: int = 1
     html_field: str = "html"  # field holding the page in JSONL inputs
     min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
