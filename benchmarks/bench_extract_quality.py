@@ -84,11 +84,11 @@ def main() -> None:
         trafilatura = outputs.get("trafilatura") or timed_texts(get_extractor("trafilatura"), htmls, 1)
         reference, source = trafilatura[0], "trafilatura's output (agreement, not accuracy)"
     print(f"{len(files)} pages ({args.split}); reference: {source}; speed: CPU time, best of {args.repeat}")
-    print(f"{'extractor':<18} {'precision':>9} {'recall':>7} {'F1':>6} {'pages/s':>8}")
+    print(f"{'extractor':<20} {'precision':>9} {'recall':>7} {'F1':>6} {'pages/s':>8}")
     for name, (texts, speed) in outputs.items():
         pr = [precision_recall(t, r) for t, r in zip(texts, reference, strict=True)]
         p, r = sum(x for x, _ in pr) / len(pr), sum(y for _, y in pr) / len(pr)
-        print(f"{name:<18} {p:>9.3f} {r:>7.3f} {2 * p * r / (p + r):>6.3f} {speed:>8.0f}")
+        print(f"{name:<20} {p:>9.3f} {r:>7.3f} {2 * p * r / (p + r):>6.3f} {speed:>8.0f}")
 
 
 if __name__ == "__main__":
