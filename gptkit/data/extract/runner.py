@@ -85,7 +85,7 @@ def plan_tasks(cfg: ExtractConfig, files: list[Path]) -> list[ExtractTask]:
 
 def html_groups(cfg: ExtractConfig, files: list[Path]) -> list[list[Path]]:
     """Consecutive runs of ``files`` of about ``target`` bytes each: ``html_bytes_per_task``, or
-    ``1/html_min_tasks`` of all their bytes when that is less (so 181 pages of 6 MB make ~16 tasks
+    ``1/html_min_tasks`` of all their bytes when that is less (so 181 pages of 6 MB make 15 tasks
     and a handful of pages one task each, not one task that leaves the other workers idle). A file
     of ``target`` bytes or more is a task of its own; at most ``html_files_per_task`` files a task."""
     sizes = [f.stat().st_size for f in files]
