@@ -11,6 +11,7 @@ pages already decoded in memory, best of ``--repeat``).
 
     .venv/bin/python benchmarks/bench_extract_quality.py
     .venv/bin/python benchmarks/bench_extract_quality.py --truth article-extraction-benchmark/ground-truth.json
+    .venv/bin/python benchmarks/bench_extract_quality.py --truth … --split odd   # held out (tune on even)
 """
 
 from __future__ import annotations
@@ -63,24 +64,31 @@ def main() -> None:
         "--truth", type=Path, help="ScrapingHub ground-truth.json (default: trafilatura's output)"
     )
     ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--split", choices=("all", "even", "odd"), default="all",
+                    help="pages by position in file-name order: even = tuning set, odd = held out")
+    ap.add_argument("--extractors", help="comma-separated names (default: all, plus 'trafilatura fast')")
     args = ap.parse_args()
 
     files = sorted(args.pages.glob("*.html.gz"))
+    files = files[{"all": slice(None), "even": slice(0, None, 2), "odd": slice(1, None, 2)}[args.split]]
     htmls = [decode_html(gzip.decompress(p.read_bytes()))[0] for p in files]
     extractors = {name: get_extractor(name) for name in EXTRACTORS} | {"trafilatura fast": trafilatura_fast}
+    if args.extractors:
+        extractors = {name: extractors[name] for name in args.extractors.split(",")}
     outputs = {name: timed_texts(fn, htmls, args.repeat) for name, fn in extractors.items()}
     if args.truth:
         truth = json.loads(args.truth.read_text())
         reference = [truth[p.name.removesuffix(".html.gz")]["articleBody"] for p in files]
         source = f"answer key {args.truth.name}"
     else:
-        reference, source = outputs["trafilatura"][0], "trafilatura's output (agreement, not accuracy)"
-    print(f"{len(files)} pages; reference: {source}; speed: CPU time, best of {args.repeat}")
-    print(f"{'extractor':<18} {'precision':>9} {'recall':>7} {'F1':>6} {'pages/s':>8}")
+        trafilatura = outputs.get("trafilatura") or timed_texts(get_extractor("trafilatura"), htmls, 1)
+        reference, source = trafilatura[0], "trafilatura's output (agreement, not accuracy)"
+    print(f"{len(files)} pages ({args.split}); reference: {source}; speed: CPU time, best of {args.repeat}")
+    print(f"{'extractor':<20} {'precision':>9} {'recall':>7} {'F1':>6} {'pages/s':>8}")
     for name, (texts, speed) in outputs.items():
         pr = [precision_recall(t, r) for t, r in zip(texts, reference, strict=True)]
         p, r = sum(x for x, _ in pr) / len(pr), sum(y for _, y in pr) / len(pr)
-        print(f"{name:<18} {p:>9.3f} {r:>7.3f} {2 * p * r / (p + r):>6.3f} {speed:>8.0f}")
+        print(f"{name:<20} {p:>9.3f} {r:>7.3f} {2 * p * r / (p + r):>6.3f} {speed:>8.0f}")
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ def test_dolma_warcs_with_bracketed_uris(tmp_path):
         m = d["metadata"]
         assert m["url"].startswith("https://") and "<" not in m["url"]
         assert d["id"] == m["warc_record_id"] and m["warc_record_id"].startswith("urn:uuid:")
-        assert m["fetch_time"].startswith("2024-04-25") and m["extractor"] == "resiliparse"
+        assert m["fetch_time"].startswith("2024-04-25") and m["extractor"] == "resiliparse-precise"
     weld = next(d for d in docs if d["metadata"]["url"].endswith("/faculty/weld"))
     assert weld["metadata"]["title"].startswith("Dan Weld") and "Artificial intelligence" in weld["text"]
     manifest = read_manifest(tmp_path / "out")
@@ -52,19 +52,20 @@ def test_common_crawl_warc_and_wet(tmp_path):
     folder = shared_path("web/commoncrawl-whirlwind")
     extract(ExtractConfig(inputs=[folder / "whirlwind.warc.gz", folder / "whirlwind.warc.wet.gz"], out=tmp_path / "o"))
     docs = {d["metadata"]["extractor"]: d for d in docs_of(tmp_path / "o")}
-    assert set(docs) == {"resiliparse", "wet"}
-    assert docs["wet"]["metadata"]["url"] == docs["resiliparse"]["metadata"]["url"] == "https://an.wikipedia.org/wiki/Escopete"
-    assert "Escopete" in docs["wet"]["text"] and "Escopete" in docs["resiliparse"]["text"]
-    assert len(docs["resiliparse"]["text"]) < len(docs["wet"]["text"])  # main content only, no menus
+    html = docs["resiliparse-precise"]
+    assert set(docs) == {"resiliparse-precise", "wet"}
+    assert docs["wet"]["metadata"]["url"] == html["metadata"]["url"] == "https://an.wikipedia.org/wiki/Escopete"
+    assert "Escopete" in docs["wet"]["text"] and "Escopete" in html["text"]
+    assert len(html["text"]) < len(docs["wet"]["text"])  # main content only, no menus
 
 
-def test_html_dir_both_extractors(tmp_path):
+def test_html_dir_every_extractor(tmp_path):
     src = shared_path("web/html-pages")
     pages = sorted(src.glob("*.html.gz"))[:12]
     (tmp_path / "html").mkdir()
     for p in pages:
         shutil.copy(p, tmp_path / "html" / p.name)
-    for name in ("resiliparse", "trafilatura"):
+    for name in ("resiliparse-precise", "resiliparse", "trafilatura"):
         summary = extract(ExtractConfig(inputs=[tmp_path / "html"], out=tmp_path / name, extractor=name))
         docs = docs_of(tmp_path / name)
         assert summary.counts["pages"] == 12 and len(docs) >= 11
@@ -170,3 +171,76 @@ def test_loose_html_is_split_by_bytes_and_the_shards_do_not_depend_on_workers(tm
         extract(ExtractConfig(inputs=[pages], out=out, workers=workers, html_bytes_per_task=200_000))
         shards[workers] = {p.name: p.read_bytes() for p in sorted(out.glob("*.jsonl.zst"))}
     assert len(shards[1]) == len(tasks) and shards[1] == shards[2]
+
+
+def test_a_handful_of_pages_gives_two_workers_a_task_each_and_a_rerun_with_other_workers_resumes(tmp_path):
+    """21.3: five small pages (well under html_bytes_per_task) used to be one task: with
+    ``html_min_tasks`` they are spread out, the plan still independent of ``workers``."""
+    from gptkit.data.extract.runner import plan_tasks
+
+    pages = tmp_path / "pages"
+    pages.mkdir()
+    for i in range(5):
+        (pages / f"{i}.html").write_text(CAFE.replace("<body>", f"<body><p>Page {i}: {'mot ' * 50 * (i + 1)}.</p>"))
+    files = sorted(pages.iterdir())
+    tasks = plan_tasks(ExtractConfig(inputs=[pages], out=tmp_path / "o", workers=2), files)
+    assert len(tasks) >= 2 and [f for t in tasks for f in t.files] == [str(f) for f in files]
+
+    out = tmp_path / "o"
+    extract(ExtractConfig(inputs=[pages], out=out, workers=2))
+    first = {p.name: p.read_bytes() for p in out.glob("*.jsonl.zst")}
+    assert len(first) == len(tasks) and len(docs_of(out)) == 5
+    (out / "manifest.json").unlink()
+    (out / "completions" / "00001.json").unlink()
+    (out / "00001.jsonl.zst").unlink()
+    extract(ExtractConfig(inputs=[pages], out=out, workers=1))  # another -w resumes, not refused
+    assert {p.name: p.read_bytes() for p in out.glob("*.jsonl.zst")} == first
+
+
+FERRY = """<html><head><title>Ferry</title></head><body>
+<header><nav><a href="/">Home</a> <a href="/news">News</a> <a href="/sport">Sport</a></nav></header>
+<div class="cookie-banner">We use cookies to improve your experience. Accept all cookies</div>
+<main><article><h1>New ferry timetable approved</h1><div class="post-date">12 March 2024</div>
+<figure><img src="f.jpg" alt="A ferry"><figcaption class="image-caption">The ferry at dawn. Photo: J. Smith</figcaption></figure>
+<p>The harbour authority approved the new ferry timetable on Tuesday, after two years of consultation
+with the island councils and a public hearing in every port served by the line.</p>
+<p>Boats will leave every forty minutes in summer and every hour in winter, the authority said.</p>
+<div class="share-buttons"><a href="#">Share on Facebook</a> <a href="#">Share on Twitter</a></div></article>
+<section id="comments" class="comments-area"><h3>2 comments</h3><ol class="comment-list">
+<li class="comment"><p>Great news, finally! I have been waiting for this for ages and ages.</p></li>
+<li class="comment"><p>About time too, the old timetable was a mess every single winter.</p></li></ol></section>
+</main><footer><p>Copyright 2024 Island News. All rights reserved.</p></footer></body></html>"""
+
+
+def test_precise_extractor_keeps_the_article_and_drops_comments_captions_and_boxes():
+    """21.3: the default keeps the article's paragraphs and drops what plain Resiliparse keeps
+    around them: headline, date, caption, alt text, reader comments."""
+    from gptkit.data.extract import get_extractor
+
+    plain, _ = get_extractor("resiliparse")(FERRY)
+    text, title = get_extractor("resiliparse-precise")(FERRY)
+    assert title == "Ferry"
+    for kept in ("The harbour authority approved", "every forty minutes in summer"):
+        assert kept in text and kept in plain
+    for dropped in ("Great news, finally", "12 March 2024", "Photo: J. Smith", "A ferry", "Home", "cookies", "Share on"):
+        assert dropped not in text, dropped
+    assert "Great news, finally" in plain and "Photo: J. Smith" in plain  # what the default removes
+
+
+def test_precise_extractor_on_real_pages():
+    """A blog post loses its byline and date line; a page whose <header> wraps the whole post keeps
+    its text (a skip that would drop half of the text is not applied)."""
+    from gptkit.data.extract import get_extractor
+
+    def page(name: str) -> str:
+        return decode_html(gzip.decompress(shared_path(f"web/html-pages/{name}.html.gz").read_bytes()))[0]
+
+    precise, plain = get_extractor("resiliparse-precise"), get_extractor("resiliparse")
+    post = page("creativecommons-org-2024-03-28-cc-joins-civil-society-letter")
+    text = precise(post)[0]
+    assert "we joined a broad coalition of civil society" in text
+    assert "by Creative Commons Policy" in plain(post)[0] and "by Creative Commons Policy" not in text
+    assert "Posted 28 March 2024" in plain(post)[0] and "Posted 28 March 2024" not in text
+    newsletter = page("commoncrawl-org-blog-march-april-2024-newsletter")
+    assert "stable performance on our S3 bucket" in precise(newsletter)[0]
+    assert len(precise(newsletter)[0]) > 0.5 * len(plain(newsletter)[0])

@@ -4,8 +4,8 @@ Inputs: WARC and WARC.gz files (ours, Common Crawl's, wget's with ``<…>``-wrap
 WET files (text kept as is), directories of ``.html`` / ``.html.gz`` files, JSONL with an
 ``html`` field, and ``gptkit data crawl`` output directories (their WARC files). Pages are
 decoded (HTTP charset, else ``<meta>``, else detection) and their main content extracted with
-Resiliparse (default) or trafilatura (favour precision). Each task (one input file, or a batch
-of loose HTML files) writes one shard ``NNNNN.jsonl.zst`` of
+Resiliparse tuned for precision (default), plain Resiliparse or trafilatura. Each task (one input
+file, or a run of loose HTML files of about equal bytes) writes one shard ``NNNNN.jsonl.zst`` of
 ``{"id", "text", "metadata": {"url", "title", "warc_record_id", "fetch_time", "extractor",
 "charset", "source"}}``; tasks run on ``workers`` processes and a rerun skips finished ones.
 Corrupt or truncated WARC/gzip data is reported with file and byte offset and the rest of the

@@ -30,17 +30,18 @@ PLAN = "tasks.json"
 class ExtractConfig:
     inputs: list[Path] = field(default_factory=list)
     out: Path | None = None
-    extractor: Literal["resiliparse", "trafilatura"] = "resiliparse"
+    extractor: Literal["resiliparse-precise", "resiliparse", "trafilatura"] = "resiliparse-precise"
     workers: int = 1
     html_field: str = "html"  # field holding the page in JSONL inputs
     min_chars: int = 1  # pages whose extracted text is shorter are counted as "empty" and dropped
     max_html_bytes: int = 10 << 20  # longer payloads are cut before extraction
     html_files_per_task: int = 256  # at most this many loose .html files per task ...
-    html_bytes_per_task: int = 1 << 20  # ... and a task closes once its files reach this many bytes on disk
+    html_bytes_per_task: int = 1 << 20  # ... and a task closes once its files reach this many bytes on disk ...
+    html_min_tasks: int = 16  # ... or 1/this of all loose HTML bytes, if less: small folders still fan out
 
     def __post_init__(self) -> None:
-        if self.html_files_per_task < 1 or self.html_bytes_per_task < 1:
-            raise ValueError("html_files_per_task and html_bytes_per_task must be ≥ 1")
+        if min(self.html_files_per_task, self.html_bytes_per_task, self.html_min_tasks) < 1:
+            raise ValueError("html_files_per_task, html_bytes_per_task and html_min_tasks must be ≥ 1")
 
 
 @dataclass
@@ -60,28 +61,48 @@ class ExtractTask:
 
 
 def plan_tasks(cfg: ExtractConfig, files: list[Path]) -> list[ExtractTask]:
-    """One task per WARC/WET/JSONL file; loose HTML files, in order, in groups of about
-    ``html_bytes_per_task`` bytes (at most ``html_files_per_task`` files), so that a folder of a
-    few hundred pages still gives every worker a task. The plan depends on the files alone (never
-    on ``workers``): the same inputs always give the same shards."""
+    """One task per WARC/WET/JSONL file; loose HTML files, in order, in groups of about equal
+    bytes on disk (see ``html_groups``), placed where the first file of each group stood. The plan
+    depends on the files alone (never on ``workers``): the same inputs always give the same shards,
+    and a rerun with another ``--workers`` resumes the same tasks."""
+    pending = iter(html_groups(cfg, [f for f in files if kind_of(f) == "html"]))
     groups: list[tuple[str, list[str]]] = []
-    html: list[str] = []
-    html_bytes = 0
+    html_left = 0  # files of the current HTML group still to pass
     for f in files:
         kind = kind_of(f)
-        if kind == "html":
-            html.append(str(f))
-            html_bytes += f.stat().st_size
-            if len(html) == cfg.html_files_per_task or html_bytes >= cfg.html_bytes_per_task:
-                groups.append(("html", html))
-                html, html_bytes = [], 0
-        else:
+        if kind != "html":
             groups.append((kind, [str(f)]))
-    if html:
-        groups.append(("html", html))
+        elif html_left == 0:
+            group = next(pending)
+            groups.append(("html", [str(g) for g in group]))
+            html_left = len(group) - 1
+        else:
+            html_left -= 1
     common = dict(out=str(cfg.out), extractor=cfg.extractor, html_field=cfg.html_field,
                   min_chars=cfg.min_chars, max_html_bytes=cfg.max_html_bytes)  # fmt: skip
     return [ExtractTask(index=i, kind=kind, files=names, **common) for i, (kind, names) in enumerate(groups)]
+
+
+def html_groups(cfg: ExtractConfig, files: list[Path]) -> list[list[Path]]:
+    """Consecutive runs of ``files`` of about ``target`` bytes each: ``html_bytes_per_task``, or
+    ``1/html_min_tasks`` of all their bytes when that is less (so 181 pages of 6 MB make 15 tasks
+    and a handful of pages one task each, not one task that leaves the other workers idle). A file
+    of ``target`` bytes or more is a task of its own; at most ``html_files_per_task`` files a task."""
+    sizes = [f.stat().st_size for f in files]
+    target = max(min(cfg.html_bytes_per_task, sum(sizes) / cfg.html_min_tasks), 1)
+    groups: list[list[Path]] = []
+    group: list[Path] = []
+    group_bytes = 0
+    for f, size in zip(files, sizes, strict=True):
+        if group and size >= target:
+            groups.append(group)
+            group, group_bytes = [], 0
+        group.append(f)
+        group_bytes += size
+        if len(group) == cfg.html_files_per_task or group_bytes >= target:
+            groups.append(group)
+            group, group_bytes = [], 0
+    return groups + [group] if group else groups
 
 
 def run_extract_task(task: ExtractTask) -> dict:
