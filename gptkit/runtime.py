@@ -45,19 +45,20 @@ def keep_freed_memory() -> bool:
     """Have glibc's ``malloc`` keep freed tensor-sized blocks for reuse instead of unmapping them.
 
     A CPU training step allocates and frees the same large tensors every time (logits chunks,
-    activations, gradients). By default glibc serves blocks above a dynamic threshold with
-    ``mmap`` and unmaps them on ``free``, and gives the top of its heap back to the system, so
-    every step faults in hundreds of megabytes of zeroed pages again: ~120k page faults and ~15%
-    of the CPU time of a 4 × 256 model's step with a 40k vocabulary (docs/benchmarks.md, Train).
-    Fixing the mmap threshold at its maximum (32 MB) and never trimming the heap lets the next
-    step reuse the same pages; the process keeps its peak heap until it exits. The same as
-    ``MALLOC_MMAP_THRESHOLD_`` and ``MALLOC_TRIM_THRESHOLD_`` in the environment, set from inside.
-    Returns whether it applied (glibc only).
+    activations, the token embedding's dense gradient). By default glibc serves large blocks with
+    ``mmap``, unmaps them on ``free`` and gives the top of its heap back to the system, so every
+    step faults in hundreds of megabytes of zeroed pages again: ~120k page faults and ~15% of the
+    CPU time of a 4 × 256 model's step with a 40k vocabulary, ~40% of a fine-tuning step whose
+    cost is mostly the 50k-row embedding (docs/benchmarks.md). With ``mmap`` off and no trimming
+    the heap keeps the pages and the next step reuses them: after a few steps the process stops
+    growing and stops faulting (measured over hundreds of steps), at about its peak usage, which
+    it keeps until it exits. The same as ``MALLOC_MMAP_MAX_=0 MALLOC_TRIM_THRESHOLD_=…`` in the
+    environment, set from inside. Returns whether it applied (glibc only).
     """
     if not sys.platform.startswith("linux") or (name := ctypes.util.find_library("c")) is None:
         return False
     libc = ctypes.CDLL(name)
     if not hasattr(libc, "gnu_get_libc_version"):  # another C library: its own allocator
         return False
-    m_trim_threshold, m_mmap_threshold = -1, -3  # <malloc.h>
-    return bool(libc.mallopt(m_mmap_threshold, 32 << 20)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
+    m_trim_threshold, m_mmap_max = -1, -4  # <malloc.h>
+    return bool(libc.mallopt(m_mmap_max, 0)) and bool(libc.mallopt(m_trim_threshold, 2**31 - 1))
