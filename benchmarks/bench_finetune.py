@@ -16,7 +16,7 @@ the CPU-time ratio beside the wall-clock one
 transfer (--pretrained MODEL): fine-tune MODEL and the same shape from random initialisation
 (``finetune.from_scratch``) on CoLA, SST-2, RTE, Story Cloze and MRPC (../shared/data/finetune), with
 and without the auxiliary LM loss, through the real CLI with recipes/finetune/gpt1.toml except what a
-CPU budget forces (a seeded subset of ``--train-examples``, ``--epochs``, ``--max-len``); writes each
+CPU budget forces (a seeded subset of ``--train-examples``, ``--epochs``, ``--max-len``, ``--batch``); writes each
 run under ``--out`` and the table (GPT-1 Table 5's comparison) to OUT/transfer.md.
 
     nice .venv/bin/python benchmarks/bench_finetune.py --examples 256 --repeats 2
@@ -230,6 +230,7 @@ def _fine_tune(args, out: Path, task: str, folder: str, split: str, variant: tup
     run = out / f"{task}-{'random' if from_scratch else 'pretrained'}-lm{lm_weight}"
     settings = {"lm_weight": lm_weight, "from_scratch": str(from_scratch).lower(), "train_examples": args.train_examples,
                 "epochs": args.epochs, "max_len": args.max_len, "eval_splits": f'["{split}"]',
+                "train.batch_size": args.batch, "train.micro_batch": args.micro_batch,
                 "train.threads": args.threads, "train.device": args.device,
                 "train.eval_interval": 1_000_000}  # only the end of training is scored  # fmt: skip
     sets = [x for key, value in settings.items() for x in ("--set", f"finetune.{key}={value}")]

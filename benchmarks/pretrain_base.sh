@@ -4,7 +4,7 @@
 # licensed text, ~25 minutes on 2 busy CPU threads. Every step is the real CLI; rerunning skips
 # or resumes what is done.
 #
-#   nice -n 19 benchmarks/pretrain_base.sh [OUT [STEPS]]    # default /work/scratch_perf/base-lm, 380
+#   nice -n 19 benchmarks/pretrain_base.sh [OUT [STEPS]]    # default /work/scratch_perf/base-lm, 200
 #
 # Corpus (no `data clean`: these are already clean, and clean's dedup/quality rules would drop
 # the one-document text files): the bundled Gutenberg novels and Wikipedia articles (WikiText-2's
@@ -13,7 +13,7 @@
 # tokens. WikiText's other test files hold the same articles as the bundled ones and are left out.
 set -euo pipefail
 OUT=${1:-/work/scratch_perf/base-lm}
-STEPS=${2:-380}
+STEPS=${2:-200}
 HERE=$(cd "$(dirname "$0")/.." && pwd)
 SHARED=${SHARED:-$HERE/../shared/data}
 WORK=${WORK:-${OUT}-data}        # tokenizer and token shards
@@ -30,9 +30,10 @@ CORPUS=(
 $GPTKIT tokenizer train "${CORPUS[@]}" --out "$WORK/tokenizer" --merges 7935 --threads 2
 $GPTKIT data pack "${CORPUS[@]}" --tokenizer "$WORK/tokenizer" --out "$WORK/tokens" --val-fraction 0.02 -w 2
 # mini = 4 layers × 256 wide, 4 heads, context 256; 8 × 256 tokens a step; cosine lr 2e-3 after
-# 40 warmup steps; fp32 (bf16 autocast was no faster here). A 20-step timing under nice with the
-# machine shared gave ~480 tokens/s, so 380 steps (0.78 M tokens, a quarter epoch) fill ~25 minutes.
+# 20 warmup steps; fp32 (bf16 autocast was no faster here). Under nice on the shared machine (load
+# 6 on 2 cores) it trained at 180-320 tokens/s, so 200 steps (0.41 M tokens, an eighth of an epoch)
+# take ~25 minutes.
 $GPTKIT train -r "$HERE/recipes/train/tiny-cpu.toml" --data "$WORK/tokens" --out "$OUT" --threads 2 \
   --steps "$STEPS" --set train.model.preset=mini --set train.block_size=256 --set train.micro_batch=8 \
-  --set train.batch_tokens=2048 --set train.optim.lr=2e-3 --set train.schedule.warmup_steps=40 \
-  --set train.eval_interval=100 --set train.eval_batches=16 --set train.checkpoint.interval=100
+  --set train.batch_tokens=2048 --set train.optim.lr=2e-3 --set train.schedule.warmup_steps=20 \
+  --set train.eval_interval=50 --set train.eval_batches=16 --set train.checkpoint.interval=50
