@@ -196,9 +196,10 @@ def _stepper(params: list, loss_fn):
 
 
 #: GPT-1 Table 5's tasks that have data here, cheapest first (so a partial run leaves a partial table):
-#: task, data folder, the split scored (Story Cloze: the 2016 test set, as the paper reports).
+#: task, data folder, the split scored (Story Cloze: the 374 held-out validation stories of openai's
+#: protocol; its 1,871-story test set, which the paper reports, costs more to score than to train here).
 TRANSFER_TASKS = (("cola", "cola", "dev"), ("sst2", "sst2", "dev"), ("rte", "rte", "dev"),
-                  ("storycloze", "story_cloze", "test"), ("mrpc", "mrpc", "dev"))  # fmt: skip
+                  ("storycloze", "story_cloze", "valid"), ("mrpc", "mrpc", "dev"))  # fmt: skip
 #: (column, from_scratch, λ): the four fine-tunes of each task.
 VARIANTS = (("pre-trained λ=0.5", False, 0.5), ("pre-trained λ=0", False, 0.0),
             ("random λ=0.5", True, 0.5), ("random λ=0", True, 0.0))  # fmt: skip
