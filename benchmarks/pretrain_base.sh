@@ -31,8 +31,8 @@ $GPTKIT tokenizer train "${CORPUS[@]}" --out "$WORK/tokenizer" --merges 7935 --t
 $GPTKIT data pack "${CORPUS[@]}" --tokenizer "$WORK/tokenizer" --out "$WORK/tokens" --val-fraction 0.02 -w 2
 # mini = 4 layers × 256 wide, 4 heads, context 256; 8 × 256 tokens a step; cosine lr 2e-3 after
 # 20 warmup steps; fp32 (bf16 autocast was no faster here). Under nice on the shared machine (load
-# 6 on 2 cores) it trained at 180-320 tokens/s, so 200 steps (0.41 M tokens, an eighth of an epoch)
-# take ~25 minutes.
+# 5-8 on 2 cores) it trained at 180-620 tokens/s: 200 steps (0.41 M tokens, an eighth of an epoch)
+# took 17 minutes (docs/benchmarks.md, Fine-tune).
 $GPTKIT train -r "$HERE/recipes/train/tiny-cpu.toml" --data "$WORK/tokens" --out "$OUT" --threads 2 \
   --steps "$STEPS" --set train.model.preset=mini --set train.block_size=256 --set train.micro_batch=8 \
   --set train.batch_tokens=2048 --set train.optim.lr=2e-3 --set train.schedule.warmup_steps=20 \
