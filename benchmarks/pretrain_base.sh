@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The pre-trained base of the transfer benchmark (bench_finetune.py transfer, GPT-1 Table 5's
-# comparison): a 4 × 256 GPT over an 8k BPE trained here, on ~10.6 M characters of openly
-# licensed text, ~25 minutes on 2 busy CPU threads. Every step is the real CLI; rerunning skips
+# comparison): a 4 × 256 GPT over an 8k BPE trained here, on 10.9 MB of openly
+# licensed text, ~20 minutes on 2 busy CPU threads. Every step is the real CLI; rerunning skips
 # or resumes what is done.
 #
 #   nice -n 19 benchmarks/pretrain_base.sh [OUT [STEPS]]    # default /work/scratch_perf/base-lm, 200
