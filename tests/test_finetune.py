@@ -14,6 +14,7 @@ from gptkit.finetune.config import FinetuneConfig, paper_train_config
 from gptkit.finetune.run import finetune
 from gptkit.model.gpt import GPT, preset
 from gptkit.model.store import save_model
+from gptkit.model.weights import read_weights
 from gptkit.tokenizer.tokenizer import Tokenizer
 from tests.conftest import assert_one_line_error, run_gptkit
 
@@ -80,6 +81,25 @@ def test_interrupted_fine_tune_resumes_bitwise_identically(nano, tmp_path):
     for name in ("model.safetensors", "heads.safetensors"):
         a, b = (run / "checkpoints" / "step_00000004" / name for run in (tmp_path / "whole", tmp_path / "paused"))
         assert a.read_bytes() == b.read_bytes(), name
+
+
+def test_a_subset_of_the_training_split_from_a_fresh_model_of_the_same_shape(nano, tmp_path):
+    def init(run: Path) -> dict[str, torch.Tensor]:
+        finetune(dataclasses.replace(config(nano, "sst2", FIXTURES / "sst2", run, stop_after=1),
+                                     train_examples=4, from_scratch=True))  # fmt: skip
+        return read_weights(run / "init" / "model.safetensors")
+
+    fresh, again = init(tmp_path / "a"), init(tmp_path / "b")
+    pretrained = read_weights(nano / "model.safetensors")
+    assert fresh.keys() == again.keys() and all(torch.equal(fresh[k], again[k]) for k in fresh)
+    for name, weight in pretrained.items():
+        assert fresh[name].shape[1:] == weight.shape[1:]
+        assert name.endswith(("ln_1.weight", "ln_2.weight", "ln_f.weight", "bias")) or not torch.equal(
+            fresh[name][: len(weight)], weight), name
+    whole = finetune(config(nano, "sst2", FIXTURES / "sst2", tmp_path / "whole", stop_after=1))
+    subset = finetune(dataclasses.replace(config(nano, "sst2", FIXTURES / "sst2", tmp_path / "c"), train_examples=4))
+    assert whole.counts["train"] == 8 and whole.steps == 4
+    assert subset.counts["train"] == 4 and subset.steps == 2  # 2 epochs of 4 examples in batches of 4
 
 
 def test_a_run_directory_refuses_other_settings(nano, tmp_path):

@@ -42,12 +42,16 @@ class FinetuneConfig:
     train_split: str | None = None  # None: the task's ("train")
     eval_splits: list[str] | None = None  # None: the task's (e.g. dev, or dev_matched + dev_mismatched)
     eval_batch: int = 32  # examples per forward pass when scoring the eval splits
+    train_examples: int | None = None  # at most this many training examples, a subset drawn with seed (None: all)
+    from_scratch: bool = False  # MODEL's shape and tokenizer, freshly initialised (GPT-1 Table 5's ablation)
     seed: int = 1337  # new token rows and the head's initialisation
     train: TrainConfig = field(default_factory=paper_train_config)
 
     def __post_init__(self) -> None:
         if self.epochs <= 0 or not 0 <= self.warmup < 1:
             raise ValueError(f"epochs must be > 0 and warmup in [0, 1), got {self.epochs} and {self.warmup}")
+        if self.train_examples is not None and self.train_examples < 1:
+            raise ValueError(f"train_examples must be >= 1, got {self.train_examples}")
         if self.max_len < 4 or self.eval_batch < 1:
             raise ValueError(f"max_len must be >= 4 and eval_batch >= 1, got {self.max_len} and {self.eval_batch}")
         if self.lm_weight < 0 or not 0 <= self.clf_dropout < 1:

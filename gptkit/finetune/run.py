@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import random
 import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from gptkit.finetune.transforms import add_task_tokens, resize_vocab
 from gptkit.io.atomic import atomic_write_json, temp_name
 from gptkit.io.json_files import read_json
 from gptkit.io.manifest import Manifest, file_record
+from gptkit.model.gpt import GPT, GPTConfig
 from gptkit.model.store import load_model, resolve_model_dir, save_model
 from gptkit.model.weights import read_weights
 from gptkit.reporting import NULL_REPORTER, Reporter
@@ -111,6 +113,7 @@ def _load_splits(task: Task, cfg: FinetuneConfig, data_dir: Path, reporter: Repo
             raise InputError(f"the eval split '{split}' holds no examples", found.files[0])
         else:
             evals.append(found)
+    _subsample(train, cfg, reporter)
     if not evals:
         raise InputError(f"none of the eval splits {', '.join(absent)} is here (set finetune.eval_splits)", data_dir)
     if absent:
@@ -122,27 +125,48 @@ def _load_splits(task: Task, cfg: FinetuneConfig, data_dir: Path, reporter: Repo
     return train, evals
 
 
+def _subsample(train: Split, cfg: FinetuneConfig, reporter: Reporter) -> None:
+    """Keep ``cfg.train_examples`` of the training examples, drawn with ``cfg.seed`` and kept in
+    file order: the same subset on every rerun, for budgets that cannot afford a whole split."""
+    available = len(train.examples)
+    if cfg.train_examples is None or available <= cfg.train_examples:
+        return
+    keep = sorted(random.Random(cfg.seed).sample(range(available), cfg.train_examples))
+    train.examples = [train.examples[i] for i in keep]
+    reporter.log(f"{train.name}: training on {cfg.train_examples:,} of {available:,} examples (finetune.train_examples)")
+
+
 def _prepare_init(cfg: FinetuneConfig, run: Path, reporter: Reporter):
     """The tokenizer with task tokens; writes ``RUN/init`` (MODEL resized for them) once."""
     init, source = run / INIT, str(resolve_model_dir(cfg.model).resolve())
-    marker = init / "source.json"
+    marker, origin = init / "source.json", {"model": source, "from_scratch": cfg.from_scratch}
     if marker.is_file():
-        recorded = read_json(marker, "corrupt init marker").get("model")
-        if recorded != source:
-            raise UsageError(f"{run} was started from {recorded}, not {source}: choose another --out")
+        recorded = read_json(marker, "corrupt init marker")
+        if {**recorded, "from_scratch": recorded.get("from_scratch", False)} != origin:
+            raise UsageError(f"{run} was started from {recorded}, not {origin}: choose another --out")
         return load_model(init)[1]
     model, tokenizer = load_model(cfg.model)
     if tokenizer is None:
         raise InputError("the model directory has no tokenizer (a gptkit model or transformers GPT dir)", cfg.model)
+    if cfg.from_scratch:
+        model = _fresh(model.config, cfg.seed)
     tokenizer = add_task_tokens(tokenizer)
     model = resize_vocab(model, tokenizer.vocab_size, torch.Generator().manual_seed(cfg.seed))
     tmp = temp_name(init)
     save_model(tmp, model, tokenizer)
-    atomic_write_json(tmp / "source.json", {"model": source})
+    atomic_write_json(tmp / "source.json", origin)
     shutil.rmtree(init, ignore_errors=True)
     tmp.rename(init)
-    reporter.log(f"added the task tokens to {source}: vocabulary {tokenizer.vocab_size} → {init}")
+    what = f"a fresh model of {source}'s shape" if cfg.from_scratch else source
+    reporter.log(f"added the task tokens to {what}: vocabulary {tokenizer.vocab_size} → {init}")
     return tokenizer
+
+
+def _fresh(config: GPTConfig, seed: int) -> GPT:
+    """``config``'s model with GPT's own initialisation drawn from ``seed`` (the global RNG is left as it was)."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        return GPT(config)
 
 
 def _train_config(cfg: FinetuneConfig, run: Path, n_train: int):
