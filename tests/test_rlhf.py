@@ -191,7 +191,7 @@ def test_ppo_cli_raises_a_toy_reward(setup, tmp_path):
     assert proc.returncode == 0, proc.stderr
     judged = json.loads((tmp_path / "judged.json").read_text())
     assert judged["mean_reward"] > judged["sft_mean_reward"] and judged["win_rate_vs_sft"] > 0.5
-    assert judged["mean_kl"] > 0
+    assert judged["mean_kl"] > 0 and judged["sft_mean_response_length"] > 0
     evaluate = ["eval", run, "--reward", "regex:[a-z]", "--prompts", setup / "prefs", "--sft", setup / "sft", "--seed", "0",
                 "--set", "eval.reward.split=train", "--set", "eval.reward.max_tokens=16"]  # fmt: skip
     proc = run_gptkit(*evaluate)

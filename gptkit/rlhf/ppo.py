@@ -447,9 +447,10 @@ def evaluate_policy(policy: Path, config: PPOConfig, split: str = "val", limit: 
         obj.bind(Setup(gpt.config, gpt.config.block_size, len(prompts), 1, 0, 1, seed, torch.device("cpu")))
         obj.attach(TrainModule(gpt, obj.heads(), obj))
         results[name] = make_rollout(obj, 0, kl_coef=0.0)
-    (rows, stats), (sft_rows, _) = results["policy"], results["sft"]
+    (rows, stats), (sft_rows, sft_stats) = results["policy"], results["sft"]
     wins = [1.0 if a["score"] > b["score"] else 0.5 if a["score"] == b["score"] else 0.0
             for a, b in zip(rows, sft_rows, strict=True)]  # fmt: skip
     return {"prompts": len(prompts), "mean_reward": stats["rollout_reward"], "mean_kl": stats["rollout_kl"],
-            "sft_mean_reward": results["sft"][1]["rollout_reward"], "win_rate_vs_sft": float(np.mean(wins)),
-            "mean_response_length": stats["rollout_response_length"]}  # fmt: skip
+            "sft_mean_reward": sft_stats["rollout_reward"], "win_rate_vs_sft": float(np.mean(wins)),
+            "mean_response_length": stats["rollout_response_length"],
+            "sft_mean_response_length": sft_stats["rollout_response_length"]}  # fmt: skip
