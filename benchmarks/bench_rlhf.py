@@ -11,8 +11,9 @@
    TRL's β = 0.05, then ``gptkit rm policy`` on held-out prompts: mean reward of the policy and of the
    SFT model (before), KL to SFT, reply lengths and the policy's win rate against the SFT model's replies.
 
-Every stage's wall and CPU seconds go to WORK/times.json. The SFT run comes from ``--part sft`` or
-from benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained 50 steps).
+Every stage's wall and CPU seconds go to WORK/times/STAGE.json; the PPO part for one β can run
+beside the one for another (``--betas``), and beside ``rm eval`` once ``rm train`` is done. The SFT
+run comes from ``--part sft`` or from benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained 50 steps).
 
     nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/sft/bench
     nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part rm
@@ -57,14 +58,12 @@ def gptkit(*args: object) -> None:
 
 
 def stage(work: Path, name: str, *args: object) -> None:
-    """Run a gptkit command and note its wall and CPU seconds in WORK/times.json under ``name``
-    (a rerun that resumes a finished stage notes the seconds of the rerun)."""
-    work.mkdir(parents=True, exist_ok=True)
+    """Run a gptkit command and note its wall and CPU seconds in WORK/times/NAME.json (one file per
+    stage, so parts can run side by side; a rerun that resumes a finished stage notes the rerun's)."""
+    (work / "times").mkdir(parents=True, exist_ok=True)
     wall, cpu, _ = timed([sys.executable, "-m", "gptkit", "-q", *map(str, args)])
-    path = work / "times.json"
-    times = json.loads(path.read_text()) if path.is_file() else {}
-    times[name] = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_average": os.getloadavg()}
-    path.write_text(json.dumps(times, indent=1))
+    times = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_average": os.getloadavg()}
+    (work / "times" / f"{name}.json").write_text(json.dumps(times))
 
 
 def cpu(args: argparse.Namespace) -> tuple[str, ...]:
@@ -148,7 +147,7 @@ def ppo_part(args: argparse.Namespace, work: Path) -> None:
             {k: m[k] for k in ("step", "rollout_reward", "rollout_kl", "rollout_response_length")}
             for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
             if (m["step"] - 1) % per_rollout == 0]  # fmt: skip
-    (work / "ppo_results.json").write_text(json.dumps(results, indent=1))
+    (work / f"ppo_results_{'_'.join(map(str, args.betas))}.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 
