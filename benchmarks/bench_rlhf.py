@@ -112,7 +112,7 @@ def sft_part(args: argparse.Namespace, work: Path) -> None:
     stage(work, "data_chat", "data", "chat", *SFT_DATA, "-o", work / "chat", "--oasst-branch", "all")
     stage(work, "sft", "sft", args.base, "--data", work / "chat", "--out", args.sft, "-r", "recipes/sft/instructgpt.toml",
           "--set", f"train.epochs={args.sft_epochs}", "--set", f"train.batch_size={args.sft_batch}",
-          "--set", f"train.optim.lr={args.sft_lr}", "--set", "train.model.dropout=0.0",
+          "--set", f"train.micro_batch={args.sft_batch}", "--set", f"train.optim.lr={args.sft_lr}", "--set", "train.model.dropout=0.0",
           "--set", "train.eval_interval=100", *cpu(args))  # fmt: skip
     summary = json.loads((args.sft / "manifest.json").read_text())["summary"]
     print(json.dumps({k: summary[k] for k in ("step", "final_loss", "final_val_loss", "best_val_loss")}))
