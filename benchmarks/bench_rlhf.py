@@ -124,7 +124,7 @@ def rm_part(args: argparse.Namespace, work: Path) -> None:
     stage(work, "rm_train", "rm", "train", args.sft, "--data", work / "prefs", "--out", work / "rm",
           "-r", "recipes/rlhf/rm.toml", "--set", f"train.epochs={args.rm_epochs}",
           "--set", f"train.batch_size={args.rm_batch}", "--set", f"train.optim.lr={args.rm_lr}",
-          "--set", "train.eval_interval=0", *cpu(args))  # fmt: skip
+          "--set", "train.eval_interval=0", "--set", "train.checkpoint.interval=25", *cpu(args))  # fmt: skip
     limit = ("--limit", args.eval_comparisons) if args.eval_comparisons else ()
     stage(work, "rm_eval", "rm", "eval", work / "rm", "--data", work / "prefs", *limit, "--out", work / "rm_eval.json")
     print(json.dumps(json.loads((work / "rm_eval.json").read_text()), indent=1))
