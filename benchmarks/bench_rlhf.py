@@ -13,11 +13,13 @@
 
 Every stage's wall and CPU seconds go to WORK/times/STAGE.json; the PPO part for one β can run
 beside the one for another (``--betas``), and beside ``rm eval`` once ``rm train`` is done. The SFT
-run comes from ``--part sft`` or from benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained 50 steps).
+run comes from ``--part sft`` (docs/benchmarks.md: from transfer16's ``mini`` base LM) or from
+benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained 50 steps).
 
-    nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/sft/bench
-    nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part rm
-    nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part ppo
+    B="nice -n 19 .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/rlhf/sft --work /tmp/rlhf/bench"
+    $B --part sft --base runs/base-lm --sft-epochs 0.1 --sft-batch 4
+    $B --part rm
+    $B --part ppo --betas 0.0 --ppo-steps 32 & $B --part ppo --betas 0.05 --ppo-steps 32
 
 4. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
    and ``gptkit ppo`` against TRL's experimental ``PPOTrainer`` (TRL 1.x dropped it: give ``--trl-ppo-path``, a
