@@ -1,17 +1,25 @@
 """Reward model and PPO on a small SFT model, through the real CLI, sized for a busy 2-core CPU.
 
+0. ``--part sft --base RUN`` (optional): ``gptkit data chat`` on the hh-rlhf helpful-online and
+   helpful-rejection-sampled test splits and the OpenAssistant trees (no conversation of the
+   helpful-base / harmless-base splits that steps 1-3 train and judge on), then ``gptkit sft`` of a
+   pre-trained ``gptkit train`` run into ``--sft``.
 1. ``gptkit data prefs`` on hh-rlhf helpful-base + harmless-base test splits, half held out.
-2. ``gptkit rm train`` from the SFT run (recipes/rlhf/rm.toml, steps and lr overridden), then
+2. ``gptkit rm train`` from the SFT run (recipes/rlhf/rm.toml, epochs and lr overridden), then
    ``gptkit rm eval`` on held-out comparisons: pairwise accuracy against "longer answer wins".
 3. ``gptkit ppo`` against that reward model (recipes/rlhf/ppo-trl.toml, shortened), with β = 0 and
    TRL's β = 0.05, then ``gptkit rm policy`` on held-out prompts: mean reward of the policy and of the
-   SFT model (before), KL to SFT and the policy's win rate against the SFT model's replies.
+   SFT model (before), KL to SFT, reply lengths and the policy's win rate against the SFT model's replies.
 
-The SFT run comes from benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model).
+Every stage's wall and CPU seconds go to WORK/times/STAGE.json; the PPO part for one β can run
+beside the one for another (``--betas``), and beside ``rm eval`` once ``rm train`` is done. The SFT
+run comes from ``--part sft`` (docs/benchmarks.md: from transfer16's ``mini`` base LM) or from
+benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained 50 steps).
 
-    nice .venv/bin/python benchmarks/bench_sft.py --work /tmp/sft/bench
-    nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part rm
-    nice .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/sft/bench/sft-assistant --work /tmp/rlhf/bench --part ppo
+    B="nice -n 19 .venv/bin/python benchmarks/bench_rlhf.py --sft /tmp/rlhf/sft --work /tmp/rlhf/bench"
+    $B --part sft --base runs/base-lm --sft-epochs 0.1 --sft-batch 4
+    $B --part rm
+    $B --part ppo --betas 0.0 --ppo-steps 32 & $B --part ppo --betas 0.05 --ppo-steps 32
 
 4. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
    and ``gptkit ppo`` against TRL's experimental ``PPOTrainer`` (TRL 1.x dropped it: give ``--trl-ppo-path``, a
@@ -39,8 +47,10 @@ from pathlib import Path
 
 from bench_sft import timed
 
-DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlhf" / "hh-rlhf"
-CPU = ("--set", "train.threads=2", "--set", "train.device=cpu", "--set", "train.dtype=fp32")
+RLHF = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlhf"
+DATA = RLHF / "hh-rlhf"
+SFT_DATA = (DATA / "helpful-online" / "test.jsonl.gz", DATA / "helpful-rejection-sampled" / "test.jsonl.gz",
+            RLHF / "openassistant" / "en_100_tree.jsonl")  # fmt: skip
 
 
 def gptkit(*args: object) -> None:
@@ -49,53 +59,97 @@ def gptkit(*args: object) -> None:
     subprocess.run(cmd, check=True)
 
 
+def stage(work: Path, name: str, *args: object) -> None:
+    """Run a gptkit command and note its wall and CPU seconds in WORK/times/NAME.json (one file per
+    stage, so parts can run side by side; a rerun that resumes a finished stage notes the rerun's)."""
+    (work / "times").mkdir(parents=True, exist_ok=True)
+    wall, cpu, _ = timed([sys.executable, "-m", "gptkit", "-q", *map(str, args)])
+    times = {"wall_s": round(wall, 1), "cpu_s": round(cpu, 1), "load_average": os.getloadavg()}
+    (work / "times" / f"{name}.json").write_text(json.dumps(times))
+
+
+def cpu(args: argparse.Namespace) -> tuple[str, ...]:
+    return ("--set", f"train.threads={args.threads}", "--set", "train.device=cpu", "--set", "train.dtype=fp32")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--sft", type=Path, required=True, help="a gptkit sft run")
+    parser.add_argument("--sft", type=Path, required=True, help="a gptkit sft run (--part sft writes it)")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--rm-epochs", type=float, default=0.1, help="passes over the 2,381 training comparisons")
+    parser.add_argument("--part", choices=("sft", "rm", "ppo", "speed"), required=True)
+    parser.add_argument("--threads", type=int, default=1, help="torch threads of every trainer")
+    parser.add_argument("--base", type=Path, help="sft: the pre-trained gptkit train run")
+    parser.add_argument("--sft-epochs", type=float, default=0.5, help="sft: passes over the conversations")
+    parser.add_argument("--sft-batch", type=int, default=8, help="sft: conversations per step")
+    parser.add_argument("--sft-lr", type=float, default=5e-4)
+    parser.add_argument("--rm-epochs", type=float, default=1.0, help="passes over the 2,381 training comparisons")
+    parser.add_argument("--rm-batch", type=int, default=16, help="comparisons per step")
     parser.add_argument("--rm-lr", type=float, default=3e-4)
-    parser.add_argument("--eval-comparisons", type=int, default=200)
-    parser.add_argument("--ppo-steps", type=int, default=12, help="4 steps per rollout of 16 prompts")
+    parser.add_argument("--eval-comparisons", type=int, help="first N held-out comparisons (default: all)")
+    parser.add_argument("--betas", type=float, nargs="+", default=(0.0, 0.05), help="ppo: KL coefficients")
+    parser.add_argument("--ppo-rollout", type=int, default=16, help="prompts per rollout (4 steps each)")
+    parser.add_argument("--ppo-steps", type=int, default=12, help="PPO optimizer steps (4 per rollout)")
     parser.add_argument("--ppo-lr", type=float, default=1e-4)
     parser.add_argument("--eval-prompts", type=int, default=24)
-    parser.add_argument("--part", choices=("rm", "ppo", "speed"), required=True, help="each part fits in ~2 min")
     parser.add_argument("--trl-python", help="speed: interpreter of a venv with TRL")
     parser.add_argument("--trl-ppo-path", help="speed: a folder holding TRL <= 0.29 (its experimental PPOTrainer)")
-    parser.add_argument("--threads", type=int, default=1, help="speed: torch threads of both trainers")
     parser.add_argument("--rm-steps", type=int, nargs=2, default=(10, 150), help="speed: short and long RM runs")
     parser.add_argument("--ppo-rollouts", type=int, nargs=2, default=(1, 3), help="speed: short and long PPO runs")
     args = parser.parse_args()
-    work = args.work
+    if args.part == "sft":
+        if not args.base:
+            parser.error("--part sft needs --base")
+        return sft_part(args, args.work)
     if args.part == "ppo":
-        return ppo_part(args, work)
+        return ppo_part(args, args.work)
     if args.part == "speed":
         if not args.trl_python:
             parser.error("--part speed needs --trl-python")
-        return print(json.dumps(speed_vs_trl(args, work / "speed"), indent=1))
-    gptkit("data", "prefs", DATA / "helpful-base" / "test.jsonl.gz", DATA / "harmless-base" / "test.jsonl.gz",
-           "--out", work / "prefs", "--val-fraction", 0.5)  # fmt: skip
-    gptkit("rm", "train", args.sft, "--data", work / "prefs", "--out", work / "rm", "-r", "recipes/rlhf/rm.toml",
-           "--set", f"train.epochs={args.rm_epochs}", "--set", "train.batch_size=16",
-           "--set", f"train.optim.lr={args.rm_lr}", "--set", "train.eval_interval=0", *CPU)  # fmt: skip
-    gptkit("rm", "eval", work / "rm", "--data", work / "prefs", "--limit", args.eval_comparisons,
-           "--out", work / "rm_eval.json")  # fmt: skip
+        return print(json.dumps(speed_vs_trl(args, args.work / "speed"), indent=1))
+    rm_part(args, args.work)
+
+
+def sft_part(args: argparse.Namespace, work: Path) -> None:
+    """SFT data kept apart from the comparisons the reward model and PPO are judged on."""
+    stage(work, "data_chat", "data", "chat", *SFT_DATA, "-o", work / "chat", "--oasst-branch", "all")
+    stage(work, "sft", "sft", args.base, "--data", work / "chat", "--out", args.sft, "-r", "recipes/sft/instructgpt.toml",
+          "--set", f"train.epochs={args.sft_epochs}", "--set", f"train.batch_size={args.sft_batch}",
+          "--set", f"train.micro_batch={args.sft_batch}", "--set", f"train.optim.lr={args.sft_lr}", "--set", "train.model.dropout=0.0",
+          "--set", "train.eval_interval=100", *cpu(args))  # fmt: skip
+    summary = json.loads((args.sft / "manifest.json").read_text())["summary"]
+    print(json.dumps({k: summary[k] for k in ("step", "final_loss", "final_val_loss", "best_val_loss")}))
+
+
+def rm_part(args: argparse.Namespace, work: Path) -> None:
+    stage(work, "data_prefs", "data", "prefs", DATA / "helpful-base" / "test.jsonl.gz",
+          DATA / "harmless-base" / "test.jsonl.gz", "--out", work / "prefs", "--val-fraction", 0.5)  # fmt: skip
+    stage(work, "rm_train", "rm", "train", args.sft, "--data", work / "prefs", "--out", work / "rm",
+          "-r", "recipes/rlhf/rm.toml", "--set", f"train.epochs={args.rm_epochs}",
+          "--set", f"train.batch_size={args.rm_batch}", "--set", f"train.optim.lr={args.rm_lr}",
+          "--set", "train.eval_interval=0", "--set", "train.checkpoint.interval=25", *cpu(args))  # fmt: skip
+    limit = ("--limit", args.eval_comparisons) if args.eval_comparisons else ()
+    stage(work, "rm_eval", "rm", "eval", work / "rm", "--data", work / "prefs", *limit, "--out", work / "rm_eval.json")
     print(json.dumps(json.loads((work / "rm_eval.json").read_text()), indent=1))
 
 
 def ppo_part(args: argparse.Namespace, work: Path) -> None:
     results = {}
     judge = ("--sft", args.sft, "--prompts", work / "prefs", "--limit", args.eval_prompts)
-    for beta in (0.0, 0.05):
+    per_rollout = 4 * args.ppo_rollout // 16  # ppo-trl.toml: 4 PPO epochs, minibatches of 16
+    for beta in args.betas:
         run = work / f"ppo-beta{beta}"
-        gptkit("ppo", args.sft, "--reward", work / "rm", "--prompts", work / "prefs", "--out", run,
-               "-r", "recipes/rlhf/ppo-trl.toml", "--set", "ppo.rollout_size=16", f"--set=ppo.kl_coef={beta}",
-               "--set", f"train.steps={args.ppo_steps}", "--set", f"train.optim.lr={args.ppo_lr}", *CPU)  # fmt: skip
-        gptkit("rm", "policy", work / "rm", run, *judge, "--out", work / f"ppo-beta{beta}_judged.json")
+        stage(work, f"ppo_beta{beta}", "ppo", args.sft, "--reward", work / "rm", "--prompts", work / "prefs",
+              "--out", run, "-r", "recipes/rlhf/ppo-trl.toml", "--set", f"ppo.rollout_size={args.ppo_rollout}",
+              f"--set=ppo.kl_coef={beta}", "--set", f"train.steps={args.ppo_steps}",
+              "--set", f"train.optim.lr={args.ppo_lr}", *cpu(args))  # fmt: skip
+        stage(work, f"judge_beta{beta}", "rm", "policy", work / "rm", run, *judge,
+              "--out", work / f"ppo-beta{beta}_judged.json")  # fmt: skip
         results[f"ppo_beta{beta}"] = json.loads((work / f"ppo-beta{beta}_judged.json").read_text())
         results[f"ppo_beta{beta}"]["train_rollouts"] = [
-            {k: m[k] for k in ("step", "rollout_reward", "rollout_kl")}
-            for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines()) if m["step"] % 4 == 1]
+            {k: m[k] for k in ("step", "rollout_reward", "rollout_kl", "rollout_response_length")}
+            for m in map(json.loads, (run / "metrics.jsonl").read_text().splitlines())
+            if (m["step"] - 1) % per_rollout == 0]  # fmt: skip
+    (work / f"ppo_results_{'_'.join(map(str, args.betas))}.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
 
 

@@ -191,7 +191,7 @@ def test_ppo_cli_raises_a_toy_reward(setup, tmp_path):
     assert proc.returncode == 0, proc.stderr
     judged = json.loads((tmp_path / "judged.json").read_text())
     assert judged["mean_reward"] > judged["sft_mean_reward"] and judged["win_rate_vs_sft"] > 0.5
-    assert judged["mean_kl"] > 0
+    assert judged["mean_kl"] > 0 and judged["sft_mean_response_length"] > 0
     evaluate = ["eval", run, "--reward", "regex:[a-z]", "--prompts", setup / "prefs", "--sft", setup / "sft", "--seed", "0",
                 "--set", "eval.reward.split=train", "--set", "eval.reward.max_tokens=16"]  # fmt: skip
     proc = run_gptkit(*evaluate)
@@ -254,3 +254,15 @@ def test_rm_cli_train_eval_score(setup, tmp_path):
     answers.write_text('{"prompt": "Hi"}\n')
     assert_one_line_error(run_gptkit("rm", "score", run, answers), "a.jsonl:1")
     assert_one_line_error(run_gptkit("rm", "eval", setup / "sft", "--data", setup / "prefs"), "not a reward model")
+
+
+def test_kl_penalty_holds_the_policy_near_the_reference(setup, tmp_path):
+    """β > 0 keeps the policy closer to the SFT model than β = 0 (same seeds, toy reward). The exact
+    per-token KL in the reward does not depend on the sampled token, so the loss needs its gradient
+    as a term of its own: without it β only steers which prefixes are visited and barely holds the KL."""
+    kls = {}
+    for beta in (0.0, 1.0):
+        run = tmp_path / f"beta{beta}"
+        ppo(_ppo_cfg(setup, kl_coef=beta), _train_cfg(run, steps=24))
+        kls[beta] = np.mean([m["rollout_kl"] for m in _metrics(run)][-8:])  # the last two rollouts
+    assert kls[1.0] < 0.5 * kls[0.0], kls

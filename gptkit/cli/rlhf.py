@@ -227,4 +227,5 @@ def rm_policy(
         atomic_write_json(out_file, result)
     out.print(f"{result['prompts']} {split} prompts: mean reward {result['mean_reward']:.4f} "
               f"(SFT {result['sft_mean_reward']:.4f}), win rate vs SFT {result['win_rate_vs_sft']:.3f}, "
-              f"KL to SFT {result['mean_kl']:.4f}, reply length {result['mean_response_length']:.1f}")  # fmt: skip
+              f"KL to SFT {result['mean_kl']:.4f}, reply length {result['mean_response_length']:.1f} "
+              f"(SFT {result['sft_mean_response_length']:.1f})")  # fmt: skip

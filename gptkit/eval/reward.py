@@ -24,7 +24,8 @@ from gptkit.stage import StageRun, check_inputs, identity
 
 #: prompts scored when ``--limit`` is not given
 DEFAULT_LIMIT = 64
-METRICS = ("mean_reward", "win_rate_vs_sft", "mean_kl", "sft_mean_reward", "mean_response_length")
+METRICS = ("mean_reward", "win_rate_vs_sft", "mean_kl", "sft_mean_reward", "mean_response_length",
+           "sft_mean_response_length")
 
 
 def evaluate_reward(config: EvalConfig, stage: str, run_only: tuple[str, ...]) -> tuple[Path, dict[str, Any], bool]:

@@ -13,8 +13,9 @@ tokens, stop at the end of turn), and computes under ``no_grad``:
 - values from the value model (a copy of the reward model: body and head), and GAE (γ, λ).
 
 Then every micro-batch of the buffer is served ``ppo_epochs`` times, in a seeded order, to the
-clipped policy loss + ``vf_coef`` × clipped value loss (+ ``ptx_coef`` × LM loss on pre-training
-tokens: PPO-ptx). The buffer, β and the counters are the source's state, saved in every
+clipped policy loss + ``vf_coef`` × clipped value loss + β × the exact KL at the reply tokens (the
+part of the KL's gradient the reward cannot carry, see :meth:`PPOObjective._kl_loss`) (+ ``ptx_coef``
+× LM loss on pre-training tokens: PPO-ptx). The buffer, β and the counters are the source's state, saved in every
 checkpoint, so a resumed run continues bit for bit (even mid-rollout).
 """
 
@@ -197,7 +198,7 @@ class PPOObjective(Objective):
         values = model.heads["value"](batch["x"])[reply]
         clipped = old_v + (values - old_v).clamp(-c.cliprange_value, c.cliprange_value)
         vf = 0.5 * torch.maximum((values - returns) ** 2, (clipped - returns) ** 2).mean()
-        loss = pg + c.vf_coef * vf
+        loss = pg + c.vf_coef * vf + self._kl_loss(batch, logp_all, reply)
         with torch.no_grad():
             metrics = {"policy_loss": pg.detach(), "value_loss": vf.detach(),
                        "entropy": -(logp_all.exp() * logp_all).sum(-1).mean(),
@@ -209,6 +210,19 @@ class PPOObjective(Objective):
             loss = loss + c.ptx_coef * ptx
             metrics["ptx_loss"] = ptx.detach()
         return loss, metrics
+
+    def _kl_loss(self, batch: dict[str, torch.Tensor], logp_all: torch.Tensor, reply: torch.Tensor) -> torch.Tensor:
+        """β × the exact KL to the reference at the reply positions, scaled as the whitening scaled
+        the advantages. The KL in the reward is a function of the prefix, not of the sampled token,
+        so the policy gradient only steers which prefixes are visited; this term is the rest of the
+        gradient of −β·KL (without it β hardly holds the policy near the SFT model)."""
+        beta = float(batch["rollout_kl_coef"])
+        if beta == 0:
+            return logp_all.new_zeros(())
+        with torch.no_grad():
+            ref = reply_log_probs(self.reference, batch["x"], reply, self.config.temperature)
+        kl = (logp_all.exp() * (logp_all - ref)).sum(-1).mean()
+        return beta / (batch["rollout_advantage_std"] + 1e-8) * kl
 
     def batch_tokens(self, batch: dict[str, torch.Tensor]) -> int:
         return batch["x"].numel()
@@ -353,9 +367,9 @@ def make_rollout(obj: PPOObjective, k: int, kl_coef: float) -> tuple[list[dict[s
     for i in range(0, len(rows), setup.micro_batch):
         _score_rows(obj, rows[i : i + setup.micro_batch], scores[i : i + setup.micro_batch], kl_coef)
     policy.train(was_training)
-    _whiten(rows)
     stats = {"rollout_reward": float(np.mean(scores)), "rollout_kl": float(np.mean([r["kl"] for r in rows])),
-             "rollout_response_length": float(np.mean([len(r) for r in replies])), "rollout_kl_coef": kl_coef}
+             "rollout_response_length": float(np.mean([len(r) for r in replies])), "rollout_kl_coef": kl_coef,
+             "rollout_advantage_std": _whiten(rows)}  # fmt: skip
     _write_samples(obj, k, prompts, texts, scores)
     return rows, stats
 
@@ -398,12 +412,13 @@ def _left_align(t: torch.Tensor, rows: list[dict[str, Any]]) -> torch.Tensor:
     return out
 
 
-def _whiten(rows: list[dict[str, Any]]) -> None:
-    """Advantages of the whole rollout to mean 0, variance 1."""
+def _whiten(rows: list[dict[str, Any]]) -> float:
+    """Advantages of the whole rollout to mean 0, variance 1; returns their standard deviation before."""
     flat = np.concatenate([r["advantages"] for r in rows])
     mean, std = flat.mean(), flat.std()
     for r in rows:
         r["advantages"] = ((np.asarray(r["advantages"]) - mean) / (std + 1e-8)).astype(np.float32).tolist()
+    return float(std)
 
 
 def reply_text(obj: PPOObjective, tokens: list[int]) -> str:
@@ -447,9 +462,10 @@ def evaluate_policy(policy: Path, config: PPOConfig, split: str = "val", limit: 
         obj.bind(Setup(gpt.config, gpt.config.block_size, len(prompts), 1, 0, 1, seed, torch.device("cpu")))
         obj.attach(TrainModule(gpt, obj.heads(), obj))
         results[name] = make_rollout(obj, 0, kl_coef=0.0)
-    (rows, stats), (sft_rows, _) = results["policy"], results["sft"]
+    (rows, stats), (sft_rows, sft_stats) = results["policy"], results["sft"]
     wins = [1.0 if a["score"] > b["score"] else 0.5 if a["score"] == b["score"] else 0.0
             for a, b in zip(rows, sft_rows, strict=True)]  # fmt: skip
     return {"prompts": len(prompts), "mean_reward": stats["rollout_reward"], "mean_kl": stats["rollout_kl"],
-            "sft_mean_reward": results["sft"][1]["rollout_reward"], "win_rate_vs_sft": float(np.mean(wins)),
-            "mean_response_length": stats["rollout_response_length"]}  # fmt: skip
+            "sft_mean_reward": sft_stats["rollout_reward"], "win_rate_vs_sft": float(np.mean(wins)),
+            "mean_response_length": stats["rollout_response_length"],
+            "sft_mean_response_length": sft_stats["rollout_response_length"]}  # fmt: skip
