@@ -28,7 +28,6 @@ run under ``--out`` and the table (GPT-1 Table 5's comparison) to OUT/transfer.m
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import itertools
 import json
 import math
@@ -43,10 +42,9 @@ from pathlib import Path
 
 import torch
 
-from gptkit.finetune.config import FinetuneConfig, paper_train_config
 from gptkit.finetune.head import TaskHead, collate, finetune_loss
 from gptkit.finetune.objective import ExampleBatches
-from gptkit.finetune.run import INIT, finetune
+from gptkit.finetune.run import INIT
 from gptkit.finetune.tasks import TASKS, load_split
 from gptkit.finetune.transforms import Transform, add_task_tokens, resize_vocab
 from gptkit.model.gpt import GPT, preset
