@@ -30,6 +30,15 @@ def test_gpt2_small_flops_per_token():
     assert flops_per_token(config, seq_len=256) == 6 * n + 12 * 12 * 12 * 64 * 256
 
 
+def test_flops_without_the_output_layer_leave_out_its_matmuls():
+    """A classifier or reward head never runs the 50k-way output layer: its 6·V·C FLOPs per token
+    would otherwise dominate a small model's count (and its logged MFU could pass 100%)."""
+    cfg = preset("mini", vocab_size=50257, block_size=128)
+    full, body = flops_per_token(cfg), flops_per_token(cfg, output_layer=False)
+    assert full - body == 6 * cfg.padded_vocab_size * cfg.n_embd
+    assert body == 6 * (count_params(cfg) - cfg.padded_vocab_size * cfg.n_embd) + 12 * 4 * 4 * 64 * 128
+
+
 def test_gpu_table():
     assert gpu_peak("NVIDIA H100 80GB HBM3", torch.bfloat16).flops == 989e12
     assert gpu_peak("NVIDIA H100 PCIe", torch.bfloat16).flops == 756e12

@@ -120,6 +120,9 @@ class FinetuneObjective(Objective):
     def batch_tokens(self, batch: Batch) -> int:
         return batch.num_tokens
 
+    def runs_output_layer(self) -> bool:
+        return self.lm_weight > 0  # λ = 0: the classifier head on one position only
+
     def evaluate(self, model: TrainModule, step: int) -> dict[str, float]:
         """Each eval split's metrics, logged as ``<split>_<metric>``; kept in ``last_scores``."""
         self.last_scores = {name: self.score(model.gpt, model.heads[HEAD], items, self.evals[i])

@@ -55,10 +55,14 @@ def count_params(config: GPTConfig, non_embedding: bool = True) -> int:
     return n if non_embedding else n + config.block_size * C
 
 
-def flops_per_token(config: GPTConfig, seq_len: int | None = None) -> int:
-    """Training FLOPs (forward + backward) per token at sequence length ``seq_len`` (default: context)."""
+def flops_per_token(config: GPTConfig, seq_len: int | None = None, output_layer: bool = True) -> int:
+    """Training FLOPs (forward + backward) per token at sequence length ``seq_len`` (default: context).
+
+    ``output_layer=False``: a loss that never runs the vocabulary-sized output layer on the tokens
+    (a classifier or reward head), whose tied matrix is then only an embedding lookup."""
     T = config.block_size if seq_len is None else seq_len
-    return 6 * count_params(config) + 12 * config.n_layer * config.n_head * config.head_dim * T
+    head = 0 if output_layer else 6 * config.padded_vocab_size * config.n_embd
+    return 6 * count_params(config) - head + 12 * config.n_layer * config.n_head * config.head_dim * T
 
 
 @dataclass

@@ -212,6 +212,9 @@ class RewardObjective(Objective):
     def batch_tokens(self, batch: list[Example]) -> int:
         return sum(len(s) for ids, _ in batch for s in ids)
 
+    def runs_output_layer(self) -> bool:
+        return False  # a scalar head on the final position
+
 
 class ComparisonBatches(ConversationBatches):
     """Micro-batches of comparisons in the order (and with the resumable state) of SFT's rows;

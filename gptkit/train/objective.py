@@ -159,6 +159,11 @@ class Objective(ABC):
     def batch_tokens(self, batch: Any) -> int:
         """Tokens of one micro-batch of this process that the model processed (host-side, no sync)."""
 
+    def runs_output_layer(self) -> bool:
+        """Whether the loss runs the vocabulary-sized output layer on every token (the FLOPs behind
+        the logged MFU). Default: yes, as language modelling does."""
+        return True
+
     def evaluate(self, model: TrainModule, step: int) -> dict[str, float]:
         """Extra metrics at an evaluation point (model in eval mode, no grad), every process calls
         it. Under FSDP only ``model(batch)`` and ``model.gpt`` may be called. Default: none."""

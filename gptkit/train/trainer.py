@@ -434,7 +434,8 @@ class _Trainer:
 
     def _flops(self) -> tuple[float, Any]:
         """(training FLOPs per token, peak FLOP/s of one device or None if unknown)."""
-        return flops_per_token(self.model_config, self.block_size), device_peak(self.device, self.dtype or torch.float32)
+        per_token = flops_per_token(self.model_config, self.block_size, self.objective.runs_output_layer())
+        return per_token, device_peak(self.device, self.dtype or torch.float32)
 
     # --- evaluation ------------------------------------------------------------------------
 
