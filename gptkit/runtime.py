@@ -48,7 +48,7 @@ def keep_freed_memory() -> bool:
     activations, the token embedding's dense gradient). By default glibc serves large blocks with
     ``mmap``, unmaps them on ``free`` and gives the top of its heap back to the system, so every
     step faults in hundreds of megabytes of zeroed pages again: ~120k page faults and ~15% of the
-    CPU time of a 4 × 256 model's step with a 40k vocabulary, ~40% of a fine-tuning step whose
+    CPU time of a 4 × 256 model's step with a 40k vocabulary, ~20% of a fine-tuning step whose
     cost is mostly the 50k-row embedding (docs/benchmarks.md). With ``mmap`` off and no trimming
     the heap keeps the pages and the next step reuses them: after a few steps the process stops
     growing and stops faulting (measured over hundreds of steps), at about its peak usage, which
