@@ -24,7 +24,7 @@ benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained
 4. ``--part sentiment`` (TRL's sentiment demo, the issue's PPO figure): SST-2 sentences as comparisons
    ``{"prompt": "Write a movie review that begins: <first 3 words of a sentence>", "chosen": <positive
    sentence>, "rejected": <negative sentence>}`` (the i-th positive against the i-th negative, each
-   prefix used once), ``gptkit data prefs`` (half held out: held-out prompts never reach PPO), ``gptkit
+   prefix used once), ``gptkit data prefs`` (a fifth held out: held-out prompts never reach PPO), ``gptkit
    rm train`` from the SFT run, ``gptkit rm eval`` on pairs made the same way from SST-2's dev.tsv, then
    step 3 against this reward model with replies of at most 24 tokens.
 
@@ -177,7 +177,7 @@ def ppo_part(args: argparse.Namespace, work: Path, reply: tuple[str, ...] = ()) 
 
 # -- TRL's sentiment demo on SST-2 --------------------------------------------------------------
 
-SENTIMENT_PAIRS, SENTIMENT_TOKENS = 2000, 24  # comparisons written (half held out); longest PPO reply
+SENTIMENT_PAIRS, SENTIMENT_HELD_OUT, SENTIMENT_TOKENS = 10000, 0.2, 24  # comparisons; their share held out; longest reply
 
 
 def sst2_pairs(tsv: Path, out: Path, limit: int | None = None) -> Path:
@@ -208,7 +208,7 @@ def sentiment_part(args: argparse.Namespace, work: Path) -> None:
     """A sentiment reward model from SST-2 and PPO against it: held-out reward before and after."""
     if not (work / "rm" / "reward.json").is_file():  # a finished reward model is shared by later β runs
         train = sst2_pairs(SST2 / "train.tsv", work / "sst2_train.jsonl", SENTIMENT_PAIRS)
-        stage(work, "data_prefs", "data", "prefs", train, "--out", work / "prefs", "--val-fraction", 0.5)
+        stage(work, "data_prefs", "data", "prefs", train, "--out", work / "prefs", "--val-fraction", SENTIMENT_HELD_OUT)
         dev = sst2_pairs(SST2 / "dev.tsv", work / "sst2_dev.jsonl")
         stage(work, "data_prefs_dev", "data", "prefs", dev, "--out", work / "dev", "--val-fraction", 0.999)
         rm_train_eval(args, work, work / "dev")
