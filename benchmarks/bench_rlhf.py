@@ -28,8 +28,9 @@ benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained
    rm train`` from the SFT run, ``gptkit rm eval`` on pairs made the same way from SST-2's dev.tsv, then
    step 3 against this reward model with replies of at most 24 tokens.
 
-    $B --part sentiment --betas 0.0   # beside it, once WORK/sentiment/rm/reward.json exists:
-    $B --part sentiment --betas 0.05
+    S="$B --part sentiment --ppo-rollout 32 --ppo-steps 160 --eval-prompts 128"
+    $S --betas 0.0   # beside it, once WORK/sentiment/rm/reward.json exists:
+    $S --betas 0.05
 
 5. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
    and ``gptkit ppo`` against TRL's experimental ``PPOTrainer`` (TRL 1.x dropped it: give ``--trl-ppo-path``, a
@@ -93,7 +94,7 @@ def main() -> None:
     parser.add_argument("--sft-epochs", type=float, default=0.5, help="sft: passes over the conversations")
     parser.add_argument("--sft-batch", type=int, default=8, help="sft: conversations per step")
     parser.add_argument("--sft-lr", type=float, default=5e-4)
-    parser.add_argument("--rm-epochs", type=float, default=1.0, help="passes over the 2,381 training comparisons")
+    parser.add_argument("--rm-epochs", type=float, default=1.0, help="passes over the training comparisons (hh-rlhf: 2,381)")
     parser.add_argument("--rm-batch", type=int, default=16, help="comparisons per step")
     parser.add_argument("--rm-lr", type=float, default=3e-4)
     parser.add_argument("--eval-comparisons", type=int, help="first N held-out comparisons (default: all)")
