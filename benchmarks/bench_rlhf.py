@@ -21,7 +21,18 @@ benchmarks/bench_sft.py (its ``sft-assistant`` run: a ``nano`` model pre-trained
     $B --part rm
     $B --part ppo --betas 0.0 --ppo-steps 32 & $B --part ppo --betas 0.05 --ppo-steps 32
 
-4. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
+4. ``--part sentiment`` (TRL's sentiment demo, the issue's PPO figure): SST-2 sentences as comparisons
+   ``{"prompt": "Write a movie review that begins: <first 3 words of a sentence>", "chosen": <positive
+   sentence>, "rejected": <negative sentence>}`` (the i-th positive against the i-th negative, each
+   prefix used once), ``gptkit data prefs`` (a fifth held out: held-out prompts never reach PPO), ``gptkit
+   rm train`` from the SFT run, ``gptkit rm eval`` on pairs made the same way from SST-2's dev.tsv, then
+   step 3 against this reward model with replies of at most 24 tokens.
+
+    S="$B --part sentiment --ppo-rollout 32 --ppo-steps 160 --eval-prompts 128"
+    $S --betas 0.0   # beside it, once WORK/sentiment/rm/reward.json exists:
+    $S --betas 0.05
+
+5. ``--part speed --trl-python PY`` (after ``--part rm``): ``gptkit rm train`` against TRL's ``RewardTrainer``
    and ``gptkit ppo`` against TRL's experimental ``PPOTrainer`` (TRL 1.x dropped it: give ``--trl-ppo-path``, a
    folder holding TRL 0.29, put first on the TRL interpreter's path), both from the same ``gptkit export`` of the
    SFT run, on the same token ids (made here with gptkit's chat template), same batch, steps, learning rate,
@@ -47,7 +58,8 @@ from pathlib import Path
 
 from bench_sft import timed
 
-RLHF = Path(__file__).resolve().parents[2] / "shared" / "data" / "rlhf"
+SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+RLHF, SST2 = SHARED / "rlhf", SHARED / "finetune" / "sst2"
 DATA = RLHF / "hh-rlhf"
 SFT_DATA = (DATA / "helpful-online" / "test.jsonl.gz", DATA / "helpful-rejection-sampled" / "test.jsonl.gz",
             RLHF / "openassistant" / "en_100_tree.jsonl")  # fmt: skip
@@ -76,13 +88,13 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--sft", type=Path, required=True, help="a gptkit sft run (--part sft writes it)")
     parser.add_argument("--work", type=Path, required=True)
-    parser.add_argument("--part", choices=("sft", "rm", "ppo", "speed"), required=True)
+    parser.add_argument("--part", choices=("sft", "rm", "ppo", "sentiment", "speed"), required=True)
     parser.add_argument("--threads", type=int, default=1, help="torch threads of every trainer")
     parser.add_argument("--base", type=Path, help="sft: the pre-trained gptkit train run")
     parser.add_argument("--sft-epochs", type=float, default=0.5, help="sft: passes over the conversations")
     parser.add_argument("--sft-batch", type=int, default=8, help="sft: conversations per step")
     parser.add_argument("--sft-lr", type=float, default=5e-4)
-    parser.add_argument("--rm-epochs", type=float, default=1.0, help="passes over the 2,381 training comparisons")
+    parser.add_argument("--rm-epochs", type=float, default=1.0, help="passes over the training comparisons (hh-rlhf: 2,381)")
     parser.add_argument("--rm-batch", type=int, default=16, help="comparisons per step")
     parser.add_argument("--rm-lr", type=float, default=3e-4)
     parser.add_argument("--eval-comparisons", type=int, help="first N held-out comparisons (default: all)")
@@ -102,6 +114,8 @@ def main() -> None:
         return sft_part(args, args.work)
     if args.part == "ppo":
         return ppo_part(args, args.work)
+    if args.part == "sentiment":
+        return sentiment_part(args, args.work / "sentiment")
     if args.part == "speed":
         if not args.trl_python:
             parser.error("--part speed needs --trl-python")
@@ -123,25 +137,34 @@ def sft_part(args: argparse.Namespace, work: Path) -> None:
 def rm_part(args: argparse.Namespace, work: Path) -> None:
     stage(work, "data_prefs", "data", "prefs", DATA / "helpful-base" / "test.jsonl.gz",
           DATA / "harmless-base" / "test.jsonl.gz", "--out", work / "prefs", "--val-fraction", 0.5)  # fmt: skip
+    rm_train_eval(args, work, work / "prefs")
+
+
+def rm_train_eval(args: argparse.Namespace, work: Path, held_out: Path) -> None:
+    """``rm train`` on WORK/prefs into WORK/rm, ``rm eval`` on the held-out split of ``held_out``."""
     stage(work, "rm_train", "rm", "train", args.sft, "--data", work / "prefs", "--out", work / "rm",
           "-r", "recipes/rlhf/rm.toml", "--set", f"train.epochs={args.rm_epochs}",
           "--set", f"train.batch_size={args.rm_batch}", "--set", f"train.optim.lr={args.rm_lr}",
           "--set", "train.eval_interval=0", "--set", "train.checkpoint.interval=25", *cpu(args))  # fmt: skip
     limit = ("--limit", args.eval_comparisons) if args.eval_comparisons else ()
-    stage(work, "rm_eval", "rm", "eval", work / "rm", "--data", work / "prefs", *limit, "--out", work / "rm_eval.json")
+    stage(work, "rm_eval", "rm", "eval", work / "rm", "--data", held_out, *limit, "--out", work / "rm_eval.json")
     print(json.dumps(json.loads((work / "rm_eval.json").read_text()), indent=1))
 
 
-def ppo_part(args: argparse.Namespace, work: Path) -> None:
+def ppo_part(args: argparse.Namespace, work: Path, reply: tuple[str, ...] = ()) -> None:
+    """PPO against WORK/rm on the train prompts of WORK/prefs per β, judged on its held-out prompts;
+    ``reply``: extra ``ppo`` settings, ``--max-tokens`` of the judge matching them."""
     results = {}
-    judge = ("--sft", args.sft, "--prompts", work / "prefs", "--limit", args.eval_prompts)
+    max_tokens = [s.split("=")[1] for s in reply if s.startswith("ppo.max_tokens=")]
+    judge = ("--sft", args.sft, "--prompts", work / "prefs", "--limit", args.eval_prompts,
+             *(("--max-tokens", max_tokens[0]) if max_tokens else ()))  # fmt: skip
     per_rollout = 4 * args.ppo_rollout // 16  # ppo-trl.toml: 4 PPO epochs, minibatches of 16
     for beta in args.betas:
         run = work / f"ppo-beta{beta}"
         stage(work, f"ppo_beta{beta}", "ppo", args.sft, "--reward", work / "rm", "--prompts", work / "prefs",
               "--out", run, "-r", "recipes/rlhf/ppo-trl.toml", "--set", f"ppo.rollout_size={args.ppo_rollout}",
               f"--set=ppo.kl_coef={beta}", "--set", f"train.steps={args.ppo_steps}",
-              "--set", f"train.optim.lr={args.ppo_lr}", *cpu(args))  # fmt: skip
+              "--set", f"train.optim.lr={args.ppo_lr}", *(f"--set={s}" for s in reply), *cpu(args))  # fmt: skip
         stage(work, f"judge_beta{beta}", "rm", "policy", work / "rm", run, *judge,
               "--out", work / f"ppo-beta{beta}_judged.json")  # fmt: skip
         results[f"ppo_beta{beta}"] = json.loads((work / f"ppo-beta{beta}_judged.json").read_text())
@@ -151,6 +174,46 @@ def ppo_part(args: argparse.Namespace, work: Path) -> None:
             if (m["step"] - 1) % per_rollout == 0]  # fmt: skip
     (work / f"ppo_results_{'_'.join(map(str, args.betas))}.json").write_text(json.dumps(results, indent=1))
     print(json.dumps(results, indent=1))
+
+
+# -- TRL's sentiment demo on SST-2 --------------------------------------------------------------
+
+SENTIMENT_PAIRS, SENTIMENT_HELD_OUT, SENTIMENT_TOKENS = 10000, 0.2, 24  # comparisons; their share held out; longest reply
+
+
+def sst2_pairs(tsv: Path, out: Path, limit: int | None = None) -> Path:
+    """Positive against negative SST-2 sentences (8+ words) as TRL-column comparisons; the prompt asks
+    for a review beginning with a sentence's first 3 words, each beginning once (so train and held-out
+    prompts stay disjoint), taken from the chosen and the rejected sentence in turn."""
+    import csv
+
+    with tsv.open(newline="") as f:
+        rows = [r for r in csv.DictReader(f, delimiter="\t", quoting=csv.QUOTE_NONE) if len(r["sentence"].split()) >= 8]
+    sentences = {label: [r["sentence"].strip() for r in rows if r["label"] == label] for label in ("0", "1")}
+    seen: set[str] = set()
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with out.open("w") as f:
+        for i, (good, bad) in enumerate(zip(sentences["1"], sentences["0"], strict=False)):
+            begins = " ".join((good, bad)[i % 2].split()[:3])
+            if begins in seen:
+                continue
+            seen.add(begins)
+            prompt = f"Write a movie review that begins: {begins}"
+            f.write(json.dumps({"prompt": prompt, "chosen": good, "rejected": bad}) + "\n")
+            if len(seen) == limit:
+                break
+    return out
+
+
+def sentiment_part(args: argparse.Namespace, work: Path) -> None:
+    """A sentiment reward model from SST-2 and PPO against it: held-out reward before and after."""
+    if not (work / "rm" / "reward.json").is_file():  # a finished reward model is shared by later β runs
+        train = sst2_pairs(SST2 / "train.tsv", work / "sst2_train.jsonl", SENTIMENT_PAIRS)
+        stage(work, "data_prefs", "data", "prefs", train, "--out", work / "prefs", "--val-fraction", SENTIMENT_HELD_OUT)
+        dev = sst2_pairs(SST2 / "dev.tsv", work / "sst2_dev.jsonl")
+        stage(work, "data_prefs_dev", "data", "prefs", dev, "--out", work / "dev", "--val-fraction", 0.999)
+        rm_train_eval(args, work, work / "dev")
+    ppo_part(args, work, (f"ppo.max_tokens={SENTIMENT_TOKENS}",))
 
 
 # -- speed against TRL ------------------------------------------------------------------------
