@@ -230,15 +230,22 @@ def test_ppo_resume_is_bitwise_mid_rollout(setup, tmp_path):
 @pytest.mark.slow  # five CLI processes
 def test_rm_cli_train_eval_score(setup, tmp_path):
     run = tmp_path / "rm"
-    proc = run_gptkit("rm", "train", setup / "sft", "--data", setup / "prefs", "--out", run,
-                      "--set", "train.steps=6", "--set", "train.micro_batch=2", "--set", "train.device=cpu",
-                      "--set", "train.threads=1", "--set", "train.optim.lr=1e-3", "--set", "train.eval_interval=3",
-                      "--set", "train.samples.prompts=[]", "--set", "train.schedule.warmup_steps=0")  # fmt: skip
+    train = ("rm", "train", setup / "sft", "--data", setup / "prefs", "--out", run,
+             "--set", "train.steps=6", "--set", "train.micro_batch=2", "--set", "train.device=cpu",
+             "--set", "train.threads=1", "--set", "train.optim.lr=1e-3", "--set", "train.eval_interval=3",
+             "--set", "train.samples.prompts=[]", "--set", "train.schedule.warmup_steps=0")  # fmt: skip
+    proc = run_gptkit(*train)
     assert proc.returncode == 0, proc.stderr
     assert json.loads((run / "checkpoints" / "step_00000006" / "state.json").read_text())["objective"] == "reward"
     rm, tok, template = load_reward_model(run)
     best = [(c["prompt"], c["completions"][0]) for c in read_comparisons(conversation_files(setup / "prefs", "train"), None)]
     assert np.mean(score_replies(rm, tok, template, best)) == pytest.approx(0, abs=1e-4)  # demonstrations average 0
+    shift = json.loads((run / "reward.json").read_text())
+    assert run_gptkit(*train).returncode == 0  # the finished run is reused, its shift kept
+    (run / "reward.json").unlink()  # as if killed between the run's end and the shift: a rerun writes it
+    proc = run_gptkit(*train)
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads((run / "reward.json").read_text()) == shift
     proc = run_gptkit("rm", "eval", run, "--data", setup / "prefs", "--split", "train", "--out", tmp_path / "e.json")
     assert proc.returncode == 0, proc.stderr
     result = json.loads((tmp_path / "e.json").read_text())

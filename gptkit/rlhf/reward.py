@@ -143,15 +143,20 @@ def rm_train(config: RMConfig, train_config: TrainConfig, reporter: Reporter = N
     train_config = dataclasses.replace(train_config, init_from=sft_dir, data=Path(config.data), model=model)
     objective = RewardObjective(Path(config.data), sft_dir, config.max_completions)
     summary = train(train_config, reporter, objective)
-    if summary.step >= summary.steps:
+    if summary.step >= summary.steps and not (summary.reused and (Path(train_config.out) / NORM_FILE).exists()):
         write_reward_shift(Path(train_config.out), objective)
     return summary
 
 
 def write_reward_shift(run: Path, objective: RewardObjective, limit: int = 256) -> float:
-    """Mean reward of the best-ranked replies of (up to ``limit``) training comparisons → ``reward.json``."""
+    """Mean reward of the best-ranked replies of (up to ``limit``) training comparisons → ``reward.json``.
+
+    Works from the comparisons ``objective.data()`` read, so also for a finished run that ``train``
+    reused without binding the objective (a rerun after a kill between the two writes)."""
     rm, _, _ = load_reward_model(run, shifted=False)
-    seqs = [ids[int(np.argmin(rank))] for ids, rank in objective.train_examples[:limit]]
+    block = rm.gpt.config.block_size
+    examples = [objective.example(c, block) for c in objective.train_comparisons[:limit]]
+    seqs = [ids[int(np.argmin(rank))] for ids, rank in examples]
     with torch.no_grad():
         offset = float(torch.cat([rm(seqs[i : i + 16]) for i in range(0, len(seqs), 16)]).mean())
     atomic_write_json(run / NORM_FILE, {"offset": offset, "demonstrations": len(seqs)})
