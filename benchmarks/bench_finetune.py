@@ -96,13 +96,8 @@ def gptkit_rate(args, model: Path, data: Path, run: Path, lm_weight: float) -> t
 def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
     """Examples/s of a plain loop over transformers' GPT2ForSequenceClassification on the same batches
     (the median step after the first)."""
-    from transformers import GPT2ForSequenceClassification
-
     gpt, tok = load_model(init)
-    hf_dir = export_hf(gpt, tok, scratch / "hf")
-    model = GPT2ForSequenceClassification.from_pretrained(hf_dir, num_labels=2, pad_token_id=tok.eot_id)
-    model.config.pad_token_id = tok.eot_id
-    model.train()
+    model = _hf_classifier(gpt, tok, scratch / "hf")
     examples = load_split(TASKS["sst2"], data, "train").examples
     transform = Transform(TASKS["sst2"], tok, args.max_len)
     batches = ExampleBatches([transform(e) for e in examples], args.micro_batch, 0, 1, 1337, torch.device("cpu"), False)
@@ -112,10 +107,7 @@ def hf_rate(args, init: Path, data: Path, scratch: Path) -> float:
     for _ in range(steps):
         started = time.perf_counter()
         for _ in range(accum):
-            b = batches.next_batch()
-            mask = torch.arange(b.tokens.size(1))[None, :] < b.lengths[:, None]
-            ids = torch.where(mask, b.tokens, tok.eot_id)
-            (model(input_ids=ids, attention_mask=mask.long(), labels=b.labels).loss / accum).backward()
+            (_hf_loss(model, batches.next_batch(), tok.eot_id) / accum).backward()
         torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -192,15 +184,25 @@ def core_side(args) -> None:
 
 
 def _transformers_step(gpt, tok, batch, hf_dir: Path):
-    """GPT2ForSequenceClassification on the same weights (pad = eos, right padding, attention mask)."""
+    """One training step of GPT2ForSequenceClassification on the same weights and batch."""
+    hf = _hf_classifier(gpt, tok, hf_dir)
+    return _stepper(list(hf.parameters()), lambda: _hf_loss(hf, batch, tok.eot_id))
+
+
+def _hf_classifier(gpt, tok, hf_dir: Path):
+    """``gpt`` exported and loaded as GPT2ForSequenceClassification (pad = eos, the usual recipe), in train mode."""
     from transformers import GPT2ForSequenceClassification
 
-    hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, hf_dir), num_labels=2,
-                                                       pad_token_id=tok.eot_id).train()  # fmt: skip
+    hf = GPT2ForSequenceClassification.from_pretrained(export_hf(gpt, tok, hf_dir), num_labels=2, pad_token_id=tok.eot_id)
     hf.config.pad_token_id = tok.eot_id
+    return hf.train()
+
+
+def _hf_loss(hf, batch, pad_id: int) -> torch.Tensor:
+    """The classifier's loss on a right-padded gptkit batch, with its attention mask."""
     mask = torch.arange(batch.tokens.size(1))[None, :] < batch.lengths[:, None]
-    ids = torch.where(mask, batch.tokens, tok.eot_id)
-    return _stepper(list(hf.parameters()), lambda: hf(input_ids=ids, attention_mask=mask.long(), labels=batch.labels).loss)
+    ids = torch.where(mask, batch.tokens, pad_id)
+    return hf(input_ids=ids, attention_mask=mask.long(), labels=batch.labels).loss
 
 
 def _stepper(params: list, loss_fn):
