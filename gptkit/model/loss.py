@@ -6,8 +6,10 @@ several ``rows × vocab`` fp32 tensors through memory: the logits, their log-sof
 gradient of each. :func:`chunked_lm_loss` instead takes ``chunk_rows`` rows at a time, computes
 their logits, loss *and* gradients at once (the loss is the graph's last node, so the gradient
 of the logits, ``softmax − one_hot``, is known in the forward pass) and keeps only the
-gradients of the hidden states and of the weight for backward. Each chunk's logits stay in the
-cache and are overwritten in place; the matmul FLOPs are the same as the eager path's.
+gradients of the hidden states and of the weight for backward. A chunk's softmax is its
+gradient once the target's 1 is subtracted, and the mean's 1/N goes into the narrow matmul
+operands, so each (rows, vocab) block is written twice and read three times; the matmul FLOPs
+are the same as the eager path's.
 """
 
 from __future__ import annotations
@@ -43,28 +45,41 @@ class _ChunkedLMLoss(torch.autograd.Function):
         grad_weight = torch.zeros_like(weight, dtype=_accumulator(weight.dtype)) if want_grad else None
         for start in range(0, hidden.size(0), chunk_rows):
             h, t = hidden[start : start + chunk_rows], targets[start : start + chunk_rows]
-            logits = h @ weight.T
-            logits = logits.to(_accumulator(logits.dtype))
-            valid = t != -1
+            logits = (h @ weight.T).to(_accumulator(hidden.dtype))
             picked = t.clamp(min=0)[:, None]
-            log_probs = torch.log_softmax(logits, dim=-1)  # one fused kernel, as F.cross_entropy uses
-            total -= (log_probs.gather(1, picked).squeeze(1) * valid).sum()
-            if want_grad:  # d(mean loss)/d(logits) = (softmax − one_hot) / n_valid on valid rows
-                grad_logits = log_probs.exp_()
-                grad_logits.scatter_add_(1, picked, torch.full(picked.shape, -1.0, dtype=grad_logits.dtype,
-                                                               device=grad_logits.device))  # fmt: skip
-                grad_logits.mul_(valid[:, None].to(grad_logits.dtype) / n_valid)
-                g = grad_logits.to(hidden.dtype)
-                torch.matmul(g, weight, out=grad_hidden[start : start + chunk_rows])
-                _add_outer(grad_weight, g, h)
+            # each valid row's share of d(mean loss): the gradient (softmax − one_hot) is scaled
+            # through the narrow matmul operands, never through the (rows, vocab) block
+            scale = ((t != -1).to(logits.dtype) / n_valid.clamp(min=1))[:, None]
+            if not want_grad:
+                nll = -torch.log_softmax(logits, dim=-1).gather(1, picked)
+                total += (nll * scale).sum()
+                continue
+            probs = torch.softmax(logits, dim=-1)  # also the gradient, once the one-hot is taken off
+            total += (_picked_nll(probs, logits, picked) * scale).sum()
+            g = probs.scatter_add_(1, picked, torch.full(picked.shape, -1.0, dtype=probs.dtype,
+                                                         device=probs.device)).to(hidden.dtype)  # fmt: skip
+            torch.matmul(g, weight, out=grad_hidden[start : start + chunk_rows])
+            grad_hidden[start : start + chunk_rows] *= scale.to(hidden.dtype)
+            _add_outer(grad_weight, g, h * scale.to(hidden.dtype))
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
-        return total / n_valid.clamp(min=1)  # nothing to learn (all ignored): 0, no gradient
+        return total  # nothing to learn (all ignored): 0, no gradient
 
     @staticmethod
     def backward(ctx, grad_loss):
         grad_hidden, grad_weight = ctx.saved_tensors
         return grad_hidden * grad_loss, (grad_weight * grad_loss).to(ctx.weight_dtype), None, None, None
+
+
+def _picked_nll(probs: torch.Tensor, logits: torch.Tensor, picked: torch.Tensor) -> torch.Tensor:
+    """−log p(target) per row ``(rows, 1)`` from the softmax; rows whose probability underflows
+    (below 1e-30) are recomputed from their logits."""
+    p = probs.gather(1, picked)
+    nll = -torch.log(p)
+    tiny = (p < 1e-30).squeeze(1)
+    if bool(tiny.any()):
+        nll[tiny] = torch.logsumexp(logits[tiny], dim=-1, keepdim=True) - logits[tiny].gather(1, picked[tiny])
+    return nll
 
 
 def _add_outer(acc: torch.Tensor, g: torch.Tensor, h: torch.Tensor) -> None:
