@@ -8,8 +8,8 @@ their logits, loss *and* gradients at once (the loss is the graph's last node, s
 of the logits, ``softmax − one_hot``, is known in the forward pass) and keeps only the
 gradients of the hidden states and of the weight for backward. A chunk's softmax is its
 gradient once the target's 1 is subtracted, and the mean's 1/N goes into the narrow matmul
-operands: each (rows, vocab) block is written twice (logits, softmax), not four times; the matmul FLOPs
-are the same as the eager path's.
+operands: each (rows, vocab) block is written twice (logits, softmax), not four times. The
+matmul FLOPs are the same as the eager path's.
 """
 
 from __future__ import annotations
