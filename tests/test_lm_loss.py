@@ -34,6 +34,19 @@ def test_loss_and_gradients_equal_the_eager_path(chunk_rows):
     assert not got_grads[0][[3, 10, 11]].any()  # ignored rows get no gradient
 
 
+def test_a_target_whose_probability_underflows_keeps_its_exact_loss():
+    """p(target) = e^-200 is 0 in fp32: the loss comes from the logits, not log(0)."""
+    hidden = torch.tensor([[1.0, 0.0], [1.0, 0.0]], requires_grad=True)
+    weight = torch.tensor([[0.0, 0.0], [200.0, 0.0], [0.0, 1.0]], requires_grad=True)
+    targets = torch.tensor([0, 1])
+    want = F.cross_entropy(hidden @ weight.T, targets)
+    got = chunked_lm_loss(hidden, weight, targets, 1)
+    assert got.item() == pytest.approx(want.item(), rel=1e-6) and got.item() == pytest.approx(100.0, rel=1e-6)
+    got_grads = torch.autograd.grad(got, (hidden, weight))
+    for g, w in zip(got_grads, torch.autograd.grad(want, (hidden, weight)), strict=True):
+        torch.testing.assert_close(g, w)
+
+
 def test_training_curve_matches_the_eager_path():
     """20 AdamW steps of two identical models: the fused LM loss and the eager one agree to 1e-4."""
     curves = []
