@@ -276,9 +276,9 @@ class _Decoder:
         idx = torch.zeros(len(slots), max(lengths), dtype=torch.long)
         for b, context in enumerate(contexts):
             idx[b, : len(context)] = torch.tensor(context)
-        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths)
-        last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
-        yield from self._advance(rows, slots, last)
+        last = torch.tensor(lengths, device=self.device) - 1  # the last block computes only these
+        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths, read=last)
+        yield from self._advance(rows, slots, hidden)
 
     def _rebuild(
         self, cache: KVCache, rows: list[_Row | None], slots: list[int]

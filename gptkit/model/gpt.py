@@ -213,11 +213,11 @@ class CausalSelfAttention(nn.Module):
         )  # (B, nh, T, hd)
         if kv is not None:
             k, v = kv(k, v)
-        if query is not None:
+        if query is not None:  # without a mask, the queries are the last T of the keys
             rows = torch.arange(B, device=x.device)
-            q, T = q[rows, :, query][:, :, None], 1
-            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None]
-            mask = (visible if mask is None else mask[rows, 0, query] & visible)[:, None, None, :]
+            q, T, first = q[rows, :, query][:, :, None], 1, k.size(2) - T
+            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None] + first
+            mask = (visible if mask is None else mask[rows, 0, query])[:, None, None, :]
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
         is_causal = mask is None and k.size(2) == T
         y = F.scaled_dot_product_attention(
@@ -329,11 +329,12 @@ class GPT(nn.Module):
         continues that row's positions (generation). ``lengths``: real tokens per row of ``idx``,
         the rest is right padding (never cached; causal attention keeps real tokens from seeing it).
         ``read`` ``(B,)``: only the hidden state at that position of each row is wanted ``(B, n_embd)``
-        (a reward or classifier head): the last block computes that position alone.
+        (a reward or classifier head, the next token after a prefill): the last block computes
+        that position alone (and still caches every position's keys and values).
         """
         B, T = idx.size()
-        if cache is not None and (doc_ids is not None or read is not None):
-            raise ValueError("doc_ids and read cannot be combined with a KV cache")
+        if cache is not None and doc_ids is not None:
+            raise ValueError("doc_ids cannot be combined with a KV cache")
         n_real = torch.full((B,), T) if lengths is None else torch.tensor(lengths, dtype=torch.long)
         update = None
         if cache is not None:
