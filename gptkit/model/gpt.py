@@ -153,20 +153,26 @@ class _CacheUpdate:
         self.fresh = not bool(starts.any())  # every row starts empty: attend to the new keys only
         self.span = int((starts + lengths).max())  # keys past the last real token serve only padding
         device = cache.keys[0].device
-        # the real tokens (not right padding): which row and time of idx, which slot and position
-        t = torch.arange(width).expand(len(lengths), width)
-        real = t < lengths[:, None]
-        self.src_b, self.src_t = (i.to(device) for i in real.nonzero(as_tuple=True))
+        n_head, max_len = cache.keys[0].shape[1:3]
+        # where each new key (or value) vector goes in the cache seen as (rows * heads * max_len,
+        # head_dim): for every real token (not right padding), in the order of idx's rows, times, heads
+        t = torch.arange(width)
         slots = torch.arange(len(lengths)) if rows is None else rows
-        self.dst_row = slots[:, None].expand_as(t)[real].to(device)
-        self.dst_pos = (starts[:, None] + t)[real].to(device)
+        flat = (slots[:, None, None] * n_head + torch.arange(n_head)) * max_len + (starts[:, None] + t)[:, :, None]
+        real = t < lengths[:, None]
+        self.real = None if bool(real.all()) else real.to(device)
+        self.flat = (flat if self.real is None else flat[real]).reshape(-1).to(device)
         self.new_lengths = starts + lengths
 
     def __call__(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store layer ``layer``'s new keys/values ``(B, nh, T, hd)``; the keys/values to attend to."""
         out = []
         for buffer, new in ((self.cache.keys[layer], k), (self.cache.values[layer], v)):
-            buffer[self.dst_row, :, self.dst_pos] = new.transpose(1, 2)[self.src_b, self.src_t]
+            vectors = new.transpose(1, 2)  # (B, T, nh, hd)
+            if self.real is not None:
+                vectors = vectors[self.real]
+            head_dim = buffer.size(-1)
+            buffer.view(-1, head_dim).index_copy_(0, self.flat, vectors.reshape(-1, head_dim))
             if self.fresh:
                 out.append(new)
             else:
