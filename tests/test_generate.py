@@ -229,7 +229,7 @@ def test_logprobs_are_those_of_the_model(model):
 def test_greedy_decoding_follows_weights_changed_in_place():
     """The greedy head is built once per model; training the weights in place rebuilds it."""
     torch.manual_seed(3)
-    model = GPT(preset("nano", vocab_size=2000)).eval()  # vocabulary of many chunks: screened
+    model = GPT(preset("nano", vocab_size=20000)).eval()  # large enough to be screened
     prompt = [4, 8, 15]
     greedy = SamplingConfig(max_tokens=12, temperature=0)
     before = list(generate_ids(model, prompt, greedy))
