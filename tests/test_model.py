@@ -143,7 +143,7 @@ def test_prefill_reading_the_last_positions_equals_the_full_pass(arch):
     assert torch.allclose(got, torch.stack(full), atol=1e-5)
     assert cache.lengths.tolist() == [14, 14, 14]
     step = model.hidden(torch.tensor([[7], [8], [9]]), cache=cache, read=torch.zeros(3, dtype=torch.long))
-    after = [model.hidden(torch.cat([seq, torch.tensor([7 + b])])[None])[0, -1] for b, seq in enumerate(sequences)]
+    after = [model.hidden(torch.cat([s, torch.tensor([7 + b])])[None])[0, -1] for b, s in enumerate(sequences)]
     assert torch.allclose(step, torch.stack(after), atol=1e-5)
 
 

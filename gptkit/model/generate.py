@@ -421,7 +421,8 @@ class _Bfloat16Screen:
 
     def __call__(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         approx = torch.nn.functional.linear(hidden.to(torch.bfloat16), self.weight).float()
-        return approx, self.ERROR * self.max_norm * hidden.norm(dim=-1), torch.ones(len(hidden), device=hidden.device)
+        error = self.ERROR * self.max_norm * hidden.norm(dim=-1)
+        return approx, error, torch.ones(len(hidden), device=hidden.device)
 
 
 class _Int8Screen:

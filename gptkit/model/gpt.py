@@ -158,7 +158,8 @@ class _CacheUpdate:
         # head_dim): for every real token (not right padding), in the order of idx's rows, times, heads
         t = torch.arange(width)
         slots = torch.arange(len(lengths)) if rows is None else rows
-        flat = (slots[:, None, None] * n_head + torch.arange(n_head)) * max_len + (starts[:, None] + t)[:, :, None]
+        positions = (starts[:, None] + t)[:, :, None]
+        flat = (slots[:, None, None] * n_head + torch.arange(n_head)) * max_len + positions
         real = t < lengths[:, None]
         self.real = None if bool(real.all()) else real.to(device)
         self.flat = (flat if self.real is None else flat[real]).reshape(-1).to(device)
