@@ -241,6 +241,16 @@ def test_greedy_decoding_follows_weights_changed_in_place():
     assert after == _greedy_without_cache(model, prompt, 12) and after != before
 
 
+def test_greedy_decoding_of_a_model_made_in_inference_mode():
+    """Weights created under ``torch.inference_mode`` (no version counter) decode greedily too."""
+    torch.manual_seed(4)
+    with torch.inference_mode():
+        model = GPT(preset("nano", vocab_size=20000)).eval()
+        expected = _greedy_without_cache(model, [4, 8, 15], 5)
+    greedy = SamplingConfig(max_tokens=5, temperature=0)
+    assert list(generate_ids(model, [4, 8, 15], greedy)) == expected
+
+
 def _screens():
     from gptkit.model.generate import _Bfloat16Screen, _Int8Screen
 

@@ -380,7 +380,8 @@ class _GreedyHead:
             return None
         if not (weight.is_cuda or _Int8Screen.available()):
             return None
-        state = (weight._version, weight.data_ptr(), weight.device, model.config.vocab_size)
+        version = None if weight.is_inference() else weight._version  # inference tensors keep none
+        state = (version, weight.data_ptr(), weight.device, model.config.vocab_size)
         built = cls._built.get(model)
         if built is None or built[0] != state:
             screen = _Bfloat16Screen if weight.is_cuda else _Int8Screen
