@@ -280,6 +280,8 @@ def test_screen_error_bounds_hold(screen):
     weight = torch.randn(3000, 96) * torch.logspace(-3, 0, 3000)[:, None]
     hidden = torch.randn(24, 96) * torch.logspace(-2, 2, 24)[:, None]
     hidden[0, 5] = 50.0  # one outlier coordinate
+    weight[-1] = torch.randn(96).sign()  # every product of row 1 and token -1 at the int8 extremes
+    hidden[1] = 3 * weight[-1]
     approx, error, scale = (t.double() for t in screen(weight)(hidden))
     exact = hidden.double() @ weight.double().T
     assert bool(((approx * scale[:, None] - exact).abs() <= (error * scale)[:, None]).all())
