@@ -226,14 +226,63 @@ def test_logprobs_are_those_of_the_model(model):
     assert generate(model, [Request(prompt, 0)], SamplingConfig())[0].tokens == []
 
 
-def test_greedy_head_is_the_float32_argmax():
-    """The bfloat16-screened argmax equals float32's, near-ties and flat logits included."""
+def test_greedy_decoding_follows_weights_changed_in_place():
+    """The greedy head is built once per model; training the weights in place rebuilds it."""
+    torch.manual_seed(3)
+    model = GPT(preset("nano", vocab_size=20000)).eval()  # large enough to be screened
+    prompt = [4, 8, 15]
+    greedy = SamplingConfig(max_tokens=12, temperature=0)
+    before = list(generate_ids(model, prompt, greedy))
+    assert before == _greedy_without_cache(model, prompt, 12)
+    with torch.no_grad():
+        weight = model.lm_head.weight  # as an optimizer step does: the same tensor, new values
+        weight[42] = 5 * weight[prompt[-1]]
+    after = list(generate_ids(model, prompt, greedy))
+    assert after == _greedy_without_cache(model, prompt, 12) and after != before
+
+
+def test_greedy_decoding_of_a_model_made_in_inference_mode():
+    """Weights created under ``torch.inference_mode`` (no version counter) decode greedily too."""
+    torch.manual_seed(4)
+    with torch.inference_mode():
+        model = GPT(preset("nano", vocab_size=20000)).eval()
+        expected = _greedy_without_cache(model, [4, 8, 15], 5)
+    greedy = SamplingConfig(max_tokens=5, temperature=0)
+    assert list(generate_ids(model, [4, 8, 15], greedy)) == expected
+
+
+def _screens():
+    from gptkit.model.generate import _Bfloat16Screen, _Int8Screen
+
+    int8 = pytest.mark.skipif(not _Int8Screen.available(), reason="no oneDNN int8 kernels with VNNI here")
+    return [_Bfloat16Screen, pytest.param(_Int8Screen, marks=int8)]
+
+
+@pytest.mark.parametrize("screen", _screens(), ids=["bfloat16", "int8"])
+def test_greedy_head_is_the_float32_argmax(screen):
+    """The screened argmax equals float32's, near-ties and flat logits included."""
     from gptkit.model.generate import _GreedyHead
 
     torch.manual_seed(0)
     weight = torch.randn(5000, 64) * 0.02
-    weight[7] = weight[3] + 1e-6  # two tokens bfloat16 cannot tell apart
-    head = _GreedyHead(weight)
+    weight[7] = weight[3] + 1e-6  # two tokens neither screen can tell apart
+    head = _GreedyHead(weight, screen)
     for hidden in (torch.randn(32, 64), torch.randn(32, 64) * 40, torch.randn(32, 64) * 1e-3, weight[3:4] * 40):
         assert torch.equal(head.argmax(hidden), (hidden @ weight.T).argmax(dim=-1))
     assert head.argmax(weight[3:4] * 40).item() == 7
+
+
+@pytest.mark.parametrize("screen", _screens(), ids=["bfloat16", "int8"])
+def test_screen_error_bounds_hold(screen):
+    """Every approximate logit is within the screen's bound of the exact one, for rows and
+    weights of very different scales (the bound is what makes the greedy head exact)."""
+    torch.manual_seed(1)
+    weight = torch.randn(3000, 96) * torch.logspace(-3, 0, 3000)[:, None]
+    hidden = torch.randn(24, 96) * torch.logspace(-2, 2, 24)[:, None]
+    hidden[0, 5] = 50.0  # one outlier coordinate
+    weight[-1] = torch.randn(96).sign()  # every product of row 1 and token -1 at the int8 extremes
+    hidden[1] = 3 * weight[-1]
+    approx, error, scale = (t.double() for t in screen(weight)(hidden))
+    exact = hidden.double() @ weight.double().T
+    assert bool(((approx * scale[:, None] - exact).abs() <= (error * scale)[:, None]).all())
+    assert bool((error * scale < 0.05 * hidden.norm(dim=-1) * weight.norm(dim=-1).max()).all())  # a sharp screen

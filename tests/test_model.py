@@ -121,8 +121,30 @@ def test_hidden_at_read_positions_equals_the_full_pass(arch):
     full = model.hidden(x, doc_ids=doc_ids)
     at_end = torch.full((3,), 19)
     assert torch.allclose(model.hidden(x, doc_ids=doc_ids, read=at_end), full[:, 19], atol=1e-5)
-    with pytest.raises(ValueError, match="read"):
-        model.hidden(x, read=read, cache=model.new_cache(3))
+
+
+@pytest.mark.parametrize("arch", ["gpt2", "gpt1"])
+def test_prefill_reading_the_last_positions_equals_the_full_pass(arch):
+    """A prefill into a KV cache with ``read`` (the last block computes only the positions whose
+    logits are needed) gives the full pass's states there and caches every position: right
+    padding, rows that already hold tokens, and the decoding step after it all agree."""
+    model = _model(arch)
+    x = torch.randint(1, VOCAB, (3, 20))
+    cache = model.new_cache(batch_size=3, max_len=24)
+    model.hidden(x[:2, :5], cache=cache, rows=[0, 2], lengths=[5, 3])  # rows 0 and 2 hold tokens
+    news = [x[0, 5:14], x[1, :14], x[2, 3:14]]  # appended from positions 5, 0 and 3
+    idx = torch.zeros(3, 16, dtype=torch.long)
+    for b, new in enumerate(news):
+        idx[b, : len(new)] = new
+    lengths = [len(n) for n in news]
+    got = model.hidden(idx, cache=cache, lengths=lengths, read=torch.tensor(lengths) - 1)
+    sequences = [x[0, :14], x[1, :14], torch.cat([x[1, :3], x[2, 3:14]])]  # row 2 began with x[1, :3]
+    full = [model.hidden(seq[None])[0, -1] for seq in sequences]
+    assert torch.allclose(got, torch.stack(full), atol=1e-5)
+    assert cache.lengths.tolist() == [14, 14, 14]
+    step = model.hidden(torch.tensor([[7], [8], [9]]), cache=cache, read=torch.zeros(3, dtype=torch.long))
+    after = [model.hidden(torch.cat([s, torch.tensor([7 + b])])[None])[0, -1] for b, s in enumerate(sequences)]
+    assert torch.allclose(step, torch.stack(after), atol=1e-5)
 
 
 def test_document_masking_isolates_documents():

@@ -14,6 +14,7 @@ running. Only the last position of each row goes through the output layer.
 from __future__ import annotations
 
 import codecs
+import weakref
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal
@@ -275,9 +276,9 @@ class _Decoder:
         idx = torch.zeros(len(slots), max(lengths), dtype=torch.long)
         for b, context in enumerate(contexts):
             idx[b, : len(context)] = torch.tensor(context)
-        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths)
-        last = hidden[torch.arange(len(slots)), torch.tensor(lengths) - 1]
-        yield from self._advance(rows, slots, last)
+        last = torch.tensor(lengths, device=self.device) - 1  # the last block computes only these
+        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths, read=last)
+        yield from self._advance(rows, slots, hidden)
 
     def _rebuild(
         self, cache: KVCache, rows: list[_Row | None], slots: list[int]
@@ -346,47 +347,60 @@ class _Decoder:
 
 
 class _GreedyHead:
-    """The argmax of the output layer at about half of its cost: logits in bfloat16 pick the
-    candidates, their exact float32 logits pick the token.
+    """The argmax of the output layer at a fraction of its cost: an approximate product (a
+    *screen*: bfloat16 on GPUs, int8 on CPUs with VNNI) picks the candidates, their exact float32
+    logits pick the token.
 
-    A bfloat16 logit differs from the float32 one by less than ``2**-6 * |h| * |w|`` (inputs
-    and output rounded to 8 significant bits, float32 accumulation), so the float32 argmax is
-    among the tokens within twice that bound (``slack``) of the best bfloat16 logit. They are
-    found without sorting: the vocabulary is cut into chunks of ``CHUNK`` tokens, only the chunks
-    whose maximum is within the slack are searched, and their candidates are rescored in float32.
-    When the candidates' chunks hold more than the vocabulary (nearly flat logits) the full
-    float32 product decides. Ties go to the lowest id, as with ``argmax``. Used where bfloat16
-    products are fast (GPUs, CPUs with AVX-512 BF16) on float32 weights.
+    A screen returns approximate logits divided by a positive scale of its choosing per row (the
+    argmax does not change), a bound on their error in the same units, and the scales. The float32
+    argmax is among the tokens within twice that bound (the slack) of the best approximate logit.
+    They are found without sorting: the vocabulary is cut into chunks of ``CHUNK`` tokens, only
+    the chunks whose maximum is within the slack are searched, and their candidates are rescored
+    in float32. When the candidates' chunks hold more than the vocabulary (nearly flat logits)
+    the full float32 product decides. Ties go to the lowest id, as with ``argmax``.
     """
 
-    ERROR = 2.0**-6
     CHUNK = 128
+    #: smaller output layers take the float32 product: screening them costs as much (measured at
+    #: 128 dimensions, 16,000 tokens, 1 to 16 rows on one CPU thread)
+    MIN_VOCAB = 16384
+    #: heads built, by model: building one (quantising, prepacking) costs tens of decoding steps
+    _built: weakref.WeakKeyDictionary[GPT, tuple[tuple, _GreedyHead]] = weakref.WeakKeyDictionary()
 
-    def __init__(self, weight: torch.Tensor):
+    def __init__(self, weight: torch.Tensor, screen: type[_Bfloat16Screen | _Int8Screen]):
         self.weight = weight
         padding = -len(weight) % self.CHUNK  # rows of zeros, their logits set to -inf
-        weight16 = torch.nn.functional.pad(weight.to(torch.bfloat16), (0, 0, 0, padding))
-        self.product = _bfloat16_product(weight16)
-        self.max_norm = float(weight.norm(dim=1).max())
+        self.screen = screen(torch.nn.functional.pad(weight, (0, 0, 0, padding)))
 
     @classmethod
     def for_model(cls, model: GPT) -> _GreedyHead | None:
-        weight = model.lm_head.weight[: model.config.vocab_size].detach()
-        fast_bf16 = weight.is_cuda or getattr(torch.cpu, "_is_avx512_bf16_supported", lambda: False)()
-        return cls(weight) if weight.dtype == torch.float32 and fast_bf16 else None
+        """The model's head, built once per state of its weight (training changes its version)."""
+        weight = model.lm_head.weight
+        if model.config.vocab_size < cls.MIN_VOCAB or weight.dtype != torch.float32:
+            return None
+        if not (weight.is_cuda or _Int8Screen.available()):
+            return None
+        version = None if weight.is_inference() else weight._version  # inference tensors keep none
+        state = (version, weight.data_ptr(), weight.device, model.config.vocab_size)
+        built = cls._built.get(model)
+        if built is None or built[0] != state:
+            screen = _Bfloat16Screen if weight.is_cuda else _Int8Screen
+            built = state, cls(weight[: model.config.vocab_size].detach(), screen)
+            cls._built[model] = built
+        return built[1]
 
     def argmax(self, hidden: torch.Tensor) -> torch.Tensor:
         """Greedy tokens ``(B,)`` for final hidden states ``(B, C)``."""
         hidden = hidden.float()
-        approx = self.product(hidden.to(torch.bfloat16))
+        approx, error, _ = self.screen(hidden)
         approx[:, len(self.weight) :] = float("-inf")
         chunks = approx.view(len(hidden), -1, self.CHUNK)
-        chunk_max = chunks.amax(dim=-1).float()
-        floor = chunk_max.amax(dim=-1) - 2 * self.ERROR * self.max_norm * hidden.norm(dim=-1)
+        chunk_max = chunks.amax(dim=-1)
+        floor = chunk_max.amax(dim=-1) - 2 * error
         rows, near = (chunk_max >= floor[:, None]).nonzero(as_tuple=True)
         if len(rows) * self.CHUNK > len(self.weight):  # too many candidates
             return torch.nn.functional.linear(hidden, self.weight).argmax(dim=-1)
-        pair, offset = (chunks[rows, near].float() >= floor[rows, None]).nonzero(as_tuple=True)
+        pair, offset = (chunks[rows, near] >= floor[rows, None]).nonzero(as_tuple=True)
         owner, ids = rows[pair], near[pair] * self.CHUNK + offset
         exact = (hidden[owner] * self.weight[ids]).sum(dim=-1)
         best = torch.full_like(floor, float("-inf")).scatter_reduce(0, owner, exact, "amax")
@@ -395,16 +409,64 @@ class _GreedyHead:
         return lowest.scatter_reduce(0, owner, winners, "amin")
 
 
-def _bfloat16_product(weight: torch.Tensor) -> Callable[[torch.Tensor], torch.Tensor]:
-    """``x ↦ x @ weight.T`` in bfloat16. On CPUs the weight is prepacked in oneDNN's blocked
-    layout (as torch.compile's CPU freezing does), which halves the time of a decoding step's
-    product: the same results as ``linear``, which runs the same kernels on the plain layout."""
-    mkldnn = torch.ops.mkldnn
-    prepacking = hasattr(mkldnn, "_reorder_linear_weight") and torch.backends.mkldnn.is_available()
-    if weight.is_cuda or not prepacking:
-        return lambda x: torch.nn.functional.linear(x, weight)
-    packed = mkldnn._reorder_linear_weight(weight, 16)
-    return lambda x: mkldnn._linear_pointwise(x, packed, None, "none", [], "")
+class _Bfloat16Screen:
+    """Logits from bfloat16 hidden states and weights (float32 accumulation, bfloat16 output):
+    each differs from the float32 logit by less than ``2**-6 * |h| * |w|`` (three roundings to 8
+    significant bits)."""
+
+    ERROR = 2.0**-6
+
+    def __init__(self, weight: torch.Tensor):
+        self.weight = weight.to(torch.bfloat16)
+        self.max_norm = float(weight.norm(dim=1).max())
+
+    def __call__(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        approx = torch.nn.functional.linear(hidden.to(torch.bfloat16), self.weight).float()
+        error = self.ERROR * self.max_norm * hidden.norm(dim=-1)
+        return approx, error, torch.ones(len(hidden), device=hidden.device)
+
+
+class _Int8Screen:
+    """Logits from int8 weights (one scale per row) and 8-bit hidden states (one scale per row),
+    multiplied exactly in integers by oneDNN's VNNI kernels, with a weight prepacked at half the
+    bytes of bfloat16: a CPU's decoding step is bound by reading that weight.
+
+    Each hidden state is divided by its own scale ``s`` (so the logits come out divided by ``s``).
+    With ``ĥ``, ``ŵ`` the dequantised vectors, ``|h·w − ĥ·ŵ| ≤ |h − ĥ|·|w| + |ĥ|·|w − ŵ|``; the
+    norms of ``w`` and ``w − ŵ`` are bounded by their largest over the vocabulary, and a last
+    ``2**-20`` covers the float32 rounding of the scaled integer sums.
+    """
+
+    @staticmethod
+    def available() -> bool:
+        return (
+            torch.backends.mkldnn.is_available()
+            and hasattr(torch.ops.onednn, "qlinear_pointwise")
+            and hasattr(torch.cpu, "_is_vnni_supported")
+            and torch.cpu._is_vnni_supported()  # exact u8 x s8 sums (no 16-bit saturation)
+        )
+
+    def __init__(self, weight: torch.Tensor):
+        scale = weight.abs().amax(dim=1) / 127
+        scale = torch.where(scale > 0, scale, torch.ones_like(scale))
+        quantised = torch.round(weight / scale[:, None]).to(torch.int8)
+        self.max_norm = float(weight.norm(dim=1).max())
+        self.max_error = float((weight - quantised * scale[:, None]).norm(dim=1).max())
+        self.scale = scale
+        self.zero_points = torch.zeros(len(weight), dtype=torch.long)
+        self.packed = torch.ops.onednn.qlinear_prepack(quantised, None)
+
+    def __call__(self, hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        step = hidden.abs().amax(dim=-1, keepdim=True) / 127
+        scaled = hidden / torch.where(step > 0, step, torch.ones_like(step))
+        levels = torch.round(scaled)  # -127..127
+        approx = torch.ops.onednn.qlinear_pointwise(
+            (levels + 128).to(torch.uint8), 1.0, 128, self.packed, self.scale, self.zero_points,
+            None, 1.0, 0, torch.float32, "none", [], "",
+        )  # fmt: skip
+        norm = levels.norm(dim=-1)
+        error = (scaled - levels).norm(dim=-1) * self.max_norm + norm * self.max_error
+        return approx, error + norm * (self.max_norm + self.max_error) * 2.0**-20, step[:, 0]
 
 
 def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) -> tuple[int, int]:

@@ -153,20 +153,27 @@ class _CacheUpdate:
         self.fresh = not bool(starts.any())  # every row starts empty: attend to the new keys only
         self.span = int((starts + lengths).max())  # keys past the last real token serve only padding
         device = cache.keys[0].device
-        # the real tokens (not right padding): which row and time of idx, which slot and position
-        t = torch.arange(width).expand(len(lengths), width)
-        real = t < lengths[:, None]
-        self.src_b, self.src_t = (i.to(device) for i in real.nonzero(as_tuple=True))
+        n_head, max_len = cache.keys[0].shape[1:3]
+        # where each new key (or value) vector goes in the cache seen as (rows * heads * max_len,
+        # head_dim): for every real token (not right padding), in the order of idx's rows, times, heads
+        t = torch.arange(width)
         slots = torch.arange(len(lengths)) if rows is None else rows
-        self.dst_row = slots[:, None].expand_as(t)[real].to(device)
-        self.dst_pos = (starts[:, None] + t)[real].to(device)
+        positions = (starts[:, None] + t)[:, :, None]
+        flat = (slots[:, None, None] * n_head + torch.arange(n_head)) * max_len + positions
+        real = t < lengths[:, None]
+        self.real = None if bool(real.all()) else real.to(device)
+        self.flat = (flat if self.real is None else flat[real]).reshape(-1).to(device)
         self.new_lengths = starts + lengths
 
     def __call__(self, layer: int, k: torch.Tensor, v: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Store layer ``layer``'s new keys/values ``(B, nh, T, hd)``; the keys/values to attend to."""
         out = []
         for buffer, new in ((self.cache.keys[layer], k), (self.cache.values[layer], v)):
-            buffer[self.dst_row, :, self.dst_pos] = new.transpose(1, 2)[self.src_b, self.src_t]
+            vectors = new.transpose(1, 2)  # (B, T, nh, hd)
+            if self.real is not None:
+                vectors = vectors[self.real]
+            head_dim = buffer.size(-1)
+            buffer.view(-1, head_dim).index_copy_(0, self.flat, vectors.reshape(-1, head_dim))
             if self.fresh:
                 out.append(new)
             else:
@@ -213,11 +220,11 @@ class CausalSelfAttention(nn.Module):
         )  # (B, nh, T, hd)
         if kv is not None:
             k, v = kv(k, v)
-        if query is not None:
+        if query is not None:  # without a mask, the queries are the last T of the keys
             rows = torch.arange(B, device=x.device)
-            q, T = q[rows, :, query][:, :, None], 1
-            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None]
-            mask = (visible if mask is None else mask[rows, 0, query] & visible)[:, None, None, :]
+            q, T, first = q[rows, :, query][:, :, None], 1, k.size(2) - T
+            visible = torch.arange(k.size(2), device=x.device)[None, :] <= query[:, None] + first
+            mask = (visible if mask is None else mask[rows, 0, query])[:, None, None, :]
         # Without a mask, queries at the end of the keys (a cached decoding step) see every key.
         is_causal = mask is None and k.size(2) == T
         y = F.scaled_dot_product_attention(
@@ -329,11 +336,12 @@ class GPT(nn.Module):
         continues that row's positions (generation). ``lengths``: real tokens per row of ``idx``,
         the rest is right padding (never cached; causal attention keeps real tokens from seeing it).
         ``read`` ``(B,)``: only the hidden state at that position of each row is wanted ``(B, n_embd)``
-        (a reward or classifier head): the last block computes that position alone.
+        (a reward or classifier head, the next token after a prefill): the last block computes
+        that position alone (and still caches every position's keys and values).
         """
         B, T = idx.size()
-        if cache is not None and (doc_ids is not None or read is not None):
-            raise ValueError("doc_ids and read cannot be combined with a KV cache")
+        if cache is not None and doc_ids is not None:
+            raise ValueError("doc_ids cannot be combined with a KV cache")
         n_real = torch.full((B,), T) if lengths is None else torch.tensor(lengths, dtype=torch.long)
         update = None
         if cache is not None:
