@@ -59,9 +59,10 @@ class _ChunkedLMLoss(torch.autograd.Function):
             total += (_picked_nll(probs, logits, picked) * scale).sum()
             g = probs.scatter_add_(1, picked, torch.full(picked.shape, -1.0, dtype=probs.dtype,
                                                          device=probs.device)).to(hidden.dtype)  # fmt: skip
+            row_scale = scale.to(hidden.dtype)
             torch.matmul(g, weight, out=grad_hidden[start : start + chunk_rows])
-            grad_hidden[start : start + chunk_rows] *= scale.to(hidden.dtype)
-            _add_outer(grad_weight, g, h * scale.to(hidden.dtype))
+            grad_hidden[start : start + chunk_rows] *= row_scale
+            _add_outer(grad_weight, g, h * row_scale)
         ctx.save_for_backward(grad_hidden, grad_weight)
         ctx.weight_dtype = weight.dtype
         return total  # nothing to learn (all ignored): 0, no gradient
