@@ -24,14 +24,15 @@ from gptkit.model.store import load_model
 SAMPLE = Path(__file__).resolve().parents[1] / "gptkit" / "samples" / "lambada_test.jsonl.gz"
 
 
-def target_nats(model, tok, text: str) -> tuple[float, float, int]:
-    """(nats of the whole target word, nats of its first token, its tokens) for one passage."""
+def target_nats(model, tok, text: str) -> tuple[float, float, int, bool]:
+    """(nats of the whole target word, nats of its first token, its tokens, whether it occurs
+    earlier in the passage) for one passage."""
     context, target = text.rsplit(" ", 1)
     ids, n = tok.encode(context), len(tok.encode(" " + target))
     ids = (ids + tok.encode(" " + target))[-(model.config.block_size + 1) :]
     log_probs = model(torch.tensor([ids[:-1]]))[0, -n:].float().log_softmax(-1)
     picked = -log_probs.gather(1, torch.tensor(ids[-n:])[:, None]).squeeze(1)
-    return picked.sum().item(), picked[0].item(), n
+    return picked.sum().item(), picked[0].item(), n, target in context
 
 
 def induction_losses(model, length: int = 100, rows: int = 8) -> tuple[float, float]:
@@ -54,7 +55,7 @@ def main() -> None:
     with gzip.open(args.lambada, "rt") as f:
         texts = [json.loads(line)["text"] for line in f][: args.passages]
     with torch.inference_mode():
-        rows = [(*target_nats(model, tok, t), t.rsplit(" ", 1)[1] in t.rsplit(" ", 1)[0]) for t in texts]
+        rows = [target_nats(model, tok, t) for t in texts]
         first, second = induction_losses(model)
     mean = sum(r[0] for r in rows) / len(rows)
     seen = [r[0] for r in rows if r[3]]
