@@ -15,6 +15,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import shutil
 import sys
 import tempfile
 import time
@@ -40,6 +41,7 @@ def main() -> None:
     p.add_argument("--coqa-repeats", type=int, default=4, help="copies of the 12 CoQA turns to generate")
     p.add_argument("--max-gen-toks", type=int, default=32)
     p.add_argument("--batch-size", type=int, default=16)
+    p.add_argument("--prompt-lookup", type=int, default=8, help="gptkit's drafted tokens per step (0: off)")
     p.add_argument("--threads", type=int, default=1, help="torch threads for both backends")
     p.add_argument("--rounds", type=int, default=1, help="alternating rounds; each backend's best counts")
     args = p.parse_args()
@@ -70,8 +72,9 @@ def main() -> None:
     save_model(tmp / "gptkit", model, tok)
     export_hf(model, tok, tmp / "hf")
     model, tok = load_model(tmp / "gptkit")
-    ours = GptkitLM(model, tok, batch_size=args.batch_size)
+    ours = GptkitLM(model, tok, batch_size=args.batch_size, prompt_lookup=args.prompt_lookup)
     theirs = HFLM(pretrained=str(tmp / "hf"), batch_size=args.batch_size, device="cpu")
+    shutil.rmtree(tmp)  # both backends hold the weights in memory now
 
     docs = lambada.load_passages(SHARED / "lambada" / "lambada_test.jsonl")
     docs = docs[: args.passages] if args.passages else docs

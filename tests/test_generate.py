@@ -77,6 +77,8 @@ def test_bad_sampling_options():
         SamplingConfig(top_p=1.5)
     with pytest.raises(ValueError, match="temperature"):
         SamplingConfig(temperature=-1)
+    with pytest.raises(ValueError, match="prompt_lookup"):
+        SamplingConfig(prompt_lookup=-1)
 
 
 @pytest.fixture(scope="module")
@@ -158,7 +160,8 @@ def test_prompts_sharing_a_prefix_copy_its_cache_and_decode_the_same(model, monk
     shared = []
     share = KVCache.share
     monkeypatch.setattr(KVCache, "share", lambda self, d, r, n: (shared.extend(n), share(self, d, r, n)))
-    greedy = generate(model, requests, SamplingConfig(temperature=0), batch_size=3)
+    # one token per step (no prompt lookup), so that the rows running at each admission are known
+    greedy = generate(model, requests, SamplingConfig(temperature=0, prompt_lookup=0), batch_size=3)
     for request, completion in zip(requests, greedy, strict=True):
         assert completion.tokens == _greedy_without_cache(model, request.prompt, request.max_tokens)
     # admitted together: the duplicate (41 tokens, its last one is computed) and story + [3] (40);
@@ -224,6 +227,51 @@ def test_logprobs_are_those_of_the_model(model):
     assert torch.allclose(torch.tensor(out.logprobs), expected.gather(1, torch.tensor(out.tokens)[:, None])[:, 0],
                           atol=1e-5)  # fmt: skip
     assert generate(model, [Request(prompt, 0)], SamplingConfig())[0].tokens == []
+
+
+def test_prompt_lookup_drafts_what_followed_the_last_ngram():
+    from gptkit.model.generate import _PromptLookup
+
+    tokens = [1, 2, 3, 4, 5, 9, 2, 3, 7, 1, 2, 3]
+    lookup = _PromptLookup(tokens)
+    assert lookup.draft(3) == [4, 5, 9]  # (1, 2, 3) ends at 3 earlier: the 3-gram wins over (2, 3) → 7
+    tokens += [8]
+    assert lookup.draft(2) == []  # (2, 3, 8) and (3, 8) are new
+    tokens += [6, 6, 6]
+    assert lookup.draft(5) == [6, 6, 6, 6, 6]  # a span running into the present repeats
+    tokens += [2, 3]
+    assert lookup.draft(4) == [8, 6, 6, 6]  # (6, 2, 3) is new: what followed the latest (2, 3)
+
+
+def test_greedy_decoding_checks_drafts_and_keeps_the_same_tokens(monkeypatch):
+    """With prompt lookup, greedy decoding takes fewer model steps and yields the same tokens as
+    one token per step: drafts kept, drafts cut where the text changes course, rows refilled, a
+    stop string, a stop id, a context that fills up and is rebuilt."""
+    torch.manual_seed(0)
+    model = GPT(preset("nano", vocab_size=VOCAB)).eval()
+    with torch.no_grad():  # larger weights: runs of one token that change course, not one loop
+        for weight in (p for p in model.parameters() if p.dim() > 1):
+            weight.mul_(5)
+    steps = []
+    hidden = GPT.hidden
+    monkeypatch.setattr(GPT, "hidden", lambda self, idx, **kw: (steps.append(idx.shape), hidden(self, idx, **kw))[1])
+    prompts = [*PROMPTS, [7, 8, 9] * 8, list(range(60))]
+    requests = [Request(p, 30) for p in prompts]
+    free = [c.tokens for c in generate(model, requests, SamplingConfig(temperature=0, prompt_lookup=0))]
+    turns = [next(i for i in range(3, 29) if tokens[i] != tokens[i + 1]) for tokens in free[:2]]
+    requests[0].stop = [bytes(free[0][turns[0] : turns[0] + 2]).decode("latin-1")]
+    requests[1].stop_ids = [free[1][turns[1] + 1]]
+    runs = {}
+    for lookup in (0, 8):
+        steps.clear()
+        config = SamplingConfig(temperature=0, prompt_lookup=lookup)
+        out = generate(model, requests, config, batch_size=3, tokenizer=ByteTokenizer())
+        runs[lookup] = [(c.tokens, c.finish) for c in out], len(steps)
+    assert runs[8][0] == runs[0][0]
+    assert [len(tokens) for tokens, _ in runs[8][0][:2]] == [turns[0] + 2, turns[1] + 1]
+    assert any(width > 1 for _, width in steps) and runs[8][1] < runs[0][1]
+    for request, (tokens, _) in zip(requests[:-1], runs[8][0], strict=False):  # prompts that fit: uncached argmax
+        assert tokens == _greedy_without_cache(model, request.prompt, 30)[: len(tokens)]
 
 
 def test_greedy_decoding_follows_weights_changed_in_place():

@@ -6,7 +6,8 @@
   exactly as lm-eval's ``hf`` backend does, so both give the same numbers on the same weights.
 - ``loglikelihood_rolling``: lm-eval's disjoint rolling windows, scored the same way.
 - ``generate_until``: greedy decoding on gptkit's batched KV-cache decoder
-  (:func:`gptkit.model.generate.generate`): rows stop at ``<|endoftext|>`` (and a chat model's
+  (:func:`gptkit.model.generate.generate`, which checks up to ``prompt_lookup`` tokens copied
+  from the context in one step): rows stop at ``<|endoftext|>`` (and a chat model's
   end of turn, as the exported ``generation_config.json`` makes HFLM stop), at any ``until``
   string or after ``max_gen_toks`` and are refilled with the next request; contexts are
   left-truncated to leave room for the answer, as lm-eval's ``hf`` backend does.
@@ -41,7 +42,7 @@ class GptkitLM(TemplateLM):
 
     def __init__(
         self, model: GPT, tokenizer: Any, batch_size: int = 16, max_gen_toks: int = 256,
-        reporter: Reporter = NULL_REPORTER, template: ChatTemplate | None = None,
+        reporter: Reporter = NULL_REPORTER, template: ChatTemplate | None = None, prompt_lookup: int = 8,
     ):  # fmt: skip
         super().__init__()
         self.model = model.eval()
@@ -51,6 +52,7 @@ class GptkitLM(TemplateLM):
         self.max_length = model.config.block_size
         self.max_gen_toks = max_gen_toks
         self.reporter = reporter
+        self.prompt_lookup = prompt_lookup
         self._device = next(model.parameters()).device
 
     # --- tokens ---------------------------------------------------------------------------
@@ -184,7 +186,7 @@ class GptkitLM(TemplateLM):
             self.cache_hook.add_partial("generate_until", requests[i].args, texts[i])
             advance(1)
 
-        greedy = decoder.SamplingConfig(max_tokens=max_new, temperature=0)
+        greedy = decoder.SamplingConfig(max_tokens=max_new, temperature=0, prompt_lookup=self.prompt_lookup)
         decoder.generate(self.model, decode_requests, greedy, batch_size=self.batch_size, tokenizer=self.tok, on_done=done)
         return texts
 

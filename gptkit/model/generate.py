@@ -34,6 +34,9 @@ class SamplingConfig:
     top_p: float | None = None  # keep the smallest set of tokens whose probability reaches p
     seed: int | None = None
     stop_at_eot: bool = True  # stop (without yielding it) at <|endoftext|>
+    #: greedy decoding checks up to this many tokens copied from the context in one step (prompt
+    #: lookup, see :class:`_PromptLookup`); 0 turns it off
+    prompt_lookup: int = 8
 
     def __post_init__(self) -> None:
         if self.max_tokens < 0:
@@ -44,6 +47,8 @@ class SamplingConfig:
             raise ValueError(f"top_k must be >= 1, got {self.top_k}")
         if self.top_p is not None and not 0 < self.top_p <= 1:
             raise ValueError(f"top_p must be in (0, 1], got {self.top_p}")
+        if self.prompt_lookup < 0:
+            raise ValueError(f"prompt_lookup must be >= 0, got {self.prompt_lookup}")
 
 
 @dataclass
@@ -153,6 +158,8 @@ class _Row:
     completion: Completion
     generator: torch.Generator | None
     tail: bytes = b""  # the last bytes of the text, enough to find a stop string ending later
+    lookup: _PromptLookup | None = None  # drafts of the next tokens (greedy decoding)
+    draft_len: int = 2  # tokens to draft next: grows while drafts are accepted, shrinks when not
 
 
 class _Decoder:
@@ -176,7 +183,9 @@ class _Decoder:
         self.batch_size = max(1, min(batch_size, len(requests)))
         self.completions = [Completion(logprobs=[] if logprobs else None) for _ in requests]
         self.stop_bytes = [[s.encode() for s in r.stop if s] for r in requests]
-        self.greedy_head = _GreedyHead.for_model(model) if config.temperature == 0 and not logprobs else None
+        greedy = config.temperature == 0 and not logprobs
+        self.greedy_head = _GreedyHead.for_model(model) if greedy else None
+        self.max_draft = config.prompt_lookup if greedy else 0
         # bytes of text to keep: a stop string ending in a new token starts at most this far back
         self.tail_len = [max(map(len, stops), default=1) - 1 for stops in self.stop_bytes]
 
@@ -219,6 +228,10 @@ class _Decoder:
             if full:
                 yield from self._rebuild(cache, rows, full)
                 continue
+            drafts = [self._draft(row, cache.max_len) for row in rows] if self.max_draft else []  # type: ignore[arg-type]
+            if any(drafts):
+                yield from self._verify(cache, rows, drafts)
+                continue
             last = torch.tensor([[row.context[-1]] for row in rows], device=self.device)  # type: ignore[union-attr]
             hidden = self.model.hidden(last, cache=cache)[:, -1]
             yield from self._advance(rows, list(range(len(rows))), hidden)
@@ -233,7 +246,8 @@ class _Decoder:
             else:
                 generator.manual_seed(self.config.seed + index)
         context = list(request.prompt[-(self.block - 1) :] if self.block > 1 else request.prompt[-1:])
-        return _Row(index, request, context, self.completions[index], generator)
+        lookup = _PromptLookup(context) if self.max_draft else None
+        return _Row(index, request, context, self.completions[index], generator, lookup=lookup)
 
     def _admit(self, cache: KVCache, rows: list[_Row | None], slots: list[int]) -> Iterator[tuple[int, int]]:
         """Prefill the rows just admitted to ``slots``. A row whose prompt begins with at least
@@ -285,36 +299,82 @@ class _Decoder:
     ) -> Iterator[tuple[int, int]]:
         """Rows whose context is full start again from the last half of their tokens."""
         for s in slots:
-            rows[s].context = rows[s].context[-(self.block // 2) :]  # type: ignore[union-attr]
+            row = rows[s]
+            row.context = row.context[-(self.block // 2) :]  # type: ignore[union-attr]
+            row.lookup = _PromptLookup(row.context) if row.lookup else None  # type: ignore[union-attr]
         cache.reset(slots)
         yield from self._prefill(cache, rows, slots, [0] * len(slots))
 
     def _advance(
         self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor
     ) -> Iterator[tuple[int, int]]:
-        """Choose the next token of the rows in ``slots`` from their last hidden states; a row
-        that finishes leaves its slot (None)."""
+        """Choose the next token of the rows in ``slots`` from their last hidden states."""
         if self.greedy_head is not None:
             tokens, logprobs = self.greedy_head.argmax(hidden).tolist(), []
         else:
             tokens, logprobs = self._choose(self.model.logits(hidden).float(), [rows[s] for s in slots])
         for b, slot in enumerate(slots):
+            yield from self._emit(rows, slot, tokens[b], logprobs[b] if logprobs else None)
+
+    def _draft(self, row: _Row, max_len: int) -> list[int]:
+        """The tokens to check after the row's last one: at most its draft length, the room
+        left in its cache row and the tokens it may still generate after the model's own."""
+        to_go = row.request.max_tokens - len(row.completion.tokens) - 1
+        room = min(row.draft_len, self.max_draft, max_len - len(row.context), to_go)
+        return row.lookup.draft(room) if room > 0 and row.lookup is not None else []
+
+    def _verify(
+        self, cache: KVCache, rows: list[_Row | None], drafts: list[list[int]]
+    ) -> Iterator[tuple[int, int]]:
+        """One decoding step that also checks each row's draft (speculative greedy decoding):
+        the row's last token and its draft go through the model together, and the row keeps
+        the drafted tokens up to the first the model would not have chosen, then the model's
+        own token there. The cache forgets the keys and values of the tokens not kept."""
+        inputs = [[row.context[-1], *draft] for row, draft in zip(rows, drafts, strict=True)]  # type: ignore[union-attr]
+        lengths = [len(x) for x in inputs]
+        idx = torch.zeros(len(inputs), max(lengths), dtype=torch.long)
+        for b, x in enumerate(inputs):
+            idx[b, : len(x)] = torch.tensor(x)
+        starts = cache.lengths.tolist()
+        hidden = self.model.hidden(idx.to(self.device), cache=cache, lengths=lengths)
+        real = torch.arange(idx.size(1))[None, :] < torch.tensor(lengths)[:, None]
+        hidden = hidden[real.to(self.device)]
+        greedy = self.greedy_head.argmax(hidden) if self.greedy_head else self.model.logits(hidden).argmax(-1)
+        chosen = greedy.tolist()
+        at = 0
+        for slot, draft in enumerate(drafts):
+            tokens, at = chosen[at : at + len(draft) + 1], at + len(draft) + 1
+            kept = next((i for i, (d, t) in enumerate(zip(draft, tokens, strict=False)) if d != t), len(draft))
+            cache.lengths[slot] = starts[slot] + 1 + kept
             row = rows[slot]
             assert row is not None
-            token, out = tokens[b], row.completion
-            if token in row.request.stop_ids:
-                out.finish = "stop"
-                rows[slot] = self._done(row.index)
-                continue
-            out.tokens.append(token)
-            if out.logprobs is not None:
-                out.logprobs.append(logprobs[b])
-            row.context.append(token)
-            yield row.index, token
-            if self._stop_string(row, token):
-                out.finish = "stop"
-            if out.finish == "stop" or len(out.tokens) >= row.request.max_tokens:
-                rows[slot] = self._done(row.index)
+            if draft:  # transformers' schedule for assisted decoding: +2 after a full match, else -1
+                row.draft_len = min(row.draft_len + 2, self.max_draft) if kept == len(draft) else max(1, row.draft_len - 1)
+            for token in tokens[: kept + 1]:
+                yield from self._emit(rows, slot, token)
+                if rows[slot] is None:
+                    break
+
+    def _emit(
+        self, rows: list[_Row | None], slot: int, token: int, logprob: float | None = None
+    ) -> Iterator[tuple[int, int]]:
+        """Give ``token`` to the row in ``slot``; a row that finishes leaves its slot (None)."""
+        row = rows[slot]
+        assert row is not None
+        out = row.completion
+        if token in row.request.stop_ids:
+            out.finish = "stop"
+            rows[slot] = self._done(row.index)
+            return
+        out.tokens.append(token)
+        if out.logprobs is not None:
+            out.logprobs.append(logprob)  # type: ignore[arg-type]
+        row.context.append(token)
+        yield row.index, token
+        if self._stop_string(row, token):
+            out.finish = "stop"
+        if out.finish == "stop" or len(out.tokens) >= row.request.max_tokens:
+            rows[slot] = self._done(row.index)
 
     def _done(self, index: int) -> None:
         if self.on_done is not None:
@@ -467,6 +527,36 @@ class _Int8Screen:
         norm = levels.norm(dim=-1)
         error = (scaled - levels).norm(dim=-1) * self.max_norm + norm * self.max_error
         return approx, error + norm * (self.max_norm + self.max_error) * 2.0**-20, step[:, 0]
+
+
+class _PromptLookup:
+    """Drafts for speculative greedy decoding by prompt lookup (transformers'
+    ``prompt_lookup_num_tokens``, vLLM's n-gram drafts): the tokens that followed the latest
+    earlier occurrence of the context's last 3 (else 2) tokens. Where those tokens run into the
+    present, the draft goes on repeating that span, as copying it would. Extractive answers and
+    repetitive text are drafted right; a wrong draft costs one wider step, never a wrong token."""
+
+    SIZES = (3, 2)
+
+    def __init__(self, tokens: list[int]):
+        self.tokens = tokens  # the row's context, which grows as tokens are generated
+        self.ends: dict[tuple[int, ...], int] = {}  # n-gram → where its latest occurrence ends
+        self.indexed = 0  # n-grams ending at or before this position are in ``ends``
+
+    def draft(self, k: int) -> list[int]:
+        """Up to ``k`` tokens that may come next (none when the last n-gram is new)."""
+        tokens = self.tokens
+        while self.indexed < len(tokens) - 1:  # not the last n-gram: it would find itself
+            self.indexed += 1
+            for n in self.SIZES:
+                if self.indexed >= n:
+                    self.ends[tuple(tokens[self.indexed - n : self.indexed])] = self.indexed
+        for n in self.SIZES:
+            end = self.ends.get(tuple(tokens[-n:]))
+            if end is not None:
+                period = len(tokens) - end
+                return [tokens[end + i % period] for i in range(k)]
+        return []
 
 
 def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) -> tuple[int, int]:
