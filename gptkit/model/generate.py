@@ -6,7 +6,8 @@ request in its own row of a :class:`~gptkit.model.gpt.KVCache` (prompts of diffe
 need no padding: every row has its own length and positions). A row leaves the batch when its
 request finishes (a stop token, a stop string, ``max_tokens``) and the next waiting request is
 prefilled into it (continuous batching); once none wait, the cache shrinks to the rows still
-running. Only the last position of each row goes through the output layer.
+running. Only the last position of each row goes through the output layer. Greedy decoding
+also checks tokens drafted from each row's own context (prompt lookup) in the same step.
 
 :func:`generate_ids` and :func:`generate_text` stream one prompt's tokens or text.
 """
