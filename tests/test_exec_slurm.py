@@ -8,6 +8,7 @@ runs every task; ``squeue`` reports an empty queue.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import shutil
@@ -157,15 +158,22 @@ def comparable(out):
     return files, stats, manifest
 
 
+@functools.cache
 def _slurm_up() -> bool:
+    """Whether a controller answers. Asked when the real-sbatch tests run (a string condition), not
+    on import: the array tasks import this module, and sinfo waits ~20 s for a controller that is
+    not there."""
     if shutil.which("sinfo") is None:
         return False
-    done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, check=False)
+    try:
+        done = subprocess.run(["sinfo", "--noheader", "--format=%t"], capture_output=True, text=True, timeout=30)
+    except subprocess.TimeoutExpired:
+        return False
     return done.returncode == 0 and "idle" in done.stdout
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
+@pytest.mark.skipif("not _slurm_up()", reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
 def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
     monkeypatch.setenv("PYTHONPATH", str(REPO))
     docs = list(iter_documents(shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")))
@@ -182,7 +190,7 @@ def test_real_sbatch_round_trip_equals_local(tmp_path, monkeypatch):
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(not _slurm_up(), reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
+@pytest.mark.skipif("not _slurm_up()", reason="no Slurm controller answers (scripts/slurm-one-node.sh starts one)")
 def test_real_chain_finishes_after_the_client_is_killed(tmp_path):
     docs = list(iter_documents(shared_path("corpora/web-text/dolma-ccnet-cc_en_head-0091.jsonl.gz")))
     inp = tmp_path / "in"
