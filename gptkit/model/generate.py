@@ -350,7 +350,8 @@ class _Decoder:
             row = rows[slot]
             assert row is not None
             if draft:  # transformers' schedule for assisted decoding: +2 after a full match, else -1
-                row.draft_len = min(row.draft_len + 2, self.max_draft) if kept == len(draft) else max(1, row.draft_len - 1)
+                grown = min(row.draft_len + 2, self.max_draft)
+                row.draft_len = grown if kept == len(draft) else max(1, row.draft_len - 1)
             for token in tokens[: kept + 1]:
                 yield from self._emit(rows, slot, token)
                 if rows[slot] is None:
