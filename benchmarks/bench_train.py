@@ -4,7 +4,7 @@ The configuration is nanoGPT's CPU one (4 layers × 256 wide, 4 heads, block 256
 vocabulary 40k, fp32, 2 threads), on random tokens written both as gptkit token shards and as
 nanoGPT's headerless ``train.bin``/``val.bin`` + ``meta.pkl``. nanoGPT is not part of gptkit:
 clone it anywhere outside the repository and pass its folder (the benchmark writes its data
-under ``DIR/data/gptkit_bench/``). nanoGPT runs as a child process (``--device=cpu
+under ``DIR/data/gptkit_bench/``). nanoGPT runs as a child process (on CPU ``--device=cpu
 --compile=False --dtype=float32``, ``OMP_NUM_THREADS`` = ``--threads``), gptkit in this process;
 runs alternate (nanoGPT, gptkit, gptkit, nanoGPT, …). Both report per-step times; warm-up steps,
 nanoGPT's first evaluation and gptkit's final checkpoint are not timed.
@@ -12,6 +12,12 @@ nanoGPT's first evaluation and gptkit's final checkpoint are not timed.
     git clone https://github.com/karpathy/nanoGPT /tmp/nanoGPT
     .venv/bin/python benchmarks/bench_train.py --nanogpt /tmp/nanoGPT
     .venv/bin/python benchmarks/bench_train.py --nanogpt /tmp/nanoGPT --steps 20 --repeats 3
+
+On a GPU (``--device cuda``) both run with bf16 autocast, flash attention and fused AdamW, and
+``--compile`` compiles both; nanoGPT's GPT-2 small configuration:
+
+    .venv/bin/python benchmarks/bench_train.py --nanogpt /tmp/nanoGPT --device cuda --dtype bf16 \
+        --compile --layers 12 --width 768 --heads 12 --block 1024 --batch 12 --vocab 50304 --steps 20
 """
 
 from __future__ import annotations
@@ -30,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gptkit.model.flops import Peak, flops_per_token, measure_matmul_flops, mfu
+from gptkit.model.flops import Peak, device_peak, flops_per_token, measure_matmul_flops, mfu
 from gptkit.model.gpt import preset
 from gptkit.pack.format import write_token_shard
 from gptkit.train.config import CheckpointSection, ModelSection, OptimSection, TrainConfig
@@ -62,7 +68,9 @@ def nanogpt_data(nanogpt: Path, tokens: Path, vocab: int) -> str:
 
 def nanogpt_run(args, dataset: str, out: Path) -> float:
     """nanoGPT's ``train.py`` in a child process: tokens/s over its timed iterations."""
-    flags = dict(dataset=dataset, device="cpu", compile=False, dtype="float32", n_layer=args.layers,
+    dtype = {"fp32": "float32", "bf16": "bfloat16"}[args.dtype] if args.device == "cuda" else "float32"
+    flags = dict(dataset=dataset, device=args.device, compile=args.compile and args.device == "cuda", dtype=dtype,
+                 n_layer=args.layers,
                  n_head=args.heads, n_embd=args.width, block_size=args.block, batch_size=args.batch,
                  gradient_accumulation_steps=1, max_iters=args.warmup + args.steps, eval_interval=10**9,
                  eval_iters=1, log_interval=1, dropout=0.0, bias=True, out_dir=str(out))  # fmt: skip
@@ -80,7 +88,7 @@ def gptkit_run(args, data: Path, out: Path) -> float:
     """`gptkit train` (the library call the CLI makes): tokens/s over the timed steps."""
     cfg = TrainConfig(
         data=data, out=out, steps=args.warmup + args.steps, block_size=args.block, micro_batch=args.batch,
-        eval_interval=0, log_interval=1, threads=args.threads, device="cpu", dtype=args.dtype, resume=False,
+        eval_interval=0, log_interval=1, threads=args.threads, device=args.device, dtype=args.dtype, resume=False,
         compile=args.compile,
         model=ModelSection(preset="mini", n_layer=args.layers, n_embd=args.width, n_head=args.heads,
                            block_size=args.block, dropout=0.0),
@@ -102,9 +110,10 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8)
     ap.add_argument("--vocab", type=int, default=40000)
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--device", choices=["cpu", "cuda"], default="cpu")
     ap.add_argument("--dtype", choices=["fp32", "bf16"], default="fp32",
-                    help="gptkit's dtype (nanoGPT's train.py has no autocast on CPU: always fp32)")  # fmt: skip
-    ap.add_argument("--compile", action="store_true", help="torch.compile gptkit's model (train.compile)")
+                    help="gptkit's dtype; nanoGPT's too on CUDA (its train.py has no autocast on CPU: fp32)")  # fmt: skip
+    ap.add_argument("--compile", action="store_true", help="torch.compile gptkit's model (and nanoGPT's on CUDA)")
     ap.add_argument("--steps", type=int, default=10, help="timed steps per run")
     ap.add_argument("--warmup", type=int, default=2, help="untimed steps at the start of each run")
     ap.add_argument("--repeats", type=int, default=3, help="runs of each, alternating")
@@ -116,7 +125,8 @@ def main() -> None:
     config = preset("mini", n_layer=args.layers, n_embd=args.width, n_head=args.heads,
                     block_size=args.block, vocab_size=args.vocab)  # fmt: skip
     fpt = flops_per_token(config, args.block)
-    peak_flops = measure_matmul_flops(torch.float32, args.threads)  # best of before and after the runs
+    on_gpu = args.device == "cuda"
+    peak_flops = 0.0 if on_gpu else measure_matmul_flops(torch.float32, args.threads)  # best of before and after
     results: dict[str, list[float]] = {"nanoGPT train.py": [], "gptkit train": []}
     with tempfile.TemporaryDirectory() as tmp:
         n_tokens = (args.warmup + args.steps) * args.batch * (args.block + 1) * 2
@@ -130,12 +140,17 @@ def main() -> None:
             print(f"repeat {i + 1}: " + ", ".join(f"{k} {v[-1]:,.0f} tok/s" for k, v in results.items()),
                   file=sys.stderr)  # fmt: skip
 
-    peak = Peak(
-        max(peak_flops, measure_matmul_flops(torch.float32, args.threads)), "fp32 matmul, best of this run"
-    )
+    if on_gpu:
+        peak = device_peak("cuda", {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype])
+        if peak is None:
+            sys.exit(f"no data-sheet peak for {torch.cuda.get_device_name()} in gptkit.model.flops")
+    else:
+        peak = Peak(
+            max(peak_flops, measure_matmul_flops(torch.float32, args.threads)), "fp32 matmul, best of this run"
+        )
     gptkit_mode = args.dtype + (" compiled" if args.compile else "")
     print(f"model {args.layers}x{args.width}, block {args.block}, batch {args.batch}, vocab {args.vocab}, "
-          f"gptkit {gptkit_mode}, {args.threads} threads; {fpt / 1e6:.1f} MFLOP/token; "
+          f"gptkit {gptkit_mode}, {args.device} ({args.threads} threads); {fpt / 1e6:.1f} MFLOP/token; "
           f"peak {peak.flops / 1e9:.0f} GFLOP/s ({peak.source}); {args.steps} timed steps x {args.repeats} "
           "alternating runs")  # fmt: skip
     print(f"{'loop':<18} {'median tok/s':>13} {'MFU':>7} {'best tok/s':>11} {'median vs nanoGPT':>18}")
