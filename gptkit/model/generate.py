@@ -288,11 +288,9 @@ class _Decoder:
         rows do not hold yet) to the cache, right-padded to one batch, and choose their next tokens."""
         contexts = [rows[s].context[start:] for s, start in zip(slots, starts, strict=True)]  # type: ignore[union-attr]
         lengths = [len(c) for c in contexts]
-        idx = torch.zeros(len(slots), max(lengths), dtype=torch.long)
-        for b, context in enumerate(contexts):
-            idx[b, : len(context)] = torch.tensor(context)
+        idx = _right_padded(contexts).to(self.device)
         last = torch.tensor(lengths, device=self.device) - 1  # the last block computes only these
-        hidden = self.model.hidden(idx.to(self.device), cache=cache, rows=slots, lengths=lengths, read=last)
+        hidden = self.model.hidden(idx, cache=cache, rows=slots, lengths=lengths, read=last)
         yield from self._advance(rows, slots, hidden)
 
     def _rebuild(
@@ -310,10 +308,7 @@ class _Decoder:
         self, rows: list[_Row | None], slots: list[int], hidden: torch.Tensor
     ) -> Iterator[tuple[int, int]]:
         """Choose the next token of the rows in ``slots`` from their last hidden states."""
-        if self.greedy_head is not None:
-            tokens, logprobs = self.greedy_head.argmax(hidden).tolist(), []
-        else:
-            tokens, logprobs = self._choose(self.model.logits(hidden).float(), [rows[s] for s in slots])
+        tokens, logprobs = self._next_tokens(hidden, [rows[s] for s in slots])
         for b, slot in enumerate(slots):
             yield from self._emit(rows, slot, tokens[b], logprobs[b] if logprobs else None)
 
@@ -333,15 +328,12 @@ class _Decoder:
         own token there. The cache forgets the keys and values of the tokens not kept."""
         inputs = [[row.context[-1], *draft] for row, draft in zip(rows, drafts, strict=True)]  # type: ignore[union-attr]
         lengths = [len(x) for x in inputs]
-        idx = torch.zeros(len(inputs), max(lengths), dtype=torch.long)
-        for b, x in enumerate(inputs):
-            idx[b, : len(x)] = torch.tensor(x)
+        idx = _right_padded(inputs).to(self.device)
         starts = cache.lengths.tolist()
-        hidden = self.model.hidden(idx.to(self.device), cache=cache, lengths=lengths)
+        hidden = self.model.hidden(idx, cache=cache, lengths=lengths)
         real = torch.arange(idx.size(1))[None, :] < torch.tensor(lengths)[:, None]
         hidden = hidden[real.to(self.device)]
-        greedy = self.greedy_head.argmax(hidden) if self.greedy_head else self.model.logits(hidden).argmax(-1)
-        chosen = greedy.tolist()
+        chosen, _ = self._next_tokens(hidden, [])  # greedy: no generator is drawn from
         at = 0
         for slot, draft in enumerate(drafts):
             tokens, at = chosen[at : at + len(draft) + 1], at + len(draft) + 1
@@ -381,6 +373,13 @@ class _Decoder:
     def _done(self, index: int) -> None:
         if self.on_done is not None:
             self.on_done(index, self.completions[index])
+
+    def _next_tokens(self, hidden: torch.Tensor, rows: list[_Row]) -> tuple[list[int], list[float]]:
+        """The tokens (and log-probabilities) that hidden states ``(B, C)`` choose: the screened
+        greedy head where there is one, else the output layer and :meth:`_choose`."""
+        if self.greedy_head is not None:
+            return self.greedy_head.argmax(hidden).tolist(), []
+        return self._choose(self.model.logits(hidden).float(), rows)
 
     def _choose(self, logits: torch.Tensor, rows: list[_Row]) -> tuple[list[int], list[float]]:
         """Next tokens (argmax, or drawn from each row's generator) and their log-probabilities."""
@@ -573,6 +572,14 @@ def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) 
         if n > best_n:
             best, best_n = key, n
     return best, best_n
+
+
+def _right_padded(sequences: list[list[int]]) -> torch.Tensor:
+    """Token ids ``(len(sequences), longest)``, each row right-padded with 0 (never cached or read)."""
+    idx = torch.zeros(len(sequences), max(map(len, sequences)), dtype=torch.long)
+    for b, seq in enumerate(sequences):
+        idx[b, : len(seq)] = torch.tensor(seq)
+    return idx
 
 
 def _take(items: Iterator[int], n: int) -> list[int]:
