@@ -5,7 +5,11 @@ A model with induction heads predicts the second copy far better than the first;
 them scores both alike. LAMBADA's perplexity is ``exp`` of the mean nats per target word, so
 ≤ 10,000 means ≤ 9.2 nats.
 
-    .venv/bin/python benchmarks/lambada_copying.py runs/quickstart/train
+``--corpus`` (the run's clean folder) adds two count baselines over the model's training text: a
+word unigram, and the same unigram mixed with a uniform draw from the passage's earlier words
+(half and half). They show how much of the target a model gains by copying alone.
+
+    .venv/bin/python benchmarks/lambada_copying.py runs/quickstart/train --corpus runs/quickstart/clean
     .venv/bin/python benchmarks/lambada_copying.py RUN/checkpoints/step_00012000 --passages 300
 """
 
@@ -15,10 +19,13 @@ import argparse
 import gzip
 import json
 import math
+import re
+from collections import Counter
 from pathlib import Path
 
 import torch
 
+from gptkit.io.shards import iter_documents
 from gptkit.model.store import load_model
 
 SAMPLE = Path(__file__).resolve().parents[1] / "gptkit" / "samples" / "lambada_test.jsonl.gz"
@@ -44,11 +51,42 @@ def induction_losses(model, length: int = 100, rows: int = 8) -> tuple[float, fl
     return nats[:, : length - 1].mean().item(), nats[:, length:].mean().item()
 
 
+WORD = re.compile(r"[A-Za-z']+")
+
+
+def baseline_nats(corpus: Path, texts: list[str]) -> tuple[float, float]:
+    """Mean nats per target of a word unigram of ``corpus`` (unseen words spelt by a letter
+    unigram, with add-one mass per word type), and of that unigram mixed half and half with a
+    uniform draw from the passage's earlier words."""
+    docs = (d["text"] for f in sorted(corpus.glob("*.jsonl.zst")) for d in iter_documents(f))
+    words = Counter(w for text in docs for w in WORD.findall(text))
+    letters: Counter[str] = Counter()
+    for w, n in words.items():
+        for ch in w + "$":
+            letters[ch] += n
+    total, types, n_letters = sum(words.values()), len(words), sum(letters.values())
+
+    def unigram(word: str) -> float:
+        if word in words:
+            return words[word] / (total + types)
+        spelling = sum(math.log((letters[ch] + 1) / (n_letters + 60)) for ch in word + "$")
+        return types / (total + types) * math.exp(spelling)
+
+    alone = mixed = 0.0
+    for text in texts:
+        context, target = text.rsplit(" ", 1)
+        earlier = WORD.findall(context)
+        alone -= math.log(unigram(target))
+        mixed -= math.log(0.5 * unigram(target) + 0.5 * earlier.count(target) / len(earlier))
+    return alone / len(texts), mixed / len(texts)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", type=Path, help="a gptkit model, checkpoint or run directory")
     ap.add_argument("--passages", type=int, default=300, help="the first N LAMBADA test passages")
     ap.add_argument("--lambada", type=Path, default=SAMPLE)
+    ap.add_argument("--corpus", type=Path, help="the clean folder of the model's training text, for the baselines")
     args = ap.parse_args()
     torch.set_num_threads(1)
     model, tok = load_model(args.model)
@@ -65,6 +103,10 @@ def main() -> None:
     print(f"  targets earlier in the passage: {len(seen)}, {sum(seen) / max(1, len(seen)):.2f} nats; "
           f"others: {len(unseen)}, {sum(unseen) / max(1, len(unseen)):.2f} nats")
     print(f"induction test: loss {first:.2f} on the first copy, {second:.2f} on the second")
+    if args.corpus:
+        alone, mixed = baseline_nats(args.corpus, texts)
+        print(f"word unigram of the corpus: perplexity {math.exp(alone):.3g} ({alone:.2f} nats); "
+              f"with copying: {math.exp(mixed):.3g} ({mixed:.2f} nats)")
 
 
 if __name__ == "__main__":
