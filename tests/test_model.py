@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from gptkit.errors import ConfigError, InputError
-from gptkit.model.gpt import GPT, PRESETS, GPTConfig, doc_ids_from_eot, preset
+from gptkit.model.gpt import GPT, PRESETS, GPTConfig, doc_ids_from_eot, padded, preset
 from gptkit.model.store import load_model, save_model
 
 torch.set_num_threads(1)
@@ -161,6 +161,12 @@ def test_document_masking_isolates_documents():
     assert torch.allclose(logits[0, 9:], model(b[None])[0], atol=1e-5)
     # without masking the second document sees the first
     assert not torch.allclose(model(packed)[0, 9:], model(b[None])[0], atol=1e-3)
+
+
+def test_padded_fills_either_side_with_the_pad_id():
+    sequences = [[5, 6, 7], [8], [9, 10]]
+    assert padded(sequences).tolist() == [[5, 6, 7], [8, 0, 0], [9, 10, 0]]
+    assert padded(sequences, pad_id=2, left=True).tolist() == [[5, 6, 7], [2, 2, 8], [2, 9, 10]]
 
 
 def test_dropout_only_in_training():

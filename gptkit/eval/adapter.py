@@ -29,7 +29,7 @@ from lm_eval.models.utils import handle_stop_sequences, normalize_gen_kwargs, po
 from gptkit.chat.template import ChatTemplate, render_text, stop_ids_of
 from gptkit.errors import UsageError
 from gptkit.model import generate as decoder
-from gptkit.model.gpt import GPT
+from gptkit.model.gpt import GPT, padded
 from gptkit.reporting import NULL_REPORTER, Reporter
 
 Request = tuple[Any, list[int], list[int]]  # ((context, continuation) | None, context ids, continuation ids)
@@ -112,10 +112,7 @@ class GptkitLM(TemplateLM):
 
     @torch.inference_mode()
     def _score_batch(self, rows: list[tuple[list[int], list[int]]]) -> list[tuple[float, bool]]:
-        width = max(len(inp) for inp, _ in rows)
-        idx = torch.full((len(rows), width), self.eot_token_id, dtype=torch.long)
-        for b, (inp, _) in enumerate(rows):
-            idx[b, : len(inp)] = torch.tensor(inp)
+        idx = padded([inp for inp, _ in rows], self.eot_token_id)
         hidden = self.model.hidden(idx.to(self._device))  # right padding: causal attention never sees it
         # the output layer only where continuation tokens are predicted
         picked = torch.cat([hidden[b, len(inp) - len(cont) : len(inp)] for b, (inp, cont) in enumerate(rows)])

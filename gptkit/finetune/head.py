@@ -23,7 +23,7 @@ from torch.nn import functional as F
 
 from gptkit.finetune.tasks import Task
 from gptkit.finetune.transforms import Encoded
-from gptkit.model.gpt import GPT
+from gptkit.model.gpt import GPT, padded
 
 
 @dataclass
@@ -52,9 +52,7 @@ def collate(items: Sequence[Encoded], regression: bool = False) -> Batch:
         raise ValueError("every example of a batch needs the same number of sequences (options)")
     sequences = [s for e in items for s in e.sequences]
     lengths = torch.tensor([len(s) for s in sequences], dtype=torch.long)
-    tokens = torch.zeros(len(sequences), int(lengths.max()), dtype=torch.long)
-    for row, seq in enumerate(sequences):
-        tokens[row, : len(seq)] = torch.tensor(seq, dtype=torch.long)
+    tokens = padded(sequences)
     labels = None
     if all(e.label is not None for e in items):
         labels = torch.tensor([e.label for e in items], dtype=torch.float32 if regression else torch.long)

@@ -22,7 +22,7 @@ from typing import Any, Literal
 
 import torch
 
-from gptkit.model.gpt import GPT, KVCache
+from gptkit.model.gpt import GPT, KVCache, padded
 
 
 @dataclass
@@ -288,7 +288,7 @@ class _Decoder:
         rows do not hold yet) to the cache, right-padded to one batch, and choose their next tokens."""
         contexts = [rows[s].context[start:] for s, start in zip(slots, starts, strict=True)]  # type: ignore[union-attr]
         lengths = [len(c) for c in contexts]
-        idx = _right_padded(contexts).to(self.device)
+        idx = padded(contexts).to(self.device)
         last = torch.tensor(lengths, device=self.device) - 1  # the last block computes only these
         hidden = self.model.hidden(idx, cache=cache, rows=slots, lengths=lengths, read=last)
         yield from self._advance(rows, slots, hidden)
@@ -328,7 +328,7 @@ class _Decoder:
         own token there. The cache forgets the keys and values of the tokens not kept."""
         inputs = [[row.context[-1], *draft] for row, draft in zip(rows, drafts, strict=True)]  # type: ignore[union-attr]
         lengths = [len(x) for x in inputs]
-        idx = _right_padded(inputs).to(self.device)
+        idx = padded(inputs).to(self.device)
         starts = cache.lengths.tolist()
         hidden = self.model.hidden(idx, cache=cache, lengths=lengths)
         real = torch.arange(idx.size(1))[None, :] < torch.tensor(lengths)[:, None]
@@ -572,14 +572,6 @@ def _longest_shared_prefix(tokens: list[int], candidates: dict[int, list[int]]) 
         if n > best_n:
             best, best_n = key, n
     return best, best_n
-
-
-def _right_padded(sequences: list[list[int]]) -> torch.Tensor:
-    """Token ids ``(len(sequences), longest)``, each row right-padded with 0 (never cached or read)."""
-    idx = torch.zeros(len(sequences), max(map(len, sequences)), dtype=torch.long)
-    for b, seq in enumerate(sequences):
-        idx[b, : len(seq)] = torch.tensor(seq)
-    return idx
 
 
 def _take(items: Iterator[int], n: int) -> list[int]:

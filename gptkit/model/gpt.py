@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -406,6 +406,17 @@ class GPT(nn.Module):
         if targets is None:
             return self.logits(hidden)
         return None, self.lm_loss(hidden, targets)
+
+
+def padded(sequences: Sequence[Sequence[int]], pad_id: int = 0, left: bool = False) -> torch.Tensor:
+    """Token ids ``(len(sequences), longest)``, each row padded with ``pad_id`` on the right (or
+    the left). Callers mark the pad by lengths, never by its id, which may be a real token."""
+    width = max(map(len, sequences))
+    idx = torch.full((len(sequences), width), pad_id, dtype=torch.long)
+    for row, seq in enumerate(sequences):
+        start = width - len(seq) if left else 0
+        idx[row, start : start + len(seq)] = torch.tensor(seq, dtype=torch.long)
+    return idx
 
 
 def doc_ids_from_eot(idx: torch.Tensor, eot_id: int) -> torch.Tensor:

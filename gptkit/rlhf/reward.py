@@ -32,7 +32,7 @@ from gptkit.errors import ConfigError, InputError
 from gptkit.io.atomic import atomic_write_json
 from gptkit.io.json_files import read_json
 from gptkit.io.shards import iter_jsonl
-from gptkit.model.gpt import GPT
+from gptkit.model.gpt import GPT, padded
 from gptkit.model.store import TOKENIZER_DIR, load_model, read_model_config, resolve_model_dir
 from gptkit.model.weights import read_weights
 from gptkit.reporting import NULL_REPORTER, Reporter
@@ -63,13 +63,8 @@ def sequence_batch(seqs: list[list[int]], pad_id: int, padding: Padding = "right
     side, ``doc_ids`` (left padding: the pad run is a document of its own, so positions of the
     real tokens start at 0; None for right padding) and each sequence's last real position."""
     lengths = torch.tensor([len(s) for s in seqs])
-    width = int(lengths.max())
-    idx = torch.full((len(seqs), width), pad_id, dtype=torch.long)
-    for r, s in enumerate(seqs):
-        if padding == "right":
-            idx[r, : len(s)] = torch.tensor(s)
-        else:
-            idx[r, width - len(s) :] = torch.tensor(s)
+    idx = padded(seqs, pad_id, left=padding == "left")
+    width = idx.size(1)
     if padding == "right":
         return idx, None, lengths - 1
     doc_ids = (torch.arange(width)[None, :] >= (width - lengths)[:, None]).long()
