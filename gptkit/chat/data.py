@@ -12,6 +12,7 @@ and config reuses the output.
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -80,15 +81,19 @@ def chat_data(config: ChatDataConfig, reporter: Reporter = NULL_REPORTER) -> Cha
     remove_old_shards(out)
     started = time.time()
     issues = IssueLog(keep=20)
-    counts = _write(files, out, config, issues, reporter)
+    options = SourceOptions(config.oasst_branch, config.oasst_synthetic)
+    kind = SplitItems(STAGE, "conversation", lambda record, rid: record_conversations(record, rid, options),
+                      content=lambda c: c["messages"], size=lambda c: len(c["messages"]))  # fmt: skip
+    counts = write_splits(files, out, kind, val_fraction=config.val_fraction, seed=config.seed,
+                          shard_items=config.shard_conversations, issues=issues, reporter=reporter)  # fmt: skip
     dump_toml({"chat_data": config}, out / "config.toml")
-    outputs = [file_record(p, out, conversations=n) for p, n in counts.pop("written")]
-    summary = ChatDataSummary(out, counts["conversations"], counts["sources"], dict(issues.counts),
+    outputs = [file_record(p, out, conversations=n) for p, n in counts.written]
+    summary = ChatDataSummary(out, counts.items, counts.sources, dict(issues.counts),
                               [str(i) for i in issues.examples])  # fmt: skip
     run.finish(Manifest(
         stage=STAGE, config=run.identity, inputs=records, outputs=outputs,
         counts={**{f"{s}_conversations": n for s, n in summary.conversations.items()},
-                "skipped": issues.total, "turns": counts["turns"]},
+                "skipped": issues.total, "turns": counts.size},
         timings={"seconds": time.time() - started},
         extra={"sources": summary.sources, "issues": issues.to_json(), "command_config": config_json},
     ))  # fmt: skip
@@ -104,33 +109,54 @@ def input_paths(inputs: list[Path]) -> list[Path]:
     return out
 
 
-def _write(files: list[Path], out: Path, config: ChatDataConfig, issues: IssueLog, reporter: Reporter) -> dict:
-    options = SourceOptions(config.oasst_branch, config.oasst_synthetic)
+@dataclass
+class SplitItems:
+    """How the items of a record are read, told apart and sized (:func:`write_splits`)."""
+
+    stage: str
+    name: str  # what an item is called in messages: "conversation", "comparison"
+    of_record: Callable[[dict, str], Iterable[dict]]  # (record, default id) → items, or BadRecord
+    content: Callable[[dict], Any]  # what makes two items duplicates
+    size: Callable[[dict], int]  # summed into SplitCounts.size (turns, pairs)
+
+
+@dataclass
+class SplitCounts:
+    items: dict[str, int]  # per split
+    sources: dict[str, int]
+    size: int
+    written: list[tuple[Path, int]]  # (shard, items)
+
+
+def write_splits(files: list[Path], out: Path, kind: SplitItems, *, val_fraction: float, seed: int,
+                 shard_items: int, issues: IssueLog, reporter: Reporter) -> SplitCounts:  # fmt: skip
+    """Stream every record of ``files`` into train/val shards of ``kind``'s items, held out by
+    the hash of their group; records without items and exact duplicates go to ``issues``."""
     seen: set[bytes] = set()
-    counts: dict[str, Any] = {"conversations": dict.fromkeys(SPLITS, 0), "sources": {}, "turns": 0}
-    writers = split_writers(out, config.shard_conversations)
-    with reporter.task("data chat", total=len(files), unit="files") as bar, writers["train"], writers["val"]:
+    counts = SplitCounts(dict.fromkeys(SPLITS, 0), {}, 0, [])
+    writers = _split_writers(out, shard_items)
+    with reporter.task(kind.stage, total=len(files), unit="files") as bar, writers["train"], writers["val"]:
         for path in files:
             for where, line, record in iter_records(path, issues):
                 try:
-                    conversations = list(record_conversations(record, f"{Path(where).name}/{line}", options))
+                    items = list(kind.of_record(record, f"{Path(where).name}/{line}"))
                 except BadRecord as e:
                     issues(Issue(where, line, str(e)))
                     continue
-                for conv in conversations:
-                    key = xxhash.xxh3_128_digest(orjson.dumps(conv["messages"]))
+                for item in items:
+                    key = xxhash.xxh3_128_digest(orjson.dumps(kind.content(item)))
                     if key in seen:
-                        issues(Issue(where, line, "duplicate conversation"))
+                        issues(Issue(where, line, f"duplicate {kind.name}"))
                         continue
                     seen.add(key)
-                    split = split_of(conv["group"], config.val_fraction, config.seed)
-                    writers[split].write(conv)
-                    counts["conversations"][split] += 1
-                    counts["sources"][conv["source"]] = counts["sources"].get(conv["source"], 0) + 1
-                    counts["turns"] += len(conv["messages"])
+                    split = split_of(item["group"], val_fraction, seed)
+                    writers[split].write(item)
+                    counts.items[split] += 1
+                    counts.sources[item["source"]] = counts.sources.get(item["source"], 0) + 1
+                    counts.size += kind.size(item)
             bar.advance()
-            bar.update(conversations=f"{sum(counts['conversations'].values()):,}", skipped=f"{issues.total:,}")
-    counts["written"] = sorted(w for s in SPLITS for w in writers[s].written)
+            bar.update(**{f"{kind.name}s": f"{sum(counts.items.values()):,}"}, skipped=f"{issues.total:,}")
+    counts.written = sorted(w for s in SPLITS for w in writers[s].written)
     return counts
 
 
@@ -160,7 +186,7 @@ def input_file_records(files: list[Path]) -> list[dict]:
     return input_records(f for p in files for f in ([p] if p.is_file() else sorted(p.rglob("*.*"))))
 
 
-def split_writers(out: Path, max_docs: int) -> dict[str, RotatingShardWriter]:
+def _split_writers(out: Path, max_docs: int) -> dict[str, RotatingShardWriter]:
     """One shard writer per split, writing ``train_00000.jsonl.zst``, ``val_00000.jsonl.zst`` …"""
     return {s: RotatingShardWriter(out, max_bytes=1 << 40, max_docs=max_docs,
                                    name=lambda i, s=s: f"{s}_{i:05d}.jsonl.zst") for s in SPLITS}  # fmt: skip

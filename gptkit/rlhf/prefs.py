@@ -28,22 +28,19 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import orjson
-import xxhash
-
 from gptkit.chat.data import (
     SPLITS,
+    SplitItems,
     input_file_records,
     input_paths,
     remove_old_shards,
-    split_of,
-    split_writers,
+    write_splits,
 )
-from gptkit.chat.sources import BadRecord, hh_messages, iter_records
+from gptkit.chat.sources import BadRecord, hh_messages
 from gptkit.config import dump_toml, to_dict
 from gptkit.errors import ConfigError
 from gptkit.io.manifest import Manifest, file_record
-from gptkit.io.shards import Issue, IssueLog
+from gptkit.io.shards import IssueLog
 from gptkit.reporting import NULL_REPORTER, Reporter
 from gptkit.stage import StageResult, StageRun, check_inputs, identity
 
@@ -93,44 +90,21 @@ def prefs_data(config: PrefsConfig, reporter: Reporter = NULL_REPORTER) -> Prefs
     run.begin()
     remove_old_shards(out)
     started, issues = time.time(), IssueLog(keep=20)
-    counts, written = _write(files, out, config, issues, reporter)
+    kind = SplitItems(STAGE, "comparison", lambda record, rid: record_comparisons(record, rid, config),
+                      content=lambda c: [c["prompt"], c["completions"]],
+                      size=lambda c: len(ranked_pairs(c["ranking"])))  # fmt: skip
+    counts = write_splits(files, out, kind, val_fraction=config.val_fraction, seed=config.seed,
+                          shard_items=config.shard_comparisons, issues=issues, reporter=reporter)  # fmt: skip
     dump_toml({"prefs": config}, out / "config.toml")
     run.finish(Manifest(
         stage=STAGE, config=run.identity, inputs=records,
-        outputs=[file_record(p, out, comparisons=n) for p, n in written],
-        counts={**{f"{s}_comparisons": n for s, n in counts["split"].items()}, "skipped": issues.total,
-                "pairs": counts["pairs"]},
+        outputs=[file_record(p, out, comparisons=n) for p, n in counts.written],
+        counts={**{f"{s}_comparisons": n for s, n in counts.items.items()}, "skipped": issues.total,
+                "pairs": counts.size},
         timings={"seconds": time.time() - started},
-        extra={"sources": counts["sources"], "issues": issues.to_json()},
+        extra={"sources": counts.sources, "issues": issues.to_json()},
     ))  # fmt: skip
-    return PrefsSummary(out, counts["split"], counts["sources"], dict(issues.counts), [str(i) for i in issues.examples])
-
-
-def _write(files: list[Path], out: Path, config: PrefsConfig, issues: IssueLog, reporter: Reporter):
-    seen: set[bytes] = set()
-    counts: dict[str, Any] = {"split": dict.fromkeys(SPLITS, 0), "sources": {}, "pairs": 0}
-    writers = split_writers(out, config.shard_comparisons)
-    with reporter.task("data prefs", total=len(files), unit="files") as bar, writers["train"], writers["val"]:
-        for path in files:
-            for where, line, record in iter_records(path, issues):
-                try:
-                    comparisons = list(record_comparisons(record, f"{Path(where).name}/{line}", config))
-                except BadRecord as e:
-                    issues(Issue(where, line, str(e)))
-                    continue
-                for c in comparisons:
-                    key = xxhash.xxh3_128_digest(orjson.dumps([c["prompt"], c["completions"]]))
-                    if key in seen:
-                        issues(Issue(where, line, "duplicate comparison"))
-                        continue
-                    seen.add(key)
-                    split = split_of(c["group"], config.val_fraction, config.seed)
-                    writers[split].write(c)
-                    counts["split"][split] += 1
-                    counts["sources"][c["source"]] = counts["sources"].get(c["source"], 0) + 1
-                    counts["pairs"] += len(ranked_pairs(c["ranking"]))
-            bar.advance()
-    return counts, sorted(w for s in SPLITS for w in writers[s].written)
+    return PrefsSummary(out, counts.items, counts.sources, dict(issues.counts), [str(i) for i in issues.examples])
 
 
 def record_comparisons(record: dict, where: str, config: PrefsConfig) -> Iterator[Comparison]:
