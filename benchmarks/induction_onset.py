@@ -2,7 +2,7 @@
 is the only way to learn: every training row repeats a random token span until the row is full.
 
 Every ``--every`` steps it prints the training loss and the induction test of Olsson et al.
-(2022): 100 random tokens of the whole vocabulary, repeated once. A model that has learnt to copy
+(2022): 100 random tokens of the whole vocabulary (at most half the context), repeated once. A model that has learnt to copy
 by content scores the second copy far lower than the first. With a fixed ``--period`` a model can
 also learn to look that many positions back, which lowers the training loss but not the test.
 
@@ -53,7 +53,8 @@ def main() -> None:
                        block_size=args.block, vocab_size=args.vocab))  # fmt: skip
     opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=0.1, betas=(0.9, 0.95))
     gen = torch.Generator().manual_seed(0)
-    test = torch.randint(100, args.vocab, (8, 100), generator=torch.Generator().manual_seed(1)).repeat(1, 2)
+    n = min(100, args.block // 2)  # the test's span: two copies fit the context
+    test = torch.randint(100, args.vocab, (8, n), generator=torch.Generator().manual_seed(1)).repeat(1, 2)
     alphabet = args.alphabet or args.vocab - 100
     started = time.time()
     for step in range(1, args.steps + 1):
@@ -68,8 +69,8 @@ def main() -> None:
         if step % args.every == 0:
             with torch.no_grad():
                 nats = -model(test[:, :-1]).log_softmax(-1).gather(2, test[:, 1:, None]).squeeze(2)
-            print(f"step {step}: training loss {loss.item():.2f}, induction test {nats[:, :99].mean():.2f} "
-                  f"on the first copy, {nats[:, 100:].mean():.2f} on the second ({time.time() - started:.0f} s)",
+            print(f"step {step}: training loss {loss.item():.2f}, induction test {nats[:, : n - 1].mean():.2f} "
+                  f"on the first copy, {nats[:, n:].mean():.2f} on the second ({time.time() - started:.0f} s)",
                   flush=True)  # fmt: skip
 
 
