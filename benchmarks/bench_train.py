@@ -36,7 +36,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from gptkit.model.flops import Peak, device_peak, flops_per_token, measure_matmul_flops, mfu
+from gptkit.model.flops import DTYPE_NAMES, Peak, device_peak, flops_per_token, measure_matmul_flops, mfu
 from gptkit.model.gpt import preset
 from gptkit.pack.format import write_token_shard
 from gptkit.train.config import CheckpointSection, ModelSection, OptimSection, TrainConfig
@@ -55,6 +55,9 @@ def make_tokens(path: Path, vocab: int, n_tokens: int) -> Path:
     return path
 
 
+TORCH_DTYPES = {name: dtype for dtype, name in DTYPE_NAMES.items()}  # "bf16" → torch.bfloat16
+
+
 def nanogpt_data(nanogpt: Path, tokens: Path, vocab: int) -> str:
     """The same tokens as nanoGPT's dataset ``gptkit_bench``: headerless uint16 + ``meta.pkl``."""
     out = nanogpt / "data" / "gptkit_bench"
@@ -68,10 +71,9 @@ def nanogpt_data(nanogpt: Path, tokens: Path, vocab: int) -> str:
 
 def nanogpt_run(args, dataset: str, out: Path) -> float:
     """nanoGPT's ``train.py`` in a child process: tokens/s over its timed iterations."""
-    dtype = {"fp32": "float32", "bf16": "bfloat16"}[args.dtype] if args.device == "cuda" else "float32"
+    dtype = str(TORCH_DTYPES[args.dtype]).removeprefix("torch.") if args.device == "cuda" else "float32"
     flags = dict(dataset=dataset, device=args.device, compile=args.compile and args.device == "cuda", dtype=dtype,
-                 n_layer=args.layers,
-                 n_head=args.heads, n_embd=args.width, block_size=args.block, batch_size=args.batch,
+                 n_layer=args.layers, n_head=args.heads, n_embd=args.width, block_size=args.block, batch_size=args.batch,
                  gradient_accumulation_steps=1, max_iters=args.warmup + args.steps, eval_interval=10**9,
                  eval_iters=1, log_interval=1, dropout=0.0, bias=True, out_dir=str(out))  # fmt: skip
     env = {**os.environ, "OMP_NUM_THREADS": str(args.threads), "MKL_NUM_THREADS": str(args.threads)}
@@ -141,7 +143,7 @@ def main() -> None:
                   file=sys.stderr)  # fmt: skip
 
     if on_gpu:
-        peak = device_peak("cuda", {"fp32": torch.float32, "bf16": torch.bfloat16}[args.dtype])
+        peak = device_peak("cuda", TORCH_DTYPES[args.dtype])
         if peak is None:
             sys.exit(f"no data-sheet peak for {torch.cuda.get_device_name()} in gptkit.model.flops")
     else:
