@@ -42,10 +42,11 @@ def target_nats(model, tok, text: str) -> tuple[float, float, int, bool]:
     return picked.sum().item(), picked[0].item(), n, target in context
 
 
-def induction_losses(model, length: int = 100, rows: int = 8) -> tuple[float, float]:
-    """Mean loss on the first and on the second copy of random token sequences."""
+def induction_losses(model, length: int = 100, rows: int = 8, seed: int = 0) -> tuple[float, float]:
+    """Mean loss on the first and on the second copy of random token sequences (at most half the
+    context long, so that both copies fit)."""
     length = min(length, model.config.block_size // 2)
-    seq = torch.randint(100, model.config.vocab_size, (rows, length), generator=torch.Generator().manual_seed(0))
+    seq = torch.randint(100, model.config.vocab_size, (rows, length), generator=torch.Generator().manual_seed(seed))
     x = torch.cat([seq, seq], 1)
     nats = -model(x[:, :-1]).float().log_softmax(-1).gather(2, x[:, 1:, None]).squeeze(2)
     return nats[:, : length - 1].mean().item(), nats[:, length:].mean().item()
