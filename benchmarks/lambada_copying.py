@@ -25,10 +25,9 @@ from pathlib import Path
 
 import torch
 
+from gptkit.eval.tasks.lambada import BUNDLED_FILE
 from gptkit.io.shards import iter_documents
 from gptkit.model.store import load_model
-
-SAMPLE = Path(__file__).resolve().parents[1] / "gptkit" / "samples" / "lambada_test.jsonl.gz"
 
 
 def target_nats(model, tok, text: str) -> tuple[float, float, int, bool]:
@@ -86,7 +85,7 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("model", type=Path, help="a gptkit model, checkpoint or run directory")
     ap.add_argument("--passages", type=int, default=300, help="the first N LAMBADA test passages")
-    ap.add_argument("--lambada", type=Path, default=SAMPLE)
+    ap.add_argument("--lambada", type=Path, default=BUNDLED_FILE)
     ap.add_argument("--corpus", type=Path, help="the clean folder of the model's training text, for the baselines")
     args = ap.parse_args()
     torch.set_num_threads(1)

@@ -16,10 +16,10 @@ from pathlib import Path
 
 import torch
 
+from gptkit.eval.tasks.lambada import BUNDLED_FILE
 from gptkit.model.generate import SamplingConfig, generate_text
 from gptkit.model.store import load_model
 
-SAMPLE = Path(__file__).resolve().parents[1] / "gptkit" / "samples" / "lambada_test.jsonl.gz"
 WORD = re.compile(r"[A-Za-z]+")
 #: (temperature, top-k, top-p); the first is `gptkit run`'s default for the generate stage
 SETTINGS = [(0.8, 40, None), (0.6, 40, None), (0.8, None, 0.9), (0.5, None, None), (1.0, None, None)]
@@ -34,7 +34,7 @@ def main() -> None:
     args = p.parse_args()
     torch.set_num_threads(1)
     model, tok = load_model(args.model)
-    with gzip.open(SAMPLE, "rt", encoding="utf-8") as f:
+    with gzip.open(BUNDLED_FILE, "rt", encoding="utf-8") as f:
         dictionary = {w.lower() for line in f for w in WORD.findall(json.loads(line)["text"])}
     print(f"dictionary: {len(dictionary):,} words of LAMBADA's test passages; {args.seeds} samples per setting\n")
     for temperature, top_k, top_p in SETTINGS:

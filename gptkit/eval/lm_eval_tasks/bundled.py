@@ -3,8 +3,6 @@ copies bundled with gptkit instead of the hub."""
 
 from __future__ import annotations
 
-from importlib import resources
-from pathlib import Path
 from typing import Any
 
 
@@ -12,8 +10,7 @@ def lambada_openai(**_: Any):
     """OpenAI's LAMBADA test set (5,153 passages), the data of lm-eval's ``lambada_openai``."""
     import datasets
 
-    from gptkit.eval.tasks.lambada import load_passages
+    from gptkit.eval.tasks.lambada import BUNDLED_FILE, load_passages
 
-    path = Path(str(resources.files("gptkit") / "samples" / "lambada_test.jsonl.gz"))
-    rows = [{"text": doc["text"]} for doc in load_passages(path)]
+    rows = [{"text": doc["text"]} for doc in load_passages(BUNDLED_FILE)]
     return datasets.DatasetDict({"test": datasets.Dataset.from_list(rows)})

@@ -35,6 +35,8 @@ NAME = "lambada"
 STANDARD_NAME = "lambada_standard"
 FILE = Path("lambada") / "lambada_test.jsonl"
 STANDARD_FILE = Path("lambada") / "lambada_test_plain_text.txt"
+#: the copy bundled with gptkit (gptkit/samples/LICENSES.md): the quickstart's and the fallback
+BUNDLED_FILE = Path(str(resources.files("gptkit") / "samples" / "lambada_test.jsonl.gz"))
 DESCRIPTION = "Fill in blank:\n\n"
 BLANK = " ____. ->"
 
@@ -65,7 +67,7 @@ def data_file(cfg: EvalConfig) -> Path:
         return require_file(cfg.lambada.file, "LAMBADA test file", _HINT)
     if cfg.data_dir is not None:
         return require_file(cfg.data_dir / FILE, "LAMBADA test file", _HINT)
-    return Path(str(resources.files("gptkit") / "samples" / "lambada_test.jsonl.gz"))
+    return BUNDLED_FILE
 
 
 def standard_data_file(cfg: EvalConfig) -> Path:
